@@ -1,0 +1,3 @@
+"""edgebench: benchmark compressed ML models on a fleet of edge devices."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""The JSON contract between the controller and the on-device agent.
+
+Standard library only, Python 3.9+: this file is copied to devices.  The controller
+builds a :class:`JobSpec`, the agent answers with a result dict whose shape is described
+by :func:`validate_result`.  Bump :data:`SCHEMA_VERSION` on any incompatible change; the
+controller refuses results of another version instead of misreading them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+SCHEMA_VERSION = 1
+AGENT_VERSION = "0.1.0"
+
+#: Formats the agent can run and the backend module that runs each.
+FORMATS = ("onnx", "tflite")
+
+
+@dataclass
+class BenchmarkSettings:
+    """When to stop timing.  Defaults follow LiteRT's ``benchmark_model``."""
+
+    warmup_runs: int = 5
+    warmup_min_s: float = 0.5
+    min_runs: int = 50
+    min_duration_s: float = 1.0
+    max_duration_s: float = 150.0
+    memory_sample_interval_s: float = 0.05
+
+
+@dataclass
+class InputSpec:
+    """Where the inputs come from: seeded random data, or real samples from an ``.npz``."""
+
+    seed: int = 0
+    npz_path: Optional[str] = None  # keys = input names, or 'x' for a single-input model
+    shapes: Dict[str, List[int]] = field(default_factory=dict)  # resolve dynamic dims
+    default_dim: int = 1  # value for a dynamic dim not named in ``shapes``
+
+
+@dataclass
+class EvalSpec:
+    """Optional on-device quality check on labelled / reference data."""
+
+    npz_path: str = ""  # holds 'x', optional 'y' (labels) and optional 'ref' (fp32 outputs)
+    max_samples: int = 0  # 0 = all
+
+
+@dataclass
+class JobSpec:
+    """One job: one model file on one runtime with one configuration."""
+
+    job_id: str
+    model_path: str
+    format: str  # 'onnx' | 'tflite'
+    threads: int = 1
+    # ONNX Runtime: providers by name, graph optimisation level
+    providers: List[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
+    graph_optimization_level: str = "all"  # disable | basic | extended | all
+    # TFLite: 'auto' tries ai_edge_litert, tflite_runtime, tensorflow.lite in that order
+    tflite_runtime: str = "auto"
+    delegate_path: Optional[str] = None  # external delegate, e.g. libedgetpu.so.1
+    delegate_options: Dict[str, str] = field(default_factory=dict)
+    use_xnnpack: bool = True
+    inputs: InputSpec = field(default_factory=InputSpec)
+    benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
+    eval: Optional[EvalSpec] = None
+    probes: Dict[str, Any] = field(default_factory=dict)  # energy / thermal settings
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "JobSpec":
+        data = dict(data)
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"job spec schema_version {version} != agent's {SCHEMA_VERSION}; "
+                "push the agent that matches the controller"
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown job spec keys: {', '.join(unknown)}")
+        data["inputs"] = InputSpec(**(data.get("inputs") or {}))
+        data["benchmark"] = BenchmarkSettings(**(data.get("benchmark") or {}))
+        if data.get("eval"):
+            data["eval"] = EvalSpec(**data["eval"])
+        return cls(**data)
+
+
+#: Keys every result has, with the type each must be.  ``validate_result`` checks these
+#: on the controller so a truncated or foreign JSON is refused, not half-read.
+RESULT_REQUIRED = {
+    "schema_version": int,
+    "agent_version": str,
+    "job_id": str,
+    "status": str,  # 'ok' | 'failed'
+    "machine": dict,
+}
+
+RESULT_OK_REQUIRED = {
+    "runtime": dict,
+    "timing": dict,
+    "stats": dict,
+    "memory": dict,
+    "model": dict,
+}
+
+
+def validate_result(data: Any) -> List[str]:
+    """Return a list of problems (empty when the result is well-formed)."""
+    problems: List[str] = []
+    if not isinstance(data, dict):
+        return [f"result is {type(data).__name__}, not an object"]
+    required = dict(RESULT_REQUIRED)
+    if data.get("status") == "ok":
+        required.update(RESULT_OK_REQUIRED)
+    for key, typ in required.items():
+        if key not in data:
+            problems.append(f"missing key {key!r}")
+        elif not isinstance(data[key], typ):
+            problems.append(f"key {key!r} is {type(data[key]).__name__}, expected {typ.__name__}")
+    if data.get("schema_version") not in (None, SCHEMA_VERSION) and isinstance(
+        data.get("schema_version"), int
+    ):
+        problems.append(f"schema_version {data['schema_version']} != {SCHEMA_VERSION}")
+    if data.get("status") not in ("ok", "failed"):
+        problems.append(f"status {data.get('status')!r} is not 'ok' or 'failed'")
+    if data.get("status") == "failed" and not isinstance(data.get("error"), dict):
+        problems.append("a failed result must carry an 'error' object")
+    if data.get("status") == "ok":
+        lat = data.get("timing", {}).get("latencies_s")
+        if not isinstance(lat, list) or not lat:
+            problems.append("timing.latencies_s must be a non-empty list")
+    return problems
