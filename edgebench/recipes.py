@@ -1,0 +1,111 @@
+"""What a suite says about models and their variants: the schema of ``models:`` and ``variants:``.
+
+Kept apart from ``config.py`` because the compression toolchain owns the meaning of each
+recipe step; ``config.py`` only embeds these models in a suite and reports errors.
+Every model forbids unknown keys so a typo is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+Format = Literal["onnx", "tflite"]
+BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder")
+BUILTIN_DATA = ("digits",)
+STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def resolve_path(value: str, info: ValidationInfo, *, must_exist: bool = True) -> str:
+    """Resolve a path relative to the YAML file that names it, and insist it exists."""
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (base / path).resolve()
+    if must_exist and not path.exists():
+        raise ValueError(f"file not found: {path}")
+    return str(path)
+
+
+class ModelSpec(StrictModel):
+    """One source model: a built-in reference model, a model file, or a PyTorch factory."""
+
+    name: str = Field(min_length=1, max_length=200)
+    builtin: Optional[Literal[BUILTIN_MODELS]] = None  # type: ignore[valid-type]
+    path: Optional[str] = None  # .onnx / .tflite / .keras / SavedModel directory
+    torch: Optional[str] = None  # "package.module:factory"
+    state_dict: Optional[str] = None  # torch only: weights to load into the factory's module
+    input_shape: Optional[list[int]] = None  # torch only: example input shape, batch first
+    formats: Optional[list[Format]] = None  # default: the file's own format, both for built-ins
+    data: Optional[str] = None  # "digits" or an .npz file with x (and optional y)
+    task: Literal["classification", "regression", "embedding", "auto"] = "auto"
+
+    @field_validator("path", "state_dict", "data")
+    @classmethod
+    def _exists(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
+        if value is None or (info.field_name == "data" and value in BUILTIN_DATA):
+            return value
+        return resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        given = [k for k in ("builtin", "path", "torch") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'builtin', 'path' or 'torch' "
+                f"(got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @property
+    def source_kind(self) -> str:
+        if self.builtin:
+            return "builtin"
+        if self.torch:
+            return "torch"
+        suffix = Path(self.path or "").suffix.lower()
+        return {".onnx": "onnx", ".tflite": "tflite", ".keras": "keras", ".h5": "keras"}.get(
+            suffix, "keras" if Path(self.path or "").is_dir() else "unknown"
+        )
+
+    def resolved_formats(self) -> list[str]:
+        if self.formats:
+            return list(self.formats)
+        kind = self.source_kind
+        if kind in ("onnx", "tflite"):
+            return [kind]
+        if kind == "torch":
+            return ["onnx"]
+        return ["onnx", "tflite"] if kind == "builtin" else ["tflite"]
+
+
+class VariantSpec(StrictModel):
+    """A named recipe: an ordered list of steps; ``[]`` is the unmodified fp32 model."""
+
+    name: str = Field(min_length=1, max_length=200)
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    formats: Optional[list[Format]] = None  # restrict this variant to some formats
+
+    @field_validator("steps")
+    @classmethod
+    def _step_shape(cls, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, step in enumerate(steps):
+            if len(step) != 1:
+                raise ValueError(
+                    f"step {i} must be a mapping with exactly one key, one of {', '.join(STEP_NAMES)}"
+                )
+            (name, params), = step.items()
+            if name not in STEP_NAMES:
+                raise ValueError(f"step {i}: unknown step {name!r}; allowed: {', '.join(STEP_NAMES)}")
+            if params is not None and not isinstance(params, dict):
+                raise ValueError(f"step {i} ({name}): parameters must be a mapping")
+        return steps
+
+
+DEFAULT_VARIANTS = (VariantSpec(name="fp32", steps=[]),)

@@ -1,0 +1,64 @@
+"""One line of ``results.jsonl``: a job's identity, its status and everything measured.
+
+``results.jsonl`` is the crash-safe journal of a run: one :class:`JobRecord` per finished
+job, appended and fsync'd before the next job starts.  The flat ``summary`` dict is what
+``summary.csv``, the report tables and the store are built from; the full agent result is
+kept beside it so nothing measured (raw latencies, probe samples) is ever thrown away.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RECORD_SCHEMA_VERSION = 1
+
+#: Columns of summary.csv, in order.  Empty where a job did not measure a thing.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "run_id", "model", "variant", "device", "format", "runtime", "runtime_version",
+    "threads", "status", "error", "size_bytes", "size_gzip_bytes", "load_s",
+    "first_inference_s", "runs", "latency_mean_s", "latency_std_s", "latency_min_s",
+    "latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_es_p90_s",
+    "peak_rss_bytes", "accuracy", "accuracy_delta", "top1_agreement", "cosine",
+    "device_accuracy", "device_top1_agreement", "device_cosine",
+    "params", "nonzero_params", "macs", "noop", "recipe",
+    "energy_per_inference_j", "net_energy_per_inference_j", "mean_power_w", "energy_probe",
+    "throttled", "temp_rise_c", "governor", "fingerprint", "job_id",
+)
+
+STATUSES = ("ok", "failed", "skipped")
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class JobRecord:
+    """A finished job, whatever its status; ``error`` says why when it is not ``ok``."""
+
+    run_id: str
+    job_id: str
+    model: str
+    variant: str
+    format: str
+    device: str
+    status: str
+    error: str | None = None
+    error_kind: str | None = None  # e.g. 'runtime_rejected', 'timeout', 'unreachable'
+    started_at: str = field(default_factory=utc_now)
+    finished_at: str = field(default_factory=utc_now)
+    attempts: int = 1
+    artifact: dict[str, Any] = field(default_factory=dict)  # path, sha256, size, manifest
+    result: dict[str, Any] | None = None  # the agent's validated JSON result
+    summary: dict[str, Any] = field(default_factory=dict)  # flat row, SUMMARY_COLUMNS
+    schema_version: int = RECORD_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JobRecord":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
