@@ -53,6 +53,10 @@ class JobRecord:
     artifact: dict[str, Any] = field(default_factory=dict)  # path, sha256, size, manifest
     result: dict[str, Any] | None = None  # the agent's validated JSON result
     summary: dict[str, Any] = field(default_factory=dict)  # flat row, SUMMARY_COLUMNS
+    # What must be equal for two latencies to be comparable (hardware, OS, runtime and
+    # version, numpy, threads, governor, provider/delegate, agent version); summary
+    # carries its short hash in the 'fingerprint' column.
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     schema_version: int = RECORD_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
