@@ -1,0 +1,173 @@
+"""One job, start to finish: load -> first inference -> warm-up -> timed loop -> evaluate.
+
+Timing semantics (docs/timing.md says the same for users):
+
+* ``load_s``: wall time of creating the session / interpreter (file read, graph
+  optimisation, tensor allocation);
+* ``first_inference_s``: the first, cold inference, reported alone and never in the stats;
+* warm-up: at least ``warmup_runs`` runs **and** at least ``warmup_min_s`` seconds;
+* timed loop: until at least ``min_runs`` runs **and** ``min_duration_s`` seconds (and the
+  energy probe's window is full), or ``max_duration_s`` passes, whichever ends it first;
+  each run is timed alone with ``time.perf_counter_ns`` around the runtime call and every
+  raw latency is kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional
+
+from .backends.base import Backend, BackendError, summarize_exception
+from .memory import RssSampler, current_rss_bytes, kernel_peak_rss_bytes
+from .schema import AGENT_VERSION, SCHEMA_VERSION, BenchmarkSettings, JobSpec
+from .stats import summarize
+from .sysinfo import machine_info
+
+
+def make_backend(spec: JobSpec) -> Backend:
+    if spec.format == "onnx":
+        from .backends.ort import OrtBackend
+
+        return OrtBackend(spec.threads, spec.providers, spec.graph_optimization_level)
+    if spec.format == "tflite":
+        from .backends.tflite import TFLiteBackend
+
+        return TFLiteBackend(spec.threads, spec.tflite_runtime, spec.delegate_path,
+                             spec.delegate_options, spec.use_xnnpack)
+    raise BackendError("bad_spec", f"unknown model format {spec.format!r}")
+
+
+def file_info(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise BackendError("model_missing", f"cannot read model file {path}: {exc.strerror}") from exc
+    return {"path": path, "size_bytes": len(data),
+            "size_gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def warm_up(infer: Callable[[], Any], settings: BenchmarkSettings) -> Dict[str, Any]:
+    start = time.perf_counter()
+    cap = start + settings.max_duration_s
+    runs = 0
+    while runs < settings.warmup_runs or time.perf_counter() - start < settings.warmup_min_s:
+        infer()
+        runs += 1
+        if time.perf_counter() >= cap:
+            break
+    return {"warmup_runs": runs, "warmup_s": time.perf_counter() - start}
+
+
+def timed_loop(infer: Callable[[], Any], settings: BenchmarkSettings,
+               window_ready: Optional[Callable[[], bool]] = None) -> List[int]:
+    """Per-run latencies in ns.  Kept minimal: this loop *is* the measurement."""
+    perf = time.perf_counter_ns
+    latencies: List[int] = []
+    append = latencies.append
+    ready = window_ready or (lambda: True)
+    min_runs = settings.min_runs
+    start = perf()
+    min_end = start + int(settings.min_duration_s * 1e9)
+    max_end = start + int(settings.max_duration_s * 1e9)
+    n = 0
+    while True:
+        t0 = perf()
+        infer()
+        t1 = perf()
+        append(t1 - t0)
+        n += 1
+        if t1 >= max_end or (n >= min_runs and t1 >= min_end and ready()):
+            return latencies
+
+
+def _probe_session(spec: JobSpec) -> Any:
+    if spec.probes.get("enabled") is False:
+        return None
+    from .probes import ProbeSession
+
+    settings = {k: v for k, v in spec.probes.items() if k != "enabled"}
+    return ProbeSession(settings, n_threads_hint=spec.threads)
+
+
+def run_job(spec: JobSpec) -> Dict[str, Any]:
+    """Run the job; every failure is captured in the result, never raised."""
+    result: Dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "agent_version": AGENT_VERSION, "job_id": spec.job_id,
+        "status": "failed", "error": None, "machine": machine_info(), "pid": os.getpid(),
+    }
+    backend: Optional[Backend] = None
+    probes = None
+    try:
+        result["model"] = file_info(spec.model_path)
+        backend = make_backend(spec)
+        try:
+            probes = _probe_session(spec)
+        except (ImportError, ValueError) as exc:  # a bad probe setting must not cost the latency
+            result["probe_errors"] = [summarize_exception(exc)]
+        if probes is not None:
+            probes.before_job()
+        rss_before = current_rss_bytes()
+        t0 = time.perf_counter()
+        loaded = backend.load(spec.model_path)
+        load_s = time.perf_counter() - t0
+        rss_after = current_rss_bytes()
+        result["runtime"] = loaded.runtime_info
+        result["model"]["inputs"] = [t.to_dict() for t in loaded.inputs]
+        result["model"]["outputs"] = [t.to_dict() for t in loaded.outputs]
+        from .inputs import make_feed
+
+        feed = make_feed(loaded.inputs, seed=spec.inputs.seed, shapes=spec.inputs.shapes,
+                         default_dim=spec.inputs.default_dim, npz_path=spec.inputs.npz_path)
+        result["model"]["input_shapes"] = {k: list(v.shape) for k, v in feed.items()}
+        infer = backend.bind(feed)
+        settings = spec.benchmark
+        with RssSampler(settings.memory_sample_interval_s) as sampler:
+            t0 = time.perf_counter()
+            try:
+                infer()
+            except Exception as exc:  # noqa: BLE001 - the runtime's own error types
+                raise BackendError("inference_failed", summarize_exception(exc)) from exc
+            first_s = time.perf_counter() - t0
+            warm = warm_up(infer, settings)
+            if probes is not None:
+                probes.start_window()
+            t_loop = time.perf_counter()
+            latencies_ns = timed_loop(infer, settings, probes.window_ready if probes else None)
+            timed_s = time.perf_counter() - t_loop
+            if probes is not None:
+                probes.stop_window(len(latencies_ns))
+        if probes is not None:
+            probes.after_job()
+        latencies_s = [ns / 1e9 for ns in latencies_ns]
+        result["timing"] = {"load_s": load_s, "first_inference_s": first_s, **warm,
+                            "timed_s": timed_s, "latencies_s": latencies_s,
+                            "clock": "time.perf_counter_ns"}
+        result["stats"] = summarize(latencies_s)
+        result["memory"] = {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after,
+                            **kernel_peak_rss_bytes(), **sampler.result()}
+        if spec.eval is not None and spec.eval.npz_path:
+            from .evaluate import evaluate
+
+            result["accuracy"] = evaluate(backend, loaded.inputs, spec.eval)
+        result["status"] = "ok"
+    except BackendError as exc:
+        result["error"] = {"kind": exc.kind, "message": exc.message}
+    except Exception as exc:  # noqa: BLE001 - a bug must still produce a result
+        result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
+                           "traceback": traceback.format_exc()[-4000:]}
+    finally:
+        if probes is not None:
+            try:
+                result.update(probes.result())
+            except Exception as exc:  # noqa: BLE001
+                result["probe_errors"] = [summarize_exception(exc)]
+            probes.close()
+        if backend is not None:
+            backend.close()
+    return result
