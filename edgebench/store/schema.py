@@ -1,0 +1,156 @@
+"""Table layout of the results store, and the forward migrations between its versions.
+
+The store outlives any one edgebench version: a nightly database accumulates months of
+history, so a newer edgebench must open an older file and upgrade it in place instead of
+refusing it (or worse, misreading it).  Every layout change bumps :data:`SCHEMA_VERSION`
+and adds one function to :data:`MIGRATIONS`; :func:`migrate` runs them in order inside a
+transaction and records the result in the ``meta`` table.
+
+Version history
+---------------
+* **0** -- the prototype layout: ``runs`` and ``jobs`` tables only, no ``meta`` table, no
+  fingerprint hash, no device snapshots, no raw latency samples.
+* **1** -- ``meta``; ``jobs.fingerprint_hash`` / ``jobs.fingerprint_json`` /
+  ``jobs.extra_json``; ``devices`` (inventory snapshot per run); ``samples``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlalchemy as sa
+
+from edgebench.record import SUMMARY_COLUMNS
+
+SCHEMA_VERSION = 1
+
+#: Summary columns kept as text; the rest of the measured columns are floats or ints.
+TEXT_COLUMNS = frozenset({
+    "model", "variant", "device", "format", "runtime", "runtime_version", "status",
+    "error", "recipe", "energy_probe", "governor",
+})
+BOOL_COLUMNS = frozenset({"noop", "throttled"})
+INT_COLUMNS = frozenset({
+    "threads", "size_bytes", "size_gzip_bytes", "runs", "peak_rss_bytes", "params",
+    "nonzero_params", "macs",
+})
+#: Summary columns that become keys or are stored under another name.
+SPECIAL_COLUMNS = frozenset({"run_id", "job_id", "fingerprint"})
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("suite", sa.String(256), index=True),
+    sa.Column("suite_path", sa.Text),
+    sa.Column("suite_sha256", sa.String(64)),
+    sa.Column("started_at", sa.String(40), index=True),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("complete", sa.Boolean, nullable=False, default=False),
+    sa.Column("count_ok", sa.Integer),
+    sa.Column("count_failed", sa.Integer),
+    sa.Column("count_skipped", sa.Integer),
+    sa.Column("devices_json", sa.Text),
+    sa.Column("controller_json", sa.Text),
+    sa.Column("run_json", sa.Text),
+)
+
+devices = sa.Table(
+    "devices", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("device", sa.String(256), primary_key=True),
+    sa.Column("machine_json", sa.Text),
+    sa.Column("recorded_at", sa.String(40)),
+)
+
+
+def _summary_column(name: str) -> sa.Column:
+    if name in TEXT_COLUMNS:
+        return sa.Column(name, sa.Text)
+    if name in BOOL_COLUMNS:
+        return sa.Column(name, sa.Boolean)
+    if name in INT_COLUMNS:
+        return sa.Column(name, sa.BigInteger)
+    return sa.Column(name, sa.Float)
+
+
+SUMMARY_DB_COLUMNS: tuple[str, ...] = tuple(c for c in SUMMARY_COLUMNS if c not in SPECIAL_COLUMNS)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("job_id", sa.String(256), primary_key=True),
+    *[_summary_column(c) for c in SUMMARY_DB_COLUMNS],
+    sa.Column("error_kind", sa.String(64)),
+    sa.Column("started_at", sa.String(40)),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("fingerprint_hash", sa.String(64), index=True),
+    sa.Column("fingerprint_json", sa.Text),
+    sa.Column("extra_json", sa.Text),  # summary keys this layout has no column for
+)
+sa.Index("ix_jobs_identity", jobs.c.model, jobs.c.variant, jobs.c.device)
+
+samples = sa.Table(
+    "samples", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("job_id", sa.String(256), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("dtype", sa.String(8), nullable=False),  # '<f8': little-endian float64
+    sa.Column("latencies_s", sa.LargeBinary, nullable=False),
+)
+
+
+def _migrate_0_to_1(conn: sa.Connection) -> None:
+    """Prototype DB -> v1: add the new job columns and create the new tables."""
+    import hashlib
+    import json
+
+    have = {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
+    for col in jobs.columns:
+        if col.name not in have:
+            ddl_type = col.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f'ALTER TABLE jobs ADD COLUMN "{col.name}" {ddl_type}'))
+    have_runs = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    for col in runs.columns:
+        if col.name not in have_runs:
+            ddl_type = col.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f'ALTER TABLE runs ADD COLUMN "{col.name}" {ddl_type}'))
+    metadata.create_all(conn, tables=[meta, devices, samples])
+    # The prototype kept only the short hash in 'fingerprint'; carry it over.
+    if "fingerprint" in have:
+        conn.execute(sa.text(
+            "UPDATE jobs SET fingerprint_hash = fingerprint WHERE fingerprint_hash IS NULL"))
+    rows = conn.execute(sa.text(
+        "SELECT run_id, job_id FROM jobs WHERE fingerprint_hash IS NULL")).fetchall()
+    for run_id, job_id in rows:  # unknown environment: hash of 'nothing known'
+        conn.execute(
+            jobs.update().where(jobs.c.run_id == run_id, jobs.c.job_id == job_id)
+            .values(fingerprint_hash=hashlib.sha256(json.dumps({}).encode()).hexdigest()[:16]))
+
+
+#: MIGRATIONS[v] upgrades a version-v database to version v + 1.
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {0: _migrate_0_to_1}
+
+
+def current_version(conn: sa.Connection) -> int | None:
+    """The stored schema version; 0 for a prototype DB, None for an empty one."""
+    names = set(sa.inspect(conn).get_table_names())
+    if "meta" in names:
+        value = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        return int(value) if value is not None else 0
+    if "jobs" in names or "runs" in names:
+        return 0
+    return None
+
+
+def set_version(conn: sa.Connection, version: int) -> None:
+    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+    conn.execute(meta.insert().values(key="schema_version", value=str(version)))
