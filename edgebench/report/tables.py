@@ -1,0 +1,276 @@
+"""What a run report says, computed once from the job rows and rendered by every format.
+
+Every number here is derived from measured summary columns without rounding (display
+formatting happens in :mod:`edgebench.report.view`).  Comparisons are only ever made on
+the same device and format -- a speedup of an int8 model on a Jetson over an fp32 model on
+a Raspberry Pi means nothing -- and every pair whose environment fingerprints differ is
+reported as a warning rather than silently compared.
+
+Accuracy columns are fractions (0.718 = 71.8 %); budgets and changes are in percentage
+points (``*_pts``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BASELINE_VARIANT = "fp32"
+PERFORMANCE_GOVERNORS = frozenset({"performance"})
+DEFAULT_MAX_ACCURACY_DROP_PTS = 1.0
+DEFAULT_TEMP_RISE_LIMIT_C = 10.0
+
+
+@dataclass
+class Recommendation:
+    """The variant to ship for one model on one device, and why."""
+
+    model: str
+    device: str
+    variant: str | None
+    format: str | None
+    objective: str
+    latency_p50_s: float | None = None
+    speedup_vs_fp32: float | None = None
+    size_ratio: float | None = None
+    accuracy_change_pts: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class ReportWarning:
+    """One comparability problem; ``kind`` is fingerprint/throttled/governor/temperature/
+    noop/journal/incomplete."""
+
+    kind: str
+    message: str
+    model: str | None = None
+    variant: str | None = None
+    device: str | None = None
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, in measured units; renderers only format it."""
+
+    run_meta: dict[str, Any]
+    rows: "pd.DataFrame"  # one per job + derived columns (see derive())
+    recommendations: list[Recommendation]
+    warnings: list[ReportWarning]
+    environment: dict[str, dict[str, Any]]  # device -> machine info + fingerprint
+    objective: str = "latency"
+    max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS
+    history: "pd.DataFrame | None" = None  # run_id, run_started_at, ident, latency_p50_s
+    samples: dict[str, Any] = field(default_factory=dict)  # job_id -> latencies (s)
+    regressions: list[dict[str, Any]] = field(default_factory=list)  # from a comparison
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run_meta.get("run_id", ""))
+
+    @property
+    def devices(self) -> list[str]:
+        listed = [str(d) for d in self.run_meta.get("devices") or []]
+        seen = [d for d in self.rows["device"].dropna().unique() if d not in listed]
+        return listed + sorted(str(d) for d in seen)
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(str(m) for m in self.rows["model"].dropna()))
+
+
+def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Add baseline-relative columns: speedup_vs_fp32, size_ratio, accuracy_eff,
+    accuracy_change_pts, baseline_fingerprint_differs, pareto_latency, pareto_size."""
+    import numpy as np
+    import pandas as pd
+
+    rows = frame.copy()
+    rows["is_ok"] = rows["status"].eq("ok")
+    rows["is_noop"] = rows["noop"].fillna(False).astype(bool)
+    rows["accuracy_eff"] = rows["device_accuracy"].where(rows["device_accuracy"].notna(),
+                                                         rows["accuracy"])
+    key = ["model", "format", "device"]
+    base = rows[rows["variant"].eq(BASELINE_VARIANT) & rows["is_ok"]]
+    base = base.drop_duplicates(key, keep="last")[
+        key + ["latency_p50_s", "size_bytes", "accuracy_eff", "fingerprint"]
+    ].rename(columns={"latency_p50_s": "_b_p50", "size_bytes": "_b_size",
+                      "accuracy_eff": "_b_acc", "fingerprint": "_b_fp"})
+    rows = rows.merge(base, on=key, how="left")
+    # size does not depend on the device: fall back to the fp32 file on any device
+    any_size = (rows[rows["variant"].eq(BASELINE_VARIANT)].dropna(subset=["size_bytes"])
+                .drop_duplicates(["model", "format"])[["model", "format", "size_bytes"]]
+                .rename(columns={"size_bytes": "_b_size_any"}))
+    rows = rows.merge(any_size, on=["model", "format"], how="left")
+    b_size = rows["_b_size"].astype("Float64").fillna(rows["_b_size_any"].astype("Float64"))
+    ok = rows["is_ok"]
+    rows["speedup_vs_fp32"] = (rows["_b_p50"] / rows["latency_p50_s"]).where(ok)
+    rows["size_ratio"] = (rows["size_bytes"].astype("Float64") / b_size).astype("float64")
+    change = (rows["accuracy_eff"] - rows["_b_acc"]) * 100.0
+    rows["accuracy_change_pts"] = change.where(change.notna(), rows["accuracy_delta"] * 100.0)
+    rows["baseline_fingerprint_differs"] = (
+        ok & rows["_b_fp"].notna() & rows["fingerprint"].ne(rows["_b_fp"]))
+    rows["pareto_latency"] = False
+    rows["pareto_size"] = False
+    for _, group in rows[ok & ~rows["is_noop"]].groupby(["model", "device"]):
+        for metric, flag in (("latency_p50_s", "pareto_latency"), ("size_bytes", "pareto_size")):
+            cand = group.dropna(subset=[metric, "accuracy_eff"])
+            values = cand[metric].to_numpy(dtype=float)
+            acc = cand["accuracy_eff"].to_numpy(dtype=float)
+            for idx, v, a in zip(cand.index, values, acc):
+                dominated = np.any((values <= v) & (acc >= a) & ((values < v) | (acc > a)))
+                rows.loc[idx, flag] = not bool(dominated)
+    drop = [c for c in rows.columns if c.startswith("_b_")]
+    return rows.drop(columns=drop).reset_index(drop=True).pipe(pd.DataFrame)
+
+
+def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
+              max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS
+              ) -> list[Recommendation]:
+    """Per (model, device): the fastest (or smallest) ok, non-noop variant whose accuracy
+    is within the budget of fp32 on that device; fp32 itself is always eligible."""
+    metric = "latency_p50_s" if objective == "latency" else "size_bytes"
+    out: list[Recommendation] = []
+    for (model, device), group in rows.groupby(["model", "device"], sort=False):
+        ok = group[group["is_ok"] & ~group["is_noop"] & group[metric].notna()]
+        within = ok["variant"].eq(BASELINE_VARIANT) | (
+            ok["accuracy_change_pts"].notna()
+            & (ok["accuracy_change_pts"] >= -max_accuracy_drop_pts))
+        eligible = ok[within]
+        if eligible.empty:
+            out.append(Recommendation(str(model), str(device), None, None, objective,
+                                      reason="no ok variant with a known accuracy within "
+                                             f"{max_accuracy_drop_pts:g} points"))
+            continue
+        best = eligible.sort_values([metric, "variant"]).iloc[0]
+        excluded = len(ok) - len(eligible)
+        out.append(Recommendation(
+            model=str(model), device=str(device), variant=str(best["variant"]),
+            format=str(best["format"]), objective=objective,
+            latency_p50_s=_num(best["latency_p50_s"]), speedup_vs_fp32=_num(best["speedup_vs_fp32"]),
+            size_ratio=_num(best["size_ratio"]), accuracy_change_pts=_num(best["accuracy_change_pts"]),
+            reason=(f"{'fastest' if objective == 'latency' else 'smallest'} of {len(eligible)} "
+                    f"variants within {max_accuracy_drop_pts:g} accuracy points"
+                    + (f"; {excluded} excluded by the budget or unknown accuracy" if excluded else ""))))
+    return out
+
+
+def _num(value: Any) -> float | None:
+    try:
+        import math
+
+        number = float(value)
+        return None if math.isnan(number) else number
+    except (TypeError, ValueError):
+        return None
+
+
+def comparability_warnings(rows: "pd.DataFrame", *,
+                           temp_rise_limit_c: float = DEFAULT_TEMP_RISE_LIMIT_C
+                           ) -> list[ReportWarning]:
+    """Everything that makes a number in this report less trustworthy than it looks."""
+    out: list[ReportWarning] = []
+    for device, group in rows[rows["is_ok"]].groupby("device", sort=False):
+        prints = group["fingerprint"].dropna().unique()
+        if len(prints) > 1:
+            out.append(ReportWarning(
+                "fingerprint", f"{len(prints)} different environment fingerprints on "
+                f"{device} in this run: {_fingerprint_diff(group)}", device=str(device)))
+    for _, r in rows.iterrows():
+        ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
+        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        if r["is_noop"]:
+            out.append(ReportWarning("noop", f"NOOP: {name}: the compressor changed nothing; "
+                                     "this variant is the baseline under another name", **ident))
+        if not r["is_ok"]:
+            continue
+        if bool(r["baseline_fingerprint_differs"]):
+            out.append(ReportWarning("fingerprint", f"{name}: environment differs from the "
+                                     "fp32 job it is compared with", **ident))
+        if r["throttled"] is True or (r["throttled"] is not None and str(r["throttled"]) == "True"):
+            out.append(ReportWarning("throttled", f"{name}: CPU throttled during timing",
+                                     **ident))
+        gov = r["governor"]
+        if isinstance(gov, str) and gov and gov not in PERFORMANCE_GOVERNORS:
+            out.append(ReportWarning("governor", f"{name}: CPU governor {gov!r} "
+                                     "(not 'performance'): frequency may vary", **ident))
+        rise = _num(r["temp_rise_c"])
+        if rise is not None and rise > temp_rise_limit_c:
+            out.append(ReportWarning("temperature", f"{name}: temperature rose {rise:g} °C "
+                                     f"(> {temp_rise_limit_c:g}) during timing", **ident))
+    return out
+
+
+def _fingerprint_diff(group: "pd.DataFrame") -> str:
+    """'key: a | b' for every fingerprint key whose value differs within ``group``."""
+    dicts = [json.loads(s or "{}") for s in group["fingerprint_json"].dropna().unique()]
+    return diff_fingerprints(dicts) or "fingerprint hashes differ"
+
+
+def diff_fingerprints(dicts: list[dict[str, Any]]) -> str:
+    keys = sorted(set().union(*dicts)) if dicts else []
+    parts = []
+    for k in keys:
+        values = [json.dumps(d.get(k), default=str) for d in dicts]
+        if len(set(values)) > 1:
+            parts.append(f"{k}: {' | '.join(dict.fromkeys(values))}")
+    return "; ".join(parts)
+
+
+def environment(rows: "pd.DataFrame", machines: dict[str, dict[str, Any]]
+                ) -> dict[str, dict[str, Any]]:
+    """device -> machine info plus the fingerprint hash(es) seen on it."""
+    env: dict[str, dict[str, Any]] = {}
+    for device in rows["device"].dropna().unique():
+        info = {k: v for k, v in (machines.get(device) or {}).items()
+                if isinstance(v, (str, int, float, bool)) or v is None}
+        prints = rows.loc[rows["device"].eq(device), "fingerprint"].dropna().unique()
+        info["fingerprint"] = ", ".join(str(p) for p in prints)
+        env[str(device)] = info
+    return env
+
+
+def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
+                 machines: dict[str, dict[str, Any]] | None = None,
+                 history: "pd.DataFrame | None" = None,
+                 samples: dict[str, Any] | None = None,
+                 objective: str = "latency",
+                 max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS,
+                 extra_warnings: list[ReportWarning] | None = None) -> ReportData:
+    """Compute a whole report from :func:`edgebench.results.load`-shaped rows."""
+    if objective not in ("latency", "size"):
+        from edgebench.errors import UsageError
+
+        raise UsageError(f"unknown objective {objective!r}", hint="use latency or size")
+    rows = derive(frame)
+    warnings = list(extra_warnings or [])
+    if not run_meta.get("complete", True) or run_meta.get("finished_at") is None:
+        warnings.insert(0, ReportWarning("incomplete", "this run is not complete (still running "
+                                         "or the controller stopped early)"))
+    warnings += comparability_warnings(rows)
+    return ReportData(run_meta=run_meta, rows=rows,
+                      recommendations=recommend(rows, objective=objective,
+                                                max_accuracy_drop_pts=max_accuracy_drop_pts),
+                      warnings=warnings, environment=environment(rows, machines or {}),
+                      objective=objective, max_accuracy_drop_pts=max_accuracy_drop_pts,
+                      history=history, samples=dict(samples or {}))
+
+
+def as_jsonable(report: ReportData) -> dict[str, Any]:
+    """The report as plain JSON types (NaN -> null), for the json format and the site."""
+    rows = report.rows.drop(columns=["fingerprint_json"], errors="ignore")
+    records = json.loads(rows.to_json(orient="records", double_precision=15))
+    return {
+        "run": report.run_meta,
+        "objective": report.objective,
+        "max_accuracy_drop_pts": report.max_accuracy_drop_pts,
+        "jobs": records,
+        "recommendations": [asdict(r) for r in report.recommendations],
+        "warnings": [asdict(w) for w in report.warnings],
+        "environment": report.environment,
+        "regressions": report.regressions,
+    }

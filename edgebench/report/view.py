@@ -1,0 +1,213 @@
+"""Report sections as display tables (text cells), shared by Markdown and HTML.
+
+Formatting only: values are shown with units and sensible digits, but the underlying
+numbers in :class:`ReportData.rows` are never changed (csv/json/parquet carry them whole).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgebench.report.tables import BASELINE_VARIANT, ReportData
+
+
+@dataclass
+class Cell:
+    """A display cell; ``cls`` is a CSS class (ok, bad, warn, noop, best, pareto)."""
+
+    text: str
+    cls: str = ""
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[Cell]]
+    table_id: str = ""
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    anchor: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    bullets: list[Cell] = field(default_factory=list)
+    plot_key: str = ""  # which SVG plot html puts here ('latency', 'pareto', 'history')
+    plot_arg: str = ""
+
+
+def _isnum(v: Any) -> bool:
+    try:
+        return v is not None and not math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_seconds(v: Any) -> str:
+    if not _isnum(v):
+        return "–"
+    s = float(v)
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
+
+
+def fmt_bytes(v: Any) -> str:
+    if not _isnum(v):
+        return "–"
+    b = float(v)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if b >= scale:
+            return f"{b / scale:.3g} {unit}"
+    return f"{b:.0f} B"
+
+
+def fmt_ratio(v: Any) -> str:
+    return f"{float(v):.3g}×" if _isnum(v) else "–"
+
+
+def fmt_joules(v: Any) -> str:
+    if not _isnum(v):
+        return "–"
+    j = float(v)
+    return f"{j:.3g} J" if j >= 1 else f"{j * 1e3:.3g} mJ"
+
+
+def fmt_accuracy(acc: Any, change_pts: Any) -> str:
+    if not _isnum(acc):
+        return "–" if not _isnum(change_pts) else f"Δ {float(change_pts):+.2f} pts"
+    text = f"{float(acc) * 100:.2f}%"
+    if _isnum(change_pts):
+        text += f" ({float(change_pts):+.2f})"
+    return text
+
+
+def variant_order(variants: list[str]) -> list[str]:
+    """fp32 first (it is the baseline), the rest in first-seen order."""
+    uniq = list(dict.fromkeys(variants))
+    return ([BASELINE_VARIANT] if BASELINE_VARIANT in uniq else []) + [
+        v for v in uniq if v != BASELINE_VARIANT]
+
+
+def model_table(report: ReportData, model: str) -> Table:
+    """Rows = variants (and format), column group per device."""
+    rows = report.rows[report.rows["model"].eq(model)]
+    devices = [d for d in report.devices if d in set(rows["device"])]
+    headers = ["variant", "format"]
+    for d in devices:
+        headers += [f"{d} p50", f"{d} speedup", f"{d} size", f"{d} accuracy (Δ pts)",
+                    f"{d} peak RSS", f"{d} energy/inf"]
+    out: list[list[Cell]] = []
+    for variant in variant_order(list(rows["variant"])):
+        for fmt in dict.fromkeys(rows.loc[rows["variant"].eq(variant), "format"]):
+            sub = rows[rows["variant"].eq(variant) & rows["format"].eq(fmt)]
+            noop = bool(sub["is_noop"].any())
+            line = [Cell(f"{variant}  ⚠ NOOP" if noop else variant, "noop" if noop else ""),
+                    Cell(str(fmt))]
+            for d in devices:
+                r = sub[sub["device"].eq(d)]
+                if r.empty:
+                    line += [Cell("not run")] + [Cell("")] * 5
+                    continue
+                r = r.iloc[-1]
+                if not r["is_ok"]:
+                    line += [Cell(str(r["status"]).upper(), "bad")] + [Cell("")] * 5
+                    continue
+                marks = ("★" if r["pareto_latency"] else "")
+                p50 = Cell(fmt_seconds(r["latency_p50_s"]) + (" ★" if marks else ""),
+                           "pareto" if marks else "")
+                line += [p50, Cell(fmt_ratio(r["speedup_vs_fp32"])),
+                         Cell(fmt_ratio(r["size_ratio"]) + (" ◆" if r["pareto_size"] else "")),
+                         Cell(fmt_accuracy(r["accuracy_eff"], r["accuracy_change_pts"])),
+                         Cell(fmt_bytes(r["peak_rss_bytes"])),
+                         Cell(fmt_joules(r["energy_per_inference_j"]))]
+            out.append(line)
+    return Table(headers, out, table_id=f"model-{model}",
+                 caption="★ on the latency/accuracy Pareto front of its device; "
+                         "◆ on the size/accuracy front; speedup and size vs fp32, same "
+                         "device and format")
+
+
+def compat_table(report: ReportData) -> Table:
+    rows = report.rows
+    devices = report.devices
+    out = []
+    for model in report.models:
+        sub = rows[rows["model"].eq(model)]
+        for variant in variant_order(list(sub["variant"])):
+            for fmt in dict.fromkeys(sub.loc[sub["variant"].eq(variant), "format"]):
+                line = [Cell(model), Cell(variant), Cell(str(fmt))]
+                for d in devices:
+                    r = sub[sub["variant"].eq(variant) & sub["format"].eq(fmt) & sub["device"].eq(d)]
+                    if r.empty:
+                        line.append(Cell("–"))
+                        continue
+                    r = r.iloc[-1]
+                    reason = r["error"] if isinstance(r["error"], str) and r["error"] else ""
+                    if r["is_ok"] and r["is_noop"]:
+                        line.append(Cell("⚠ NOOP", "noop"))
+                    elif r["is_ok"]:
+                        line.append(Cell("ok", "ok"))
+                    else:
+                        line.append(Cell(f"{r['status']}: {reason}" if reason else str(r["status"]),
+                                         "bad" if r["status"] == "failed" else "warn"))
+                out.append(line)
+    return Table(["model", "variant", "format"] + devices, out, table_id="compat")
+
+
+def sections(report: ReportData) -> list[Section]:
+    """The report, top to bottom: what a reader needs first comes first."""
+    meta = report.run_meta
+    suite = meta.get("suite") or {}
+    counts = meta.get("counts") or {}
+    head = Section("Run", "run", paragraphs=[
+        f"run {report.run_id} · suite {suite.get('name', '?') if isinstance(suite, dict) else suite}"
+        f" · started {meta.get('started_at') or '?'} · finished {meta.get('finished_at') or 'not finished'}"
+        f" · ok {counts.get('ok', '?')}, failed {counts.get('failed', '?')}, "
+        f"skipped {counts.get('skipped', '?')}"])
+    out = [head]
+    if report.regressions:
+        out.append(Section("Regressions", "regressions", bullets=[
+            Cell(r.get("message", str(r)), "bad") for r in report.regressions]))
+    noops = [w for w in report.warnings if w.kind == "noop"]
+    others = [w for w in report.warnings if w.kind != "noop"]
+    if noops:
+        out.append(Section("⚠ NOOP variants (compressor changed nothing)", "noop",
+                           bullets=[Cell(w.message, "noop") for w in noops]))
+    rec_rows = []
+    for r in report.recommendations:
+        rec_rows.append([Cell(r.model), Cell(r.device),
+                         Cell(f"{r.variant} ({r.format})" if r.variant else "none",
+                              "best" if r.variant else "bad"),
+                         Cell(fmt_seconds(r.latency_p50_s)), Cell(fmt_ratio(r.speedup_vs_fp32)),
+                         Cell(fmt_ratio(r.size_ratio)),
+                         Cell(f"{r.accuracy_change_pts:+.2f}" if r.accuracy_change_pts is not None
+                              else "–"), Cell(r.reason)])
+    out.append(Section(
+        f"Recommendation per device ({report.objective}, accuracy budget "
+        f"{report.max_accuracy_drop_pts:g} points)", "recommendations",
+        tables=[Table(["model", "device", "ship", "p50", "speedup", "size", "Δ accuracy pts",
+                       "why"], rec_rows, table_id="main")]))
+    for model in report.models:
+        out.append(Section(f"Model {model}", f"m-{model}", tables=[model_table(report, model)],
+                           plot_key="model", plot_arg=model))
+    out.append(Section("Compatibility (variant × device)", "compat", tables=[compat_table(report)]))
+    env_keys = list(dict.fromkeys(k for info in report.environment.values() for k in info))
+    env_devices = list(report.environment)
+    out.append(Section("Environment", "environment", tables=[Table(
+        ["key"] + env_devices,
+        [[Cell(k)] + [Cell("" if report.environment[d].get(k) is None
+                           else str(report.environment[d].get(k))) for d in env_devices]
+         for k in env_keys], table_id="environment")]))
+    out.append(Section("Comparability warnings", "warnings",
+                       paragraphs=[] if others else ["none"],
+                       bullets=[Cell(w.message, "warn") for w in others]))
+    if report.history is not None and not report.history.empty:
+        out.append(Section("History (p50 per run)", "history", plot_key="history"))
+    return out

@@ -1,0 +1,180 @@
+"""Results as pandas DataFrames, for notebooks and for the report/compare code.
+
+``load`` reads the store (many runs); :func:`frame_from_records` turns a run directory's
+journal into the very same columns, so the report written at the end of a run and the
+one rebuilt later from the store cannot disagree.
+
+    >>> from edgebench import results
+    >>> df = results.load(suite="nightly", since="2026-11-01")
+    >>> df.pivot_table(index=["model", "variant"], columns="device", values="latency_p50_s")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from edgebench.record import SUMMARY_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from edgebench.store import Store
+
+#: Columns after SUMMARY_COLUMNS, in order.
+RUN_COLUMNS = ("suite", "run_started_at", "run_finished_at", "run_complete")
+JOB_COLUMNS = ("error_kind", "job_started_at", "job_finished_at", "fingerprint_json")
+COLUMNS = SUMMARY_COLUMNS + JOB_COLUMNS + RUN_COLUMNS
+
+
+def _runs_filter(run: str | Iterable[str] | None) -> list[str] | None:
+    if run is None:
+        return None
+    return [run] if isinstance(run, str) else list(run)
+
+
+def _since_text(since: str | _dt.date | _dt.datetime | None) -> str | None:
+    """ISO text comparable with stored ``started_at`` (UTC ISO-8601 strings)."""
+    if since is None:
+        return None
+    if isinstance(since, _dt.datetime):
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=_dt.timezone.utc)
+        return since.astimezone(_dt.timezone.utc).isoformat()
+    if isinstance(since, _dt.date):
+        return since.isoformat()
+    return str(since)
+
+
+def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | None = None,
+         suite: str | None = None, since: str | _dt.date | None = None) -> "pd.DataFrame":
+    """One row per job (summary columns + run metadata) from the store, oldest run first.
+
+    ``run`` is a run id or several, ``suite`` a suite name, ``since`` an ISO date/time or
+    date: runs started at or after it.  Unknown run ids raise :class:`UsageError`.
+    """
+    import sqlalchemy as sa
+
+    from edgebench.errors import StoreError
+    from edgebench.store import open_store
+    from edgebench.store import schema as S
+
+    st = open_store(store)
+    runs = _runs_filter(run)
+    if runs:
+        for run_id in runs:
+            st.run(run_id)  # UsageError for unknown ids
+    j, r = S.jobs, S.runs
+    query = (sa.select(j, r.c.suite, r.c.started_at.label("run_started_at"),
+                       r.c.finished_at.label("run_finished_at"),
+                       r.c.complete.label("run_complete"))
+             .join(r, r.c.run_id == j.c.run_id)
+             .order_by(r.c.started_at, j.c.run_id, j.c.job_id))
+    if runs:
+        query = query.where(j.c.run_id.in_(runs))
+    if suite is not None:
+        query = query.where(r.c.suite == suite)
+    since_text = _since_text(since)
+    if since_text is not None:
+        query = query.where(r.c.started_at >= since_text)
+    try:
+        with st.engine.connect() as conn:
+            rows = [dict(m) for m in conn.execute(query).mappings().all()]
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read jobs from {st.url}: {exc}") from exc
+    for row in rows:
+        row["fingerprint"] = row.pop("fingerprint_hash")
+        row["job_started_at"] = row.pop("started_at")
+        row["job_finished_at"] = row.pop("finished_at")
+        extra = json.loads(row.pop("extra_json") or "{}")
+        row.update({k: v for k, v in extra.items() if k not in row})
+    return _typed_frame(rows)
+
+
+def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
+    """The :func:`load` columns for one run directory's journal records (no store needed)."""
+    from edgebench.store.core import _clean, fingerprint_hash
+    from edgebench.store import schema as S
+
+    suite = run_meta.get("suite") or {}
+    rows = []
+    for rec in records:
+        summary = dict(rec.get("summary") or {})
+        row: dict[str, Any] = {}
+        for name in SUMMARY_COLUMNS:
+            value = summary.get(name)
+            if value in (None, "") and name in rec and name != "fingerprint":
+                value = rec[name]
+            if name in S.SPECIAL_COLUMNS:
+                row[name] = value if value not in ("",) else None
+                continue
+            try:
+                row[name] = _clean(name, value)
+            except (TypeError, ValueError):
+                row[name] = None
+        fp = rec.get("fingerprint") or {}
+        row["fingerprint"] = row.get("fingerprint") or fingerprint_hash(fp)
+        row["error_kind"] = rec.get("error_kind")
+        row["job_started_at"] = rec.get("started_at")
+        row["job_finished_at"] = rec.get("finished_at")
+        row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
+        row["suite"] = suite.get("name") if isinstance(suite, dict) else suite
+        row["run_started_at"] = run_meta.get("started_at")
+        row["run_finished_at"] = run_meta.get("finished_at")
+        row["run_complete"] = bool(run_meta.get("complete"))
+        rows.append(row)
+    return _typed_frame(rows)
+
+
+def _typed_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
+    """Stable column order and dtypes whatever the source (floats stay full precision)."""
+    import pandas as pd
+
+    from edgebench.store import schema as S
+
+    frame = pd.DataFrame(rows)
+    for col in COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    frame = frame[list(COLUMNS) + extra]
+    for col in SUMMARY_COLUMNS:
+        if col in S.BOOL_COLUMNS:
+            frame[col] = frame[col].astype("boolean")
+        elif col in S.INT_COLUMNS:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+        elif col not in S.TEXT_COLUMNS and col not in S.SPECIAL_COLUMNS:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    frame["run_complete"] = frame["run_complete"].astype("boolean")
+    return frame.reset_index(drop=True)
+
+
+def load_samples(store: "Store | str | Path | None" = None,
+                 run: str | Iterable[str] | None = None, suite: str | None = None,
+                 since: str | _dt.date | None = None) -> "pd.DataFrame":
+    """Raw latencies, long form: run_id, job_id, model, variant, format, device,
+    sample (0-based run index), latency_s.  Jobs without samples have no rows."""
+    import numpy as np
+    import pandas as pd
+
+    from edgebench.store import open_store
+
+    st = open_store(store)
+    jobs = load(st, run=run, suite=suite, since=since)
+    parts = []
+    ident = ["run_id", "job_id", "model", "variant", "format", "device"]
+    for run_id, group in jobs.groupby("run_id", sort=False):
+        arrays = st.samples(str(run_id), list(group["job_id"]))
+        for _, job in group.iterrows():
+            lat = arrays.get(job["job_id"])
+            if lat is None:
+                continue
+            part = pd.DataFrame({"sample": np.arange(len(lat)), "latency_s": lat})
+            for col in ident:
+                part.insert(len(part.columns) - 2, col, job[col])
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=ident + ["sample", "latency_s"])
+    return pd.concat(parts, ignore_index=True)[ident + ["sample", "latency_s"]]
