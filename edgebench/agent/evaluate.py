@@ -40,7 +40,7 @@ def evaluate(backend: Backend, inputs: List[TensorInfo], spec: EvalSpec) -> Dict
     if out_mat.shape[1] > 1:
         pred = out_mat.argmax(axis=1)
         if y is not None and y.ndim == 1:
-            result["accuracy"] = float((pred == y[:n]).mean())
+            result["accuracy"] = float((pred == y[:n]).mean()) * 100.0  # percent, as the controller
         if ref is not None:
             result["top1_agreement"] = float((pred == ref[:n].reshape(n, -1).argmax(axis=1)).mean())
     if ref is not None:

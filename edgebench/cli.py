@@ -1,0 +1,66 @@
+"""The ``edgebench`` command: a thin adapter over the Python API.
+
+Each subcommand lives in ``edgebench/commands/<name>.py`` and exposes
+``add_parser(subparsers)``; handlers return an exit code.  ``main`` is the one place that
+catches :class:`~edgebench.errors.EdgebenchError`: it prints one line plus a hint and
+exits with the error's code (2 for config and usage errors) -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Optional
+
+from . import __version__
+from .errors import EdgebenchError
+
+COMMANDS = ("run", "compress", "devices", "report", "compare", "nightly", "publish", "ingest")
+
+EPILOG = """\
+exit codes: 0 success; 1 some job failed / regression found / device unreachable;
+            2 bad configuration or usage (the message names the file and key).
+quickstart: edgebench run suites/quickstart.yaml
+docs:       README.md (timing semantics in docs/timing.md)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgebench",
+        description="Benchmark compressed ML models (ONNX Runtime, LiteRT) on a fleet of edge "
+                    "devices: size, latency, memory, energy and accuracy per variant and device.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:  # TEMP-INTEGRATION: remove once every command module exists
+            module = importlib.import_module(f"edgebench.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"edgebench.commands.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs tf_keras, not Keras 3
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EdgebenchError as exc:
+        print(f"edgebench: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgebench: interrupted; finished jobs are saved (resume with --resume RUN_ID)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""``edgebench run SUITE``: compress, benchmark on every selected device, write the results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = """\
+Build every variant of the suite's models, run each on every selected device (one job at a
+time per device, devices in parallel) and write results/<run_id>/: results.jsonl (journal,
+one line per finished job), summary.csv, report.md and run.json.  Exit 0 when every job is
+ok, 1 when some job failed or was skipped, 2 for configuration errors.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="benchmark a suite on its devices", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", help="suite YAML file, e.g. suites/quickstart.yaml")
+    p.add_argument("--devices", metavar="FILE", help="device registry (default: ./devices.yaml "
+                   "if present; the built-in 'local' device always exists)")
+    p.add_argument("--device", metavar="NAME", action="append", dest="device_names",
+                   help="run only on this device or tag (repeatable); overrides the suite")
+    p.add_argument("--out", metavar="DIR", default="results", help="results root (default: results)")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
+    p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
+    p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
+                   "OUT/edgebench.db; any SQLAlchemy URL)")
+    p.add_argument("--no-store", action="store_true", help="do not ingest into the database")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from ..progress import ConsoleProgress
+    from ..run import run_suite
+    from ..view import print_run_summary
+
+    progress = ConsoleProgress(quiet=args.quiet)
+    sink = None if args.no_store else StoreSink(args.store, Path(args.out), progress.message)
+    try:
+        outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
+                            out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
+                            on_record=sink, progress=progress)
+        if sink is not None:
+            sink.finish(outcome.run_dir)
+    finally:
+        if sink is not None:
+            sink.close()
+    print_run_summary(outcome, stream=sys.stdout)
+    return outcome.exit_code
+
+
+class StoreSink:
+    """Ingests each record into the database as it lands; the journal stays the source of
+    truth, so a database problem is reported once and never stops the run."""
+
+    def __init__(self, url: "str | None", out_dir: Path, warn: Any) -> None:
+        self.url, self.out_dir, self.warn = url, out_dir, warn
+        self.store: Any = None
+        self.failed = False
+
+    def _open(self) -> Any:
+        if self.store is None and not self.failed:
+            from ..store import Store, resolve_url
+
+            self.store = Store(resolve_url(self.url, self.out_dir))
+        return self.store
+
+    def __call__(self, run_meta: dict, record: Any) -> None:
+        from ..errors import EdgebenchError
+
+        if self.failed:
+            return
+        try:
+            self._open().ingest_record(run_meta, record.to_dict())
+        except EdgebenchError as exc:
+            self.failed = True
+            self.warn(f"warning: results store unavailable, journal only: {exc.one_line()} "
+                      "(load it later with 'edgebench ingest')")
+
+    def finish(self, run_dir: Path) -> None:
+        from ..errors import EdgebenchError
+        from ..journal import RunDir
+
+        if self.failed:
+            return
+        try:
+            self._open().ingest_dir(run_dir)  # idempotent: also records the final run.json
+        except EdgebenchError as exc:
+            self.warn(f"warning: could not finish ingesting {run_dir}: {exc.one_line()}")
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None

@@ -1,0 +1,238 @@
+"""Jobs x devices: all devices at once, one job at a time on each, every job accounted for.
+
+A device is a measuring instrument, so its jobs run strictly one after another; devices
+run in parallel (one thread each: the work is waiting on processes and sockets).  Every
+job ends in exactly one :class:`JobRecord` -- ok, failed with the reason, or skipped with
+the reason -- handed to ``sink`` (which journals it) before the device's next job starts.
+A device that cannot be reached fails its own jobs and no others.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .agent.schema import validate_result
+from .errors import DeviceError, EdgebenchError
+from .record import JobRecord, utc_now
+from .summary import fingerprint, summary_row
+from .targets.base import JobOutcome, Target
+
+FORMAT_RUNTIME = {"onnx": "onnxruntime", "tflite": "tflite"}
+
+
+@dataclass
+class Job:
+    job_id: str
+    model: str
+    variant: str
+    format: str
+    device: Any  # DeviceSpec
+    artifact: Any  # variants.Artifact
+    spec: dict[str, Any]  # JobSpec dict; paths are filled in after the push
+    timeout_s: float
+
+
+@dataclass
+class DeviceReport:
+    name: str
+    jobs: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bytes_pushed: int = 0
+    error: Optional[str] = None
+    wall_s: float = 0.0
+    inventory: dict[str, Any] = field(default_factory=dict)
+
+
+Sink = Callable[[JobRecord], None]
+Progress = Callable[[str, JobRecord, DeviceReport], None]
+
+
+def _record(job: Job, run_id: str, status: str, *, error: Optional[str] = None,
+            error_kind: Optional[str] = None, result: Optional[dict[str, Any]] = None,
+            started_at: Optional[str] = None, attempts: int = 1) -> JobRecord:
+    art = job.artifact
+    artifact = {"path": str(art.path) if art.path else None, "manifest": art.manifest or {},
+                "size_bytes": (art.manifest or {}).get("size_bytes")}
+    rec = JobRecord(run_id=run_id, job_id=job.job_id, model=job.model, variant=job.variant,
+                    format=job.format, device=job.device.name, status=status, error=error,
+                    error_kind=error_kind, started_at=started_at or utc_now(),
+                    attempts=attempts, artifact=artifact, result=result)
+    rec.fingerprint = fingerprint(result if status == "ok" else None, job.device.name)
+    rec.summary = summary_row(rec)
+    return rec
+
+
+def outcome_to_record(job: Job, run_id: str, outcome: JobOutcome, started_at: str,
+                      attempts: int) -> JobRecord:
+    """Judge one agent answer: the agent's own verdict only counts if the JSON is valid."""
+    def failed(kind: str, msg: str, result: Optional[dict[str, Any]] = None) -> JobRecord:
+        return _record(job, run_id, "failed", error=msg, error_kind=kind, result=result,
+                       started_at=started_at, attempts=attempts)
+
+    if outcome.timed_out:
+        return failed("timeout", f"job ran past its {job.timeout_s:g} s timeout; "
+                                 "its process group was killed")
+    if outcome.result is None:
+        rc = outcome.returncode
+        how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited with {rc}"
+        tail = [ln for ln in outcome.stderr_tail.strip().splitlines() if ln.strip()][-1:]
+        return failed("agent_crashed", f"agent {how} and wrote no result"
+                      + (f": {tail[0].strip()[:300]}" if tail else ""))
+    problems = validate_result(outcome.result)
+    if problems:
+        return failed("protocol", "agent result rejected: " + "; ".join(problems[:3]))
+    if outcome.result["status"] != "ok":
+        err = outcome.result.get("error") or {}
+        return failed(str(err.get("kind", "failed")), str(err.get("message", "failed")), outcome.result)
+    return _record(job, run_id, "ok", result=outcome.result, started_at=started_at, attempts=attempts)
+
+
+class DeviceWorker:
+    """Runs one device's job list; owns the Target for the whole list."""
+
+    def __init__(self, device: Any, jobs: list[Job], *, make_target: Callable[[Any], Target],
+                 run_id: str, sink: Sink, progress: Optional[Progress], stop: threading.Event,
+                 retry_backoff_s: float = 1.0) -> None:
+        self.device, self.jobs, self.make_target = device, jobs, make_target
+        self.run_id, self.sink, self.progress, self.stop = run_id, sink, progress, stop
+        self.retry_backoff_s = retry_backoff_s
+        self.report = DeviceReport(name=device.name, jobs=len(jobs))
+        self.current_target: Optional[Target] = None
+
+    def _emit(self, rec: JobRecord) -> None:
+        self.sink(rec)
+        setattr(self.report, rec.status, getattr(self.report, rec.status) + 1)
+        if self.progress:
+            self.progress(self.device.name, rec, self.report)
+
+    def run(self) -> DeviceReport:
+        start = time.perf_counter()
+        down: Optional[str] = None
+        try:
+            target = self.make_target(self.device)
+        except EdgebenchError as exc:
+            target, down = None, exc.one_line()
+        try:
+            if target is not None:
+                try:
+                    self.report.inventory = target.inventory()
+                except EdgebenchError as exc:
+                    down = exc.one_line()
+            self.report.error = down
+            for job in self.jobs:
+                if self.stop.is_set():
+                    break
+                if down:
+                    self._emit(_record(job, self.run_id, "failed", error=f"device unreachable: {down}",
+                                       error_kind="unreachable"))
+                    continue
+                self.current_target = target
+                rec, lost = self._run_one(target, job)
+                if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
+                    break
+                if lost:
+                    down = lost
+                    self.report.error = lost
+                self._emit(rec)
+        finally:
+            if target is not None:
+                target.close()
+            self.report.wall_s = time.perf_counter() - start
+        return self.report
+
+    def _skip_reason(self, job: Job) -> Optional[str]:
+        allow = getattr(self.device, "runtimes", None)
+        if allow is not None and job.format not in allow:
+            return f"format {job.format} excluded by the device's runtimes allow-list {allow}"
+        runtimes = (self.report.inventory or {}).get("runtimes") or {}
+        key = FORMAT_RUNTIME[job.format]
+        if key in runtimes and not runtimes[key]:
+            return f"no {key} runtime imports on this device"
+        return None
+
+    def _run_one(self, target: Target, job: Job) -> tuple[Optional[JobRecord], Optional[str]]:
+        """Returns the record and, if the device was lost for good, why."""
+        started = utc_now()
+        if job.artifact.error or job.artifact.path is None:
+            return _record(job, self.run_id, "failed", error=f"variant not built: {job.artifact.error}",
+                           error_kind="build_failed", started_at=started), None
+        reason = self._skip_reason(job)
+        if reason:
+            return _record(job, self.run_id, "skipped", error=reason, error_kind="unsupported",
+                           started_at=started), None
+        retries = getattr(self.device, "retries", 2)
+        last_error = ""
+        for attempt in range(1, retries + 2):
+            if self.stop.is_set():
+                break
+            try:
+                spec = self._push(target, job)
+                outcome = target.run_job(spec, timeout_s=job.timeout_s)
+                if self.stop.is_set():
+                    return None, None
+                return outcome_to_record(job, self.run_id, outcome, started, attempt), None
+            except DeviceError as exc:
+                last_error = exc.one_line()
+                if type(exc).__name__ in ("PushError", "HostKeyError") and "room" in last_error:
+                    break
+                if attempt <= retries:
+                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+            except EdgebenchError as exc:
+                return _record(job, self.run_id, "failed", error=exc.one_line(), error_kind="controller",
+                               started_at=started, attempts=attempt), None
+        if self.stop.is_set():
+            return None, None
+        msg = f"connection lost after {retries} retries: {last_error}" if last_error else "stopped"
+        return (_record(job, self.run_id, "failed", error=msg, error_kind="connection",
+                        started_at=started, attempts=retries + 1), last_error or None)
+
+    def _push(self, target: Target, job: Job) -> dict[str, Any]:
+        spec = dict(job.spec)
+        report = target.push(Path(job.artifact.path))
+        self.report.bytes_pushed += report.bytes_sent
+        spec["model_path"] = report.remote_path
+        for key in ("inputs", "eval"):
+            part = spec.get(key)
+            if part and part.get("npz_path"):
+                pushed = target.push(Path(part["npz_path"]))
+                self.report.bytes_pushed += pushed.bytes_sent
+                spec[key] = {**part, "npz_path": pushed.remote_path}
+        return spec
+
+
+def run_fleet(jobs: list[Job], *, make_target: Callable[[Any], Target], run_id: str, sink: Sink,
+              progress: Optional[Progress] = None, stop: Optional[threading.Event] = None,
+              retry_backoff_s: float = 1.0) -> list[DeviceReport]:
+    """Run every job; returns one report per device (failures included, never raises)."""
+    stop = stop or threading.Event()
+    by_device: dict[str, list[Job]] = {}
+    devices: dict[str, Any] = {}
+    for job in jobs:
+        by_device.setdefault(job.device.name, []).append(job)
+        devices[job.device.name] = job.device
+    workers = [DeviceWorker(devices[name], js, make_target=make_target, run_id=run_id, sink=sink,
+                            progress=progress, stop=stop, retry_backoff_s=retry_backoff_s)
+               for name, js in by_device.items()]
+    threads = [threading.Thread(target=w.run, name=f"device-{w.device.name}", daemon=True)
+               for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+    except KeyboardInterrupt:
+        stop.set()
+        for w in workers:  # kill the jobs in flight; finished ones are already journaled
+            if w.current_target is not None:
+                w.current_target.close()
+        for t in threads:
+            t.join(timeout=30)
+        raise
+    return [w.report for w in workers]

@@ -1,0 +1,95 @@
+"""What a person watching a run sees: a live view per device on a terminal, log lines otherwise.
+
+Long work must show that it is alive and where it is; CI logs and cron mails must stay
+readable, so without a TTY the same events become one plain line each.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Optional, TextIO
+
+from .fleet import DeviceReport, Job
+from .record import JobRecord
+
+
+def _fmt_s(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    if value < 1e-3:
+        return f"{value * 1e6:.1f} us"
+    if value < 1:
+        return f"{value * 1e3:.3f} ms"
+    return f"{value:.3f} s"
+
+
+def describe(rec: JobRecord) -> str:
+    if rec.status == "ok":
+        s = rec.summary
+        return f"ok  p50 {_fmt_s(s.get('latency_p50_s'))}  ({s.get('runs')} runs)"
+    return f"{rec.status.upper()}: {rec.error}"
+
+
+class ConsoleProgress:
+    """Receives run events; renders with rich on a TTY, plain lines elsewhere."""
+
+    def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False,
+                 live: Optional[bool] = None) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.live = stream.isatty() if live is None else live
+        self._lock = threading.Lock()
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._totals: dict[str, int] = {}
+        self._done = 0
+        self._total = 0
+        self._start = time.perf_counter()
+
+    def message(self, text: str) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.stream, flush=True)
+
+    def start(self, jobs: list[Job]) -> None:
+        self._total = len(jobs)
+        self._start = time.perf_counter()
+        for job in jobs:
+            self._totals[job.device.name] = self._totals.get(job.device.name, 0) + 1
+        if self.quiet:
+            return
+        if self.live and jobs:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]{task.fields[device]:<16}"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                                      TimeElapsedColumn(), console=Console(file=self.stream))
+            for name, total in self._totals.items():
+                self._tasks[name] = self._progress.add_task("", total=total, device=name, status="")
+            self._progress.start()
+        else:
+            devices = ", ".join(f"{n} ({t})" for n, t in self._totals.items())
+            self.message(f"running {self._total} job(s) on {len(self._totals)} device(s): {devices}")
+
+    def job_done(self, device: str, rec: JobRecord, report: DeviceReport) -> None:
+        with self._lock:
+            self._done += 1
+            done = self._done
+        line = f"[{done}/{self._total}] {rec.job_id}: {describe(rec)}"
+        if self._progress is not None:
+            failures = report.failed
+            status = f"{report.ok} ok" + (f", [red]{failures} failed" if failures else "")
+            self._progress.update(self._tasks[device], advance=1, status=status)
+        self.message(line)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,192 @@
+"""``edgebench run``: suite -> variants -> jobs -> devices -> results on disk.
+
+The orchestration only; each stage lives in its own module (variants, fleet, journal,
+summary, report).  Results reach the disk as they are measured: the journal line of a job
+is fsync'd before that device's next job starts, and run.json says whether the run
+completed, so an interrupted run can be resumed (``--resume RUN_ID``) without redoing
+what is already ``ok``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import __version__
+from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
+from .errors import UsageError
+from .fleet import DeviceReport, Job, run_fleet
+from .journal import RunDir, write_atomic
+from .record import JobRecord, utc_now
+from .summary import summary_csv
+
+DEFAULT_OUT = Path("results")
+DEFAULT_CACHE = Path(os.environ.get("EDGEBENCH_CACHE", "~/.cache/edgebench")).expanduser()
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    run_dir: Path
+    records: list[JobRecord]
+    exit_code: int  # 0 all ok, 1 some job not ok
+    devices: list[DeviceReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"ok": 0, "failed": 0, "skipped": 0}
+        for rec in self.records:
+            out[rec.status] = out.get(rec.status, 0) + 1
+        return out
+
+
+def new_run_id(suite_name: str) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{suite_name}-{secrets.token_hex(2)}"
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent, check=False)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def controller_info() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "python": platform.python_version(),
+            "edgebench_version": __version__, "git_commit": _git_commit(),
+            "platform": platform.platform(), "argv": sys.argv}
+
+
+def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -> dict[str, Any]:
+    """The agent's JobSpec as a dict; file paths are local until the fleet pushes them."""
+    b = suite.benchmark
+    probes = device.probe_settings()
+    probes.update(min_samples=b.energy_min_samples, min_window_s=b.energy_min_window_s)
+    spec: dict[str, Any] = {
+        "job_id": job_id, "model_path": str(artifact.path), "format": artifact.format,
+        "threads": b.threads, "providers": list(suite.onnxruntime.providers),
+        "graph_optimization_level": suite.onnxruntime.graph_optimization_level,
+        "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
+        "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
+        "inputs": {"seed": b.seed, "npz_path": suite.input_npz, "shapes": dict(b.input_shapes),
+                   "default_dim": b.default_dim},
+        "benchmark": {"warmup_runs": b.warmup_runs, "warmup_min_s": b.warmup_min_s,
+                      "min_runs": b.min_runs, "min_duration_s": b.min_duration_s,
+                      "max_duration_s": b.max_duration_s,
+                      "memory_sample_interval_s": b.memory_sample_interval_s},
+        "eval": None, "probes": probes,
+    }
+    if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
+        spec["eval"] = {"npz_path": str(artifact.eval_npz), "max_samples": b.eval_samples}
+    return spec
+
+
+def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]) -> list[Job]:
+    jobs = []
+    for device in devices:
+        timeout = suite.benchmark.job_timeout_s or device.job_timeout_s
+        for art in artifacts:
+            job_id = f"{art.model}/{art.variant}/{art.format}@{device.name}"
+            jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant, format=art.format,
+                            device=device, artifact=art, spec=job_spec(suite, device, art, job_id),
+                            timeout_s=timeout))
+    return jobs
+
+
+def make_target(device: DeviceSpec) -> Any:
+    if device.kind == "local":
+        from .targets.local import LocalTarget
+
+        return LocalTarget(device)
+    from .targets.ssh import SSHTarget
+
+    return SSHTarget(device)
+
+
+def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
+              device_names: Optional[list[str]] = None, out_dir: Path = DEFAULT_OUT,
+              resume: Optional[str] = None, no_cache: bool = False,
+              cache_dir: Optional[Path] = None,
+              on_record: Optional[Callable[[dict[str, Any], JobRecord], None]] = None,
+              progress: Optional[Any] = None, stop: Optional[threading.Event] = None) -> RunOutcome:
+    """Run a suite end to end; the Python API behind ``edgebench run``."""
+    suite = load_suite(suite_path)
+    registry = load_devices(devices_path)
+    devices = select_devices(suite, registry, device_names)
+    out_dir = Path(out_dir)
+    previous: dict[str, JobRecord] = {}
+    if resume:
+        run_dir = RunDir(out_dir / resume)
+        if not (run_dir.path / "run.json").exists():
+            raise UsageError(f"no run {resume!r} in {out_dir}", hint="see the run ids under results/")
+        run_id = resume
+        meta = run_dir.read_run_json()
+        previous = run_dir.read().latest()
+    else:
+        run_id = new_run_id(suite.name)
+        run_dir = RunDir.create(out_dir, run_id)
+        meta = {"schema_version": 1, "run_id": run_id, "started_at": utc_now()}
+    meta.update({
+        "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256},
+        "devices": [d.name for d in devices], "controller": controller_info(),
+        "finished_at": None, "complete": False,
+    })
+    if resume:
+        meta.setdefault("resumed_at", []).append(utc_now())
+    run_dir.write_run_json(meta)
+    say = progress.message if progress else (lambda _m: None)
+
+    from .variants import build_variants
+
+    say(f"building variants for suite {suite.name!r} ({len(suite.models)} model(s) x "
+        f"{len(suite.variants)} variant(s))")
+    artifacts = build_variants(suite, cache_dir=cache_dir or DEFAULT_CACHE,
+                               no_cache=no_cache, progress=say)
+    jobs = plan_jobs(suite, devices, artifacts)
+    todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
+    if resume:
+        say(f"resuming {run_id}: {len(jobs) - len(todo)} job(s) already ok, {len(todo)} to run")
+
+    def sink(rec: JobRecord) -> None:
+        run_dir.append(rec)  # on disk before the device's next job starts
+        if on_record:
+            on_record(meta, rec)
+
+    if progress:
+        progress.start(todo)
+    try:
+        reports = run_fleet(todo, make_target=make_target, run_id=run_id, sink=sink,
+                            progress=progress.job_done if progress else None, stop=stop)
+    finally:
+        if progress:
+            progress.stop()
+    read = run_dir.read()
+    latest = read.latest()
+    records = [latest[j.job_id] for j in jobs if j.job_id in latest]
+    complete = len(records) == len(jobs)
+    write_atomic(run_dir.path / "summary.csv", summary_csv(r.summary for r in records))
+    counts = {s: sum(r.status == s for r in records) for s in ("ok", "failed", "skipped")}
+    meta.update(finished_at=utc_now(), complete=complete, counts=counts,
+                jobs_planned=len(jobs),
+                bytes_pushed={r.name: r.bytes_pushed for r in reports})
+    run_dir.write_run_json(meta)
+    try:  # TEMP-INTEGRATION
+        from .report import write_run_report
+    except ImportError:
+        write_run_report = lambda _p: []  # noqa: E731
+    write_run_report(run_dir.path)
+    exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
+    return RunOutcome(run_id, run_dir.path, records, exit_code, reports, read.warnings)

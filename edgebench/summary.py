@@ -1,0 +1,110 @@
+"""Flatten a job record into the summary row, and the fingerprint that says what is comparable.
+
+The row is derived, never stored as the source of truth: the agent's full result stays in
+the journal, so a new column can be computed for old runs.  The fingerprint holds every
+fact that changes latency without changing the model (hardware, OS, runtime and version,
+numpy, threads, governor, provider/delegate, agent version); two latencies are comparable
+only when their fingerprints are equal.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Any, Iterable, Optional
+
+from .record import SUMMARY_COLUMNS, JobRecord
+
+
+def _get(data: Optional[dict[str, Any]], *path: str) -> Any:
+    cur: Any = data
+    for key in path:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def fingerprint(result: Optional[dict[str, Any]], device: str) -> dict[str, Any]:
+    if not result:
+        return {}
+    machine = result.get("machine") or {}
+    runtime = result.get("runtime") or {}
+    governors = _get(result, "thermal", "governors")
+    return {
+        "device": device,
+        "arch": machine.get("arch"), "cpu_model": machine.get("cpu_model"),
+        "cores": machine.get("cores"), "ram_bytes": machine.get("ram_bytes"),
+        "board": machine.get("board"), "os": machine.get("os"), "kernel": machine.get("kernel"),
+        "numpy": machine.get("numpy"), "python": machine.get("python"),
+        "runtime": runtime.get("name"), "runtime_version": runtime.get("version"),
+        "threads": runtime.get("threads"),
+        "provider": runtime.get("provider") or runtime.get("delegate"),
+        "governor": ",".join(sorted(governors)) if isinstance(governors, list) else governors,
+        "agent_version": result.get("agent_version"),
+    }
+
+
+def fingerprint_hash(fp: dict[str, Any]) -> str:
+    if not fp:
+        return ""
+    return hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def summary_row(record: JobRecord) -> dict[str, Any]:
+    """The summary.csv row for one record (empty string where nothing was measured)."""
+    r = record.result if record.status == "ok" else None
+    manifest = record.artifact.get("manifest") or {}
+    quality = manifest.get("quality") or {}
+    stats = _get(r, "stats") or {}
+    energy = _get(r, "energy") or {}
+    thermal = _get(r, "thermal") or {}
+    device_q = _get(r, "accuracy") or {}
+    row: dict[str, Any] = {
+        "run_id": record.run_id, "job_id": record.job_id, "model": record.model,
+        "variant": record.variant, "device": record.device, "format": record.format,
+        "runtime": _get(r, "runtime", "name"), "runtime_version": _get(r, "runtime", "version"),
+        "threads": _get(r, "runtime", "threads"), "status": record.status, "error": record.error,
+        "size_bytes": _get(r, "model", "size_bytes") or record.artifact.get("size_bytes"),
+        "size_gzip_bytes": _get(r, "model", "size_gzip_bytes") or manifest.get("size_gzip_bytes"),
+        "load_s": _get(r, "timing", "load_s"),
+        "first_inference_s": _get(r, "timing", "first_inference_s"),
+        "runs": stats.get("count"), "latency_mean_s": stats.get("mean_s"),
+        "latency_std_s": stats.get("std_s"), "latency_min_s": stats.get("min_s"),
+        "latency_p50_s": stats.get("p50_s"), "latency_p90_s": stats.get("p90_s"),
+        "latency_p99_s": stats.get("p99_s"), "latency_es_p90_s": stats.get("early_stopping_p90_s"),
+        "peak_rss_bytes": _peak_rss(r),
+        "accuracy": quality.get("accuracy"), "accuracy_delta": quality.get("accuracy_delta"),
+        "top1_agreement": quality.get("top1_agreement"), "cosine": quality.get("cosine"),
+        "device_accuracy": device_q.get("accuracy"),
+        "device_top1_agreement": device_q.get("top1_agreement"),
+        "device_cosine": device_q.get("cosine"),
+        "params": manifest.get("params"), "nonzero_params": manifest.get("nonzero_params"),
+        "macs": manifest.get("macs"), "noop": manifest.get("noop"),
+        "recipe": json.dumps(manifest["recipe"]) if "recipe" in manifest else None,
+        "energy_per_inference_j": energy.get("energy_per_inference_j"),
+        "net_energy_per_inference_j": energy.get("net_energy_per_inference_j"),
+        "mean_power_w": energy.get("mean_power_w"), "energy_probe": energy.get("probe"),
+        "throttled": thermal.get("throttled"), "temp_rise_c": thermal.get("temp_rise_c"),
+        "governor": record.fingerprint.get("governor"),
+        "fingerprint": fingerprint_hash(record.fingerprint),
+    }
+    return {col: row.get(col) for col in SUMMARY_COLUMNS}
+
+
+def _peak_rss(result: Optional[dict[str, Any]]) -> Optional[int]:
+    """The kernel's high-water mark when known (it never misses a spike), else the sampler's."""
+    mem = _get(result, "memory") or {}
+    return mem.get("vmhwm_bytes") or mem.get("ru_maxrss_bytes") or mem.get("peak_rss_sampled_bytes")
+
+
+def summary_csv(rows: Iterable[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()

@@ -1,0 +1,52 @@
+"""The table a person reads at the end of a run (terminal), grouped by model."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional, TextIO
+
+from .progress import _fmt_s
+
+
+def _mb(value: Optional[float]) -> str:
+    return "-" if value in (None, "") else f"{float(value) / 2**20:.1f}"
+
+
+def _kb(value: Optional[float]) -> str:
+    return "-" if value in (None, "") else f"{float(value) / 1024:.1f}"
+
+
+def _pct(value: Optional[float]) -> str:
+    """Accuracy is stored in percent (points), like its delta."""
+    return "-" if value in (None, "") else f"{float(value):.2f}%"
+
+
+def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream, width=max(120, Console(file=stream).width))
+    table = Table(title=f"run {outcome.run_id}", show_lines=False)
+    for col, justify in (("model", "left"), ("variant", "left"), ("format", "left"),
+                         ("device", "left"), ("status", "left"), ("p50", "right"),
+                         ("mean", "right"), ("runs", "right"), ("size KiB", "right"),
+                         ("peak RSS MiB", "right"), ("accuracy", "right"), ("note", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for rec in sorted(outcome.records, key=lambda r: (r.model, r.format, r.variant, r.device)):
+        s = rec.summary
+        status = {"ok": "[green]ok", "failed": "[red]failed", "skipped": "[yellow]skipped"}[rec.status]
+        note = rec.error or ""
+        if s.get("noop"):
+            note = "[bold yellow]NOOP: compression changed nothing[/] " + note
+        table.add_row(rec.model, rec.variant, rec.format, rec.device, status,
+                      _fmt_s(s.get("latency_p50_s")), _fmt_s(s.get("latency_mean_s")),
+                      str(s.get("runs") or "-"), _kb(s.get("size_bytes")),
+                      _mb(s.get("peak_rss_bytes")), _pct(s.get("accuracy")), note[:160])
+    console.print(table)
+    counts = outcome.counts
+    pushed = ", ".join(f"{d.name}: {d.bytes_pushed} B" for d in outcome.devices) or "none"
+    console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
+                  f"bytes pushed: {pushed}")
+    for warning in outcome.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)")
