@@ -1,0 +1,127 @@
+"""The manifest of a built variant: measured on the file, next to the file.
+
+Besides the figures from :mod:`inspect` and :mod:`evaluate` it writes two npz files beside
+the model for the on-device run: ``<file>.eval.npz`` (``x`` in this file's input layout
+*and dtype* -- already quantized for integer-input TFLite models --, ``y`` labels when
+known, ``ref`` the fp32 variant's float outputs) and ``<file>.input.npz`` (a few real
+samples keyed by input name).  Integer outputs must be dequantized with
+``manifest['io']['outputs'][0]`` scale / zero point before comparing with ``ref``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from edgebench.compressors import evaluate, inspect
+
+INPUT_SAMPLES = 8
+RANDOM_EVAL_SAMPLES = 32
+
+
+def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
+    from edgebench.variants import gzip_size
+
+    stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
+    if stats.get("macs") is None and state.float_stats:
+        stats["macs"] = state.float_stats.get("macs")  # quantization keeps the MACs
+    io = stats.pop("io", None) or (onnx_io(path) if ctx.fmt == "onnx" else {})
+    warnings = list(state.warnings)
+    x, y = ctx.x("eval"), ctx.y("eval")
+    if x is None:
+        x = random_inputs(io, RANDOM_EVAL_SAMPLES)
+        if x is not None:
+            warnings.append("no data given: fidelity measured on random inputs, no accuracy")
+    classification = ctx.task == "classification"
+    q: dict[str, Any] = {}
+    outputs = None
+    if x is not None:
+        outputs = evaluate.run_model(path, ctx.fmt, x)
+        ref, ref_acc = (outputs, None) if baseline is None else _baseline_ref(baseline)
+        q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
+                             classification=classification)
+        if baseline is None and q.get("accuracy") is not None:
+            q["accuracy_delta"] = 0.0
+        _write_npz(path, io, x, y, ref)
+    params, nonzero = stats["params"], stats["nonzero_params"]
+    noop_reasons = list(state.noop_reasons)
+    return {
+        "path": str(path),
+        "sha256": _sha(path),
+        "size_bytes": path.stat().st_size,
+        "size_gzip_bytes": gzip_size(path),
+        **stats,
+        "sparsity": (1.0 - nonzero / params) if params else None,
+        "quantized_op_count": sum(stats["quantized_ops"].values()),
+        "noop": bool(noop_reasons),
+        "noop_reason": "; ".join(noop_reasons) or None,
+        "steps": state.reports,
+        "warnings": warnings,
+        "io": io,
+        "task": ctx.task,
+        "eval_data": None if ctx.data is None else ctx.data.name,
+        "quality": q,
+        **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},
+    }
+
+
+def _baseline_ref(baseline: Any) -> tuple[Optional[np.ndarray], Optional[float]]:
+    if baseline is None or baseline.error or baseline.eval_npz is None:
+        return None, None
+    with np.load(baseline.eval_npz) as data:
+        ref = data["ref"] if "ref" in data else None
+    return ref, baseline.manifest.get("accuracy")
+
+
+def onnx_io(path: Path) -> dict[str, Any]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in model.graph.initializer}
+
+    def describe(vi: Any) -> dict[str, Any]:
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or -1) for d in tt.shape.dim]
+        return {"name": vi.name, "shape": dims,
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else None}
+
+    return {"inputs": [describe(v) for v in model.graph.input if v.name not in inits],
+            "outputs": [describe(v) for v in model.graph.output]}
+
+
+def random_inputs(io: dict[str, Any], n: int) -> Optional[np.ndarray]:
+    """Gaussian inputs of the first input's shape (dynamic dims = 1), for fidelity only."""
+    inputs = io.get("inputs") or []
+    if len(inputs) != 1:
+        return None
+    is_float = (inputs[0].get("dtype") or "").startswith("float")
+    if not is_float and not inputs[0].get("scale"):
+        return None  # integer ids / tokens: random floats would be meaningless
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inputs[0]["shape"]][1:]
+    return np.random.default_rng(0).standard_normal((n, *shape)).astype(np.float32)
+
+
+def _write_npz(path: Path, io: dict[str, Any], x: np.ndarray, y: Optional[np.ndarray],
+               ref: Optional[np.ndarray]) -> None:
+    first = (io.get("inputs") or [{}])[0]
+    name = first.get("name") or "input"
+    x_model = x
+    if "scale" in first:  # TFLite: feed the dtype the interpreter expects
+        detail = {"dtype": np.dtype(first["dtype"]),
+                  "quantization": (first["scale"], first["zero_point"])}
+        x_model = evaluate.quantize_input(x, detail)
+    arrays: dict[str, np.ndarray] = {"x": x_model}
+    if y is not None:
+        arrays["y"] = np.asarray(y)
+    if ref is not None:
+        arrays["ref"] = ref.astype(np.float32)
+    np.savez_compressed(f"{path}.eval.npz", **arrays)
+    np.savez_compressed(f"{path}.input.npz", **{name: x_model[:INPUT_SAMPLES]})
+
+
+def _sha(path: Path) -> str:
+    from edgebench.compressors.sources import sha256_file
+
+    return sha256_file(path)

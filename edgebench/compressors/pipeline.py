@@ -1,0 +1,146 @@
+"""Run one recipe (an ordered list of steps) on one source model for one output format.
+
+The model travels through four states: ``torch`` (nn.Module) and ``keras`` (tf_keras model)
+accept training steps (prune, distill, cluster); ``onnx`` and ``tflite`` (files) accept only
+post-training steps.  PyTorch feeds ONNX outputs, Keras feeds TFLite outputs; a source that
+is already a file stays in its format.  Quantizing a trainable state exports it first
+(ONNX) or converts it with the quantization options (TFLite).  Every step appends a report
+(its validated parameters with defaults filled in, what it changed, warnings) to the
+manifest, and may declare itself a no-op with a reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from edgebench.datasets import Dataset, to_layout
+from edgebench.errors import CompressionError
+
+TRAINABLE = ("torch", "keras")
+
+
+@dataclass
+class Context:
+    """What every step may need to know about the model it works on."""
+
+    model_name: str
+    fmt: str  # 'onnx' | 'tflite'
+    input_shape: tuple[int, ...]  # canonical (channels-first), without batch
+    task: str  # 'classification' | 'regression' | 'embedding'
+    data: Optional[Dataset]
+    work_dir: Path
+    builtin: Any = None  # BuiltinModel, for width-multiplied students
+    teacher: Any = None  # the fp32 framework model, for distillation / fine-tuning
+
+    def x(self, split: str) -> Any:
+        """A data split in this format's layout (None without data)."""
+        if self.data is None:
+            return None
+        return to_layout(getattr(self.data, f"x_{split}"), self.fmt)
+
+    def y(self, split: str) -> Any:
+        return None if self.data is None else getattr(self.data, f"y_{split}")
+
+
+@dataclass
+class State:
+    kind: str  # 'torch' | 'keras' | 'onnx' | 'tflite'
+    obj: Any  # nn.Module, keras.Model, or Path
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    noop_reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    float_stats: Optional[dict[str, Any]] = None  # stats of the float file before quantizing
+
+
+def run_recipe(state: State, steps: list[dict[str, Any]], ctx: Context, out_path: Path) -> State:
+    """Apply ``steps`` in order, then make sure the result is a file at ``out_path``."""
+    for index, step in enumerate(steps):
+        (name, params), = step.items()
+        params = dict(params or {})
+        try:
+            state = _apply(name, params, state, ctx, index)
+        except CompressionError as exc:
+            raise CompressionError(f"step {index + 1} ({name}): {exc.message}") from exc
+    return finish(state, ctx, out_path)
+
+
+def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index: int) -> State:
+    if name in ("prune", "distill", "cluster"):
+        if state.kind not in TRAINABLE:
+            raise CompressionError(
+                f"'{name}' needs a trainable model (built-in, PyTorch or Keras source) but this "
+                f"one is already a .{state.kind} file; only 'quantize' (and 'export') apply to it"
+            )
+        if name == "prune":
+            from edgebench.compressors.prune import prune
+            return prune(state, params, ctx)
+        if name == "distill":
+            from edgebench.compressors.distill import distill
+            return distill(state, params, ctx)
+        from edgebench.compressors.cluster import cluster
+        return cluster(state, params, ctx)
+    if name == "export":
+        from edgebench.compressors.export import ExportParams
+        p = _validate(ExportParams, params, "export")
+        if state.kind in TRAINABLE:
+            state = to_file(state, ctx, ctx.work_dir / f"step{index}-export.{ctx.fmt}", p)
+        state.reports.append({"step": "export", "params": p.model_dump()})
+        return state
+    if name == "quantize":
+        if ctx.fmt == "onnx":
+            from edgebench.compressors.quantize_onnx import quantize_onnx
+            if state.kind == "torch":
+                state = to_file(state, ctx, ctx.work_dir / f"step{index}-float.onnx")
+            return quantize_onnx(state, params, ctx, ctx.work_dir / f"step{index}-quant.onnx")
+        from edgebench.compressors.quantize_tflite import quantize_tflite
+        return quantize_tflite(state, params, ctx, ctx.work_dir / f"step{index}-quant.tflite")
+    raise CompressionError(f"unknown step {name!r}")
+
+
+def _validate(model_cls: Any, params: dict[str, Any], step: str) -> Any:
+    """Typed step parameters: unknown keys and bad values are per-variant errors."""
+    from pydantic import ValidationError
+
+    try:
+        return model_cls(**params)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or step}: {e['msg']}"
+                             for e in exc.errors())
+        raise CompressionError(f"bad '{step}' parameters: {problems}") from exc
+
+
+def to_file(state: State, ctx: Context, path: Path, export_params: Any = None) -> State:
+    """Export a trainable state to this format's file (fp32), keeping reports."""
+    from edgebench.compressors import export
+
+    if state.kind == "torch":
+        if ctx.fmt != "onnx":
+            raise CompressionError("a PyTorch model can only be exported to ONNX here "
+                                   "(TFLite variants are built from the Keras definition)")
+        export.torch_to_onnx(state.obj, ctx.input_shape, path, export_params)
+    elif state.kind == "keras":
+        if ctx.fmt != "tflite":
+            raise CompressionError("a Keras model can only be converted to TFLite here "
+                                   "(tf2onnx is not part of edgebench's toolchain)")
+        export.keras_to_tflite(state.obj, path)
+    else:
+        return state
+    state.kind, state.obj = ctx.fmt, path
+    return state
+
+
+def finish(state: State, ctx: Context, out_path: Path) -> State:
+    """The final file, at ``out_path`` (exported if the last step left a trainable model)."""
+    if state.kind in TRAINABLE:
+        state = to_file(state, ctx, ctx.work_dir / f"final.{ctx.fmt}")
+    if state.kind != ctx.fmt:
+        raise CompressionError(f"recipe produced a .{state.kind} file for a {ctx.fmt} variant")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    shutil.copyfile(state.obj, tmp)
+    tmp.replace(out_path)
+    state.obj = out_path
+    return state

@@ -1,0 +1,138 @@
+"""Data that compression and evaluation need: training, calibration and evaluation splits.
+
+Every split is deterministic (fixed seeds) so that a cached variant and a rebuilt one are
+judged on the same samples, and calibration never sees the evaluation samples -- otherwise
+an int8 accuracy figure would be optimistic.
+
+Arrays are kept in the *canonical* layout, which is the PyTorch one (channels first, e.g.
+``[N, 1, 8, 8]``); :func:`to_layout` gives the TFLite/Keras layout (channels last).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgebench.errors import ConfigError
+
+DIGITS_SEED = 0
+DIGITS_EVAL_FRACTION = 0.2
+CALIBRATION_SAMPLES = 200
+
+
+@dataclass
+class Dataset:
+    """Splits of one data source; ``y_*`` is None when the data has no labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: Optional[np.ndarray]
+    x_calib: np.ndarray
+    x_eval: np.ndarray
+    y_eval: Optional[np.ndarray]
+    synthetic: bool = False  # True: random inputs, judge by fidelity only
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_eval is not None
+
+    def fingerprint(self) -> str:
+        """Content hash of every split, so caches notice when the data changed."""
+        h = hashlib.sha256()
+        for arr in (self.x_train, self.y_train, self.x_calib, self.x_eval, self.y_eval):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+
+def to_layout(x: np.ndarray, fmt: str) -> np.ndarray:
+    """Canonical channels-first arrays -> the layout of ``fmt`` ('onnx' keeps it, 'tflite' is NHWC)."""
+    if fmt == "tflite" and x.ndim == 4:
+        return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
+    return x
+
+
+def load_digits_dataset() -> Dataset:
+    """scikit-learn's 8x8 digits (1797 images, bundled with sklearn: no download).
+
+    Pixels are 0..16 and are divided by 16.  20 % (stratified, seed 0) is the evaluation
+    split; the first 200 of the remaining samples double as calibration samples.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = (bunch.data.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    y = bunch.target.astype(np.int64)
+    x_train, x_eval, y_train, y_eval = train_test_split(
+        x, y, test_size=DIGITS_EVAL_FRACTION, random_state=DIGITS_SEED, stratify=y
+    )
+    return Dataset(
+        name="digits",
+        x_train=x_train,
+        y_train=y_train,
+        x_calib=x_train[:CALIBRATION_SAMPLES],
+        x_eval=x_eval,
+        y_eval=y_eval,
+    )
+
+
+def synthetic_dataset(name: str, input_shape: tuple[int, ...], *, n_train: int = 256,
+                      n_eval: int = 64, seed: int = 0) -> Dataset:
+    """Gaussian inputs for reference models that ship without data (fidelity only, no labels)."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(input_shape)
+    x = rng.standard_normal((n_train + n_eval, *shape)).astype(np.float32)
+    return Dataset(
+        name=f"synthetic:{name}",
+        x_train=x[:n_train],
+        y_train=None,
+        x_calib=x[: min(n_train, CALIBRATION_SAMPLES)],
+        x_eval=x[n_train:],
+        y_eval=None,
+        synthetic=True,
+    )
+
+
+def load_npz_dataset(path: str | Path, *, eval_fraction: float = 0.5, seed: int = 0) -> Dataset:
+    """A user ``.npz`` with ``x`` (model layout, batch first) and optional ``y`` labels.
+
+    Half the samples (shuffled with ``seed``) calibrate, the other half evaluate, so a
+    quantized model is never scored on the samples it was calibrated on.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "x" not in data:
+                raise ConfigError("npz has no 'x' array", file=str(path))
+            x = np.asarray(data["x"])
+            y = np.asarray(data["y"]) if "y" in data else None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read data file: {exc}", file=str(path)) from exc
+    if x.ndim < 2 or len(x) < 2:
+        raise ConfigError("'x' must be batch-first with at least 2 samples", file=str(path))
+    if y is not None and len(y) != len(x):
+        raise ConfigError(f"'y' has {len(y)} rows but 'x' has {len(x)}", file=str(path))
+    if x.dtype == np.float64:
+        x = x.astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_eval = max(1, int(round(len(x) * eval_fraction)))
+    ev, tr = order[:n_eval], order[n_eval:]
+    return Dataset(
+        name=f"npz:{Path(path).name}",
+        x_train=x[tr],
+        y_train=None if y is None else y[tr],
+        x_calib=x[tr][:CALIBRATION_SAMPLES],
+        x_eval=x[ev],
+        y_eval=None if y is None else y[ev],
+    )
+
+
+def load_dataset(spec: str) -> Dataset:
+    """``'digits'`` or a path to an ``.npz`` file."""
+    if spec == "digits":
+        return load_digits_dataset()
+    return load_npz_dataset(spec)

@@ -1,0 +1,2 @@
+"""MLPerf Tiny reference architectures (placeholder until filled in)."""
+SPECS: dict = {}

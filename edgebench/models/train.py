@@ -1,0 +1,123 @@
+"""Short, deterministic training loops shared by built-in training, fine-tuning and distillation.
+
+One loop per framework: PyTorch feeds ONNX variants, tf_keras feeds TFLite variants.
+With labels the loss is cross-entropy; with a teacher it is Hinton distillation
+``alpha * CE + (1 - alpha) * KL(softmax(t/T) || softmax(s/T)) * T^2``; without labels the
+student matches the teacher only (alpha is forced to 0), which is how unlabelled reference
+models are fine-tuned.  A regression task uses MSE to the target (or to the teacher).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import numpy as np
+
+SEED = 0
+
+
+def keras_env() -> None:
+    """tfmot needs legacy Keras 2; the variable must be set before TensorFlow is imported."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
+              lr: float = 3e-3, batch: int = 32, teacher: Any = None, alpha: float = 0.5,
+              temperature: float = 4.0, task: str = "classification",
+              seed: int = SEED) -> Any:
+    """Train ``model`` in place (Adam) and return it in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    yt = None if y is None else torch.from_numpy(np.asarray(y))
+    if teacher is not None:
+        teacher.eval()
+        with torch.no_grad():
+            t_out = teacher(xt)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for start in range(0, len(xt), batch):
+            idx = order[start:start + batch]
+            out = model(xt[idx])
+            if task == "regression":
+                target = t_out[idx] if teacher is not None else yt[idx].float()
+                loss = F.mse_loss(out, target)
+            else:
+                loss = torch.zeros(())
+                a = alpha if (teacher is not None and yt is not None) else (0.0 if teacher is not None else 1.0)
+                if a > 0:
+                    loss = loss + a * F.cross_entropy(out, yt[idx].long())
+                if teacher is not None and a < 1:
+                    T = temperature
+                    kl = F.kl_div(F.log_softmax(out / T, dim=1), F.softmax(t_out[idx] / T, dim=1),
+                                  reduction="batchmean")
+                    loss = loss + (1 - a) * kl * T * T
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+def torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
+              lr: float = 3e-3, batch: int = 32, teacher: Any = None, alpha: float = 0.5,
+              temperature: float = 4.0, task: str = "classification",
+              seed: int = SEED) -> Any:
+    """Same loss as :func:`torch_fit`, with a GradientTape loop (x is NHWC already)."""
+    keras_env()
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    t_out = teacher.predict(x, verbose=0, batch_size=256) if teacher is not None else None
+    opt = tf.keras.optimizers.Adam(learning_rate=lr)
+    T = float(temperature)
+
+    def loss_fn(out: Any, idx: np.ndarray) -> Any:
+        if task == "regression":
+            target = t_out[idx] if t_out is not None else y[idx].astype(np.float32)
+            return tf.reduce_mean(tf.square(out - target))
+        a = alpha if (t_out is not None and y is not None) else (0.0 if t_out is not None else 1.0)
+        loss = tf.constant(0.0)
+        if a > 0:
+            loss += a * tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
+                y[idx], out, from_logits=True))
+        if t_out is not None and a < 1:
+            p_t = tf.nn.softmax(t_out[idx] / T)
+            log_p_s = tf.nn.log_softmax(out / T)
+            kl = tf.reduce_mean(tf.reduce_sum(p_t * (tf.math.log(p_t + 1e-12) - log_p_s), axis=1))
+            loss += (1 - a) * kl * T * T
+        return loss
+
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            with tf.GradientTape() as tape:
+                out = model(x[idx], training=True)
+                loss = loss_fn(out, idx)
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients([(g, v) for g, v in zip(grads, model.trainable_variables)
+                                 if g is not None])
+    return model
+
+
+def keras_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(np.ascontiguousarray(x, dtype=np.float32), verbose=0,
+                                    batch_size=256))
