@@ -1,0 +1,36 @@
+"""``edgebench publish --out DIR``: a static site of every stored run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from edgebench.report.cli import add_store_args, open_from_args
+
+HELP = """\
+Write index.html (latest run of each suite and its regressions), runs/<run>.html (full
+report per run) and history/<model>.html (p50 over runs per variant and device).  Plain
+HTML + inline SVG, no scripts, no network: open it from file:// or any static host.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("publish", help="write a static results site", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", metavar="DIR", required=True, help="site folder")
+    p.add_argument("--factor", type=float, default=1.1, help="regression factor (default 1.1)")
+    add_store_args(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from edgebench.report.site import publish
+
+    store = open_from_args(args)
+    try:
+        paths = publish(store, Path(args.out), factor=args.factor)
+    finally:
+        store.close()
+    print(f"wrote {len(paths)} file(s); open {Path(args.out) / 'index.html'}")
+    return 0

@@ -1,0 +1,64 @@
+"""``edgebench report RUN_ID``: write a run's report in any format, from the store or its
+run directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from edgebench.report.cli import add_store_args
+
+HELP = """\
+Per model: variants x devices (p50, speedup vs fp32 on the same device and format, size
+ratio, accuracy change, peak RSS, energy per inference) with Pareto fronts; a
+recommendation per device within an accuracy budget; the compatibility matrix; the
+environment; every comparability warning; NOOP variants flagged.  Formats: md, html, csv,
+parquet (needs pyarrow), json, pytest-benchmark (readable by 'pytest-benchmark compare').
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="write a run's report", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--format", default="md,html", help="comma list of md, html, csv, parquet, "
+                   "json, pytest-benchmark (default: md,html)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RESULTS/RUN_ID)")
+    p.add_argument("--objective", choices=("latency", "size"), default="latency",
+                   help="what the recommendation minimises (default: latency)")
+    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
+                   help="accuracy budget vs fp32 in percentage points (default: 1)")
+    add_store_args(p)
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from edgebench.errors import UsageError
+    from edgebench.report import report_from_dir, report_from_store
+    from edgebench.report.formats import parse_formats, write_formats
+    from edgebench.store import Store
+
+    formats = parse_formats(args.format)
+    results_dir = Path(args.results)
+    run_dir = results_dir / args.run_id
+    if "/" in args.run_id or args.run_id in ("", ".", ".."):
+        raise UsageError(f"{args.run_id!r} is not a run id")
+    store = Store(args.store, results_dir=results_dir)
+    try:
+        known = {r.run_id for r in store.runs()}
+        if args.run_id in known:
+            report = report_from_store(store, args.run_id, objective=args.objective,
+                                       max_accuracy_drop_pts=args.max_accuracy_drop)
+        elif (run_dir / "run.json").exists() or (run_dir / "results.jsonl").exists():
+            report = report_from_dir(run_dir, objective=args.objective,
+                                     max_accuracy_drop_pts=args.max_accuracy_drop)
+        else:
+            store.run(args.run_id)  # raises UsageError listing the latest runs
+            return 2
+        out = Path(args.out) if args.out else run_dir
+        for path in write_formats(report, out, formats):
+            print(path)
+    finally:
+        store.close()
+    return 0
