@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .integrate import count_in_window, counter_delta, cumulative_delta_j, trapezoid_energy_j
 from .sources import COUNTER, CounterReading, EnergySource, PowerReading
@@ -92,28 +92,28 @@ class EnergyMeter:
     def _loop(self) -> None:
         next_s = time.perf_counter() + self.period_s
         while not self._stop.wait(max(0.0, next_s - time.perf_counter())):
-            if not self._sample_once():
+            if self._sample_once() is None:
                 return
             next_s += self.period_s
             now = time.perf_counter()
             if next_s < now:  # fell behind (slow command): skip, do not burst
                 next_s = now + self.period_s
 
-    def _sample_once(self) -> bool:
-        """Read now and append; on failure record why and report False."""
+    def _sample_once(self) -> Optional[float]:
+        """Read now and append; return the read's time, or None after recording why not."""
         if self.error is not None:
-            return False
+            return None
         with self._read_lock:
             try:
                 reading = self.source.read()
             except (OSError, ValueError, ProbeUnavailable) as exc:
                 self._fail(f"{self.source.name} read failed: {exc}")
-                return False
+                return None
             if isinstance(reading, CounterReading):
                 self._append_counter(reading)
             else:
                 self._append_power(reading)
-        return True
+        return reading.time_s if self.error is None else None
 
     def _append_power(self, reading: PowerReading) -> None:
         with self._new_sample:
@@ -153,10 +153,17 @@ class EnergyMeter:
         return self._count
 
     def mark(self) -> float:
-        """A window edge: the time now, plus a read right at it for pulled sources."""
+        """A window edge, with a read right at it for pulled sources.
+
+        For counters the edge *is* the read's time, so the counter difference between
+        the two edge reads is the window's energy with no interpolation at all.  For
+        power sources the edge is "now" and the read just after it brackets it.
+        """
         now = time.perf_counter()
         if not self.source.streaming and not self._stop.is_set():
-            self._sample_once()
+            read_at = self._sample_once()
+            if read_at is not None and self.source.kind == COUNTER:
+                return read_at
         return now
 
     def wait_for_sample_after(self, at_s: float, timeout_s: float) -> bool:
@@ -195,7 +202,7 @@ class EnergyMeter:
                           for d in domains}
             energy_j = sum(e for d, e in per_domain.items() if d not in self.source.excluded_from_total)
             totals = [sum(v for d, v in c.items() if d not in self.source.excluded_from_total) for c in cumulative]
-            raw_t, raw_p = _derivative(times, totals, start_s, end_s)
+            raw_t, raw_p = _derivative(times, totals, start_s, end_s, self.period_s / 2.0)
             rails = {d: {"energy_j": e, "mean_power_w": e / window_s if window_s > 0 else 0.0}
                      for d, e in per_domain.items()}
         else:
@@ -223,14 +230,30 @@ class EnergyMeter:
         )
 
 
-def _derivative(times: List[float], cumulative_j: List[float], start_s: float, end_s: float):
-    """Mean power between successive counter reads inside the window, at their midpoints."""
+def _derivative(times: List[float], cumulative_j: List[float], start_s: float, end_s: float,
+                min_dt_s: float) -> Tuple[List[float], List[float]]:
+    """Mean power between counter reads inside the window, at interval midpoints.
+
+    Intervals shorter than ``min_dt_s`` (an edge read just after a periodic one) are
+    merged with a neighbour: counters tick in steps (RAPL about every ms), so a tiny
+    interval would show a meaningless 0 W or spike.
+    """
+    idx = [i for i, t in enumerate(times) if start_s <= t <= end_s]
+    spans: List[Tuple[int, int]] = []
+    anchor = idx[0] if idx else 0
+    for i in idx[1:]:
+        if times[i] - times[anchor] >= min_dt_s:
+            spans.append((anchor, i))
+            anchor = i
+    if idx and anchor != idx[-1]:
+        if spans:
+            spans[-1] = (spans[-1][0], idx[-1])
+        else:
+            spans.append((anchor, idx[-1]))
     out_t: List[float] = []
     out_p: List[float] = []
-    for i in range(1, len(times)):
-        t0, t1 = times[i - 1], times[i]
-        if t0 < start_s or t1 > end_s or t1 <= t0:
-            continue
-        out_t.append((t0 + t1) / 2.0 - start_s)
-        out_p.append((cumulative_j[i] - cumulative_j[i - 1]) / (t1 - t0))
+    for a, b in spans:
+        if times[b] > times[a]:
+            out_t.append((times[a] + times[b]) / 2.0 - start_s)
+            out_p.append((cumulative_j[b] - cumulative_j[a]) / (times[b] - times[a]))
     return out_t, out_p
