@@ -83,7 +83,7 @@ def test_rapl_permission_denied_is_explained(tree: Callable[[str], Path], monkey
     with pytest.raises(ProbeUnavailable) as info:
         open_rapl(Sysfs(str(root)))
     assert str(info.value) == (
-        "permission denied reading /sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/energy_uj "
+        "permission denied reading /sys/class/powercap/intel-rapl:0/energy_uj "
         "(root-only on many kernels; run the agent as root or grant read access)"
     )
 
