@@ -223,10 +223,20 @@ class SSHTarget(Target):
                 if cap_bytes is not None:
                     del out[:-cap_bytes]
                     del err[:-cap_bytes]
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                pending = chan.recv_ready() or chan.recv_stderr_ready()
+                # Not exit_status_ready(): paramiko also says "ready" for a channel that a
+                # dropped connection closed, which would pass a lost job off as finished.
+                if chan.exit_status != -1 and not pending:
                     break
-                if not transport.is_active() or (chan.closed and not chan.exit_status_ready()):
+                if not transport.is_active():
                     raise EOFError("transport closed")
+                if chan.closed and not pending:
+                    # paramiko closes channels just *before* marking the transport dead;
+                    # only a link still alive after a moment means "exit-signal, no status".
+                    time.sleep(0.5)
+                    if not transport.is_active():
+                        raise EOFError("transport closed")
+                    break
                 if time.monotonic() - started > timeout_s:
                     timed_out = True
                     if on_timeout is not None:
@@ -241,7 +251,8 @@ class SSHTarget(Target):
                 hint="the fleet retries; check the device's network and power",
                 connection_lost=True,
             ) from exc
-        returncode = None if timed_out else chan.recv_exit_status()
+        status = chan.exit_status if chan.exit_status != -1 else None
+        returncode = None if timed_out else status
         chan.close()
         return RemoteResult(returncode, bytes(out), bytes(err), timed_out, time.monotonic() - started)
 

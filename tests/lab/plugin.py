@@ -78,8 +78,7 @@ def lab_envs() -> LabEnvs:
 
 
 @pytest.fixture(scope="session")
-def ssh_lab(tmp_path_factory: pytest.TempPathFactory, lab_envs: LabEnvs,
-            request: pytest.FixtureRequest) -> Iterator[SshdLab]:
+def ssh_lab(tmp_path_factory: pytest.TempPathFactory, lab_envs: LabEnvs) -> Iterator[SshdLab]:
     reason = sshd_available()
     if reason:
         skip_or_fail(reason)
@@ -95,9 +94,14 @@ def ssh_lab(tmp_path_factory: pytest.TempPathFactory, lab_envs: LabEnvs,
     yield lab
     lab.close()
     (lab.root / "timings.json").write_text(json.dumps(_TIMINGS, indent=1))
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nedgebench lab timings: {json.dumps(_TIMINGS)}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the lab's env-build and sshd-start times once (the hook may be registered twice)."""
+    if _TIMINGS and not _TIMINGS.get("_printed"):
+        _TIMINGS["_printed"] = True
+        shown = {k: v for k, v in _TIMINGS.items() if not k.startswith("_")}
+        terminalreporter.write_line(f"edgebench lab timings: {json.dumps(shown)}")
 
 
 @pytest.fixture

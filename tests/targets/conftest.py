@@ -12,4 +12,10 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from tests.lab.plugin import fake_agent, lab_envs, scratch_device, ssh_lab  # noqa: E402,F401
+from tests.lab.plugin import (  # noqa: E402,F401
+    fake_agent,
+    lab_envs,
+    pytest_terminal_summary,
+    scratch_device,
+    ssh_lab,
+)
