@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: Columns after SUMMARY_COLUMNS, in order.
 RUN_COLUMNS = ("suite", "run_started_at", "run_finished_at", "run_complete")
-JOB_COLUMNS = ("error_kind", "job_started_at", "job_finished_at", "fingerprint_json")
+JOB_COLUMNS = ("error_kind", "attempts", "job_started_at", "job_finished_at", "fingerprint_json")
 COLUMNS = SUMMARY_COLUMNS + JOB_COLUMNS + RUN_COLUMNS
 
 
@@ -117,6 +117,7 @@ def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) 
         fp = rec.get("fingerprint") or {}
         row["fingerprint"] = row.get("fingerprint") or fingerprint_hash(fp)
         row["error_kind"] = rec.get("error_kind")
+        row["attempts"] = rec.get("attempts")
         row["job_started_at"] = rec.get("started_at")
         row["job_finished_at"] = rec.get("finished_at")
         row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
