@@ -268,3 +268,30 @@ class Connection:
             reason = str(exc) or type(exc).__name__
             raise DeviceError(f"cannot connect to {ep}: {reason}", device=self.device.name) from exc
         return client
+
+
+def fetch_device_host_key(
+    device: DeviceLike, *, ssh_config_path: str = DEFAULT_SSH_CONFIG
+) -> tuple[Endpoint, paramiko.PKey]:
+    """The host key a device offers, fetched without authenticating to it.
+
+    With ProxyJump the jump host is connected (and must already be trusted) and the key
+    exchange with the device runs through a ``direct-tcpip`` channel, as ssh would.
+    """
+    from edgebench.targets.hostkeys import fetch_host_key
+
+    endpoint = resolve_endpoint(device, ssh_config_path=ssh_config_path)
+    if endpoint.jump is None:
+        key = fetch_host_key(endpoint.host, endpoint.port, timeout_s=device.connect_timeout_s,
+                             device=device.name)
+        return endpoint, key
+    conn = Connection(device, ssh_config_path=ssh_config_path)
+    try:
+        conn.endpoint = endpoint
+        conn.jump_client = conn._connect(endpoint.jump, sock=None)
+        channel = conn._tunnel(conn.jump_client, endpoint)
+        key = fetch_host_key(endpoint.host, endpoint.port, timeout_s=device.connect_timeout_s,
+                             sock=channel, device=device.name)
+        return endpoint, key
+    finally:
+        conn.close()
