@@ -172,7 +172,7 @@ class EnergyMeter:
         with self._new_sample:
             while not (self._times and self._times[-1] >= at_s):
                 left = deadline - time.perf_counter()
-                if left <= 0 or self.error is not None:
+                if left <= 0 or self.error is not None or self._stop.is_set():
                     return False
                 self._new_sample.wait(min(left, 0.05))
         return True

@@ -91,7 +91,7 @@ class ProbeSession:
         """The timed loop ended after ``n_inferences`` runs: measure, stop energy sampling."""
         self._n_inferences = n_inferences
         meter, t0 = self._meter, self._t0
-        if meter is None or t0 is None:
+        if meter is None or t0 is None or self._closed:
             return
         t1 = meter.mark()
         if meter.source.streaming:
