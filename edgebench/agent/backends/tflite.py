@@ -51,12 +51,33 @@ def runtime_version(choice: str = "auto") -> Optional[Dict[str, Any]]:
 
 
 def all_runtime_versions() -> Dict[str, Optional[str]]:
-    """Every TFLite runtime that imports here, for inventory (a device may have several)."""
+    """Every TFLite runtime present here, for inventory (a device may have several).
+
+    The small runtimes are imported for real (a broken install must show); full TensorFlow
+    takes seconds to import, so once a small runtime works it is only looked up by its
+    package metadata -- ``auto`` would never pick it anyway.
+    """
     found: Dict[str, Optional[str]] = {}
     for name, _module, _v in _CANDIDATES:
+        if name == "tensorflow" and any(found.values()):
+            found[name] = _installed_version(("tensorflow", "tensorflow-cpu"))
+            continue
         info = runtime_version(name)
         found[name] = info["version"] if info else None
     return found
+
+
+def _installed_version(dists: Tuple[str, ...]) -> Optional[str]:
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return None
+    for dist in dists:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 class TFLiteBackend(Backend):
