@@ -14,8 +14,8 @@ from edgebench.agent.probes.sources import (
     open_hwmon,
     open_ina3221,
     open_rapl,
-    open_rpi5_pmic,
 )
+from edgebench.agent.probes.tools import open_rpi5_pmic
 from edgebench.agent.probes.sysfs import ProbeUnavailable, Sysfs
 
 
