@@ -147,3 +147,21 @@ def test_hwmon_power_step_sampled_and_integrated(tmp_path: Path, probe_threads_g
     assert energy["idle_power_w"] == pytest.approx(2.0, rel=1e-9)
     assert energy["samples"] >= 20
     assert min(energy["power_w"]) == 2.0 and max(energy["power_w"]) == 6.0
+
+
+def test_rapl_two_packages_are_summed(tree: Callable[[str], Path]) -> None:
+    root = tree("x86_rapl")
+    second = root / "sys/devices/virtual/powercap/intel-rapl/intel-rapl:1"
+    second.mkdir()
+    write_atomic(second / "name", "package-1")
+    write_atomic(second / "max_energy_range_uj", "262143328850")
+    write_atomic(second / "energy_uj", "5000000")
+    meter = EnergyMeter(open_rapl(Sysfs(str(root))), sample_hz=20)
+    start = meter.mark()
+    write_atomic(root / RAPL_ZONE / "energy_uj", str(12345678 + 100000))
+    write_atomic(second / "energy_uj", str(5000000 + 250000))
+    end = meter.mark()
+    window = meter.measure(start, end)
+    assert window.energy_j == pytest.approx(0.35, abs=1e-12)
+    assert window.rails["package-0"]["energy_j"] == pytest.approx(0.1, abs=1e-12)
+    assert window.rails["package-1"]["energy_j"] == pytest.approx(0.25, abs=1e-12)
