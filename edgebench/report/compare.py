@@ -69,7 +69,7 @@ class PairResult:
         parts = []
         if self.state in ("regression", "improvement") and self.ratio is not None:
             parts.append(f"{self.state}: latency ×{self.ratio:.3f}"
-                         + (f" (p={self.p_value:.2g}, {self.test})" if self.p_value is not None
+                         + (f" (p={_fmt_p(self.p_value)}, {self.test})" if self.p_value is not None
                             else f" ({self.test})"))
         if self.accuracy_state:
             parts.append(f"accuracy {self.accuracy_state}: {self.accuracy_change_pts:+.2f} pts")
@@ -205,7 +205,7 @@ def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
         pair.accuracy_a = _acc(ra)
         pair.accuracy_b = _acc(rb)
         if pair.accuracy_a is not None and pair.accuracy_b is not None:
-            pair.accuracy_change_pts = (pair.accuracy_b - pair.accuracy_a) * 100.0
+            pair.accuracy_change_pts = pair.accuracy_b - pair.accuracy_a  # percent -> points
             if pair.accuracy_change_pts < -accuracy_threshold_pts:
                 pair.accuracy_state = "regression"
             elif pair.accuracy_change_pts > accuracy_threshold_pts:
@@ -254,6 +254,10 @@ def compare_runs(store: "Store | str | Path | None", run_a: str, run_b: str, *,
                           accuracy_threshold_pts=accuracy_threshold_pts)
 
 
+def _fmt_p(p: float) -> str:
+    return "<1e-300" if p == 0 else f"{p:.2g}"  # 0.0 is underflow, not certainty
+
+
 _ORDER = {"broken": 0, "regression": 1, "incomparable": 2, "improvement": 3, "fixed": 4,
           "failed": 5, "missing": 6, "new": 7, "unchanged": 8}
 
@@ -282,7 +286,7 @@ def render(cmp: Comparison, console: Any = None) -> None:
         table.add_row(
             p.model, p.variant, p.format, p.device, fmt_seconds(p.value_a_s),
             fmt_seconds(p.value_b_s), f"{p.ratio:.3f}" if p.ratio is not None else "–",
-            f"{p.p_value:.2g}" if p.p_value is not None else (p.test or "–"), state,
+            _fmt_p(p.p_value) if p.p_value is not None else (p.test or "–"), state,
             f"{p.accuracy_change_pts:+.2f}" if p.accuracy_change_pts is not None else "–",
             p.fingerprint_diff if p.state == "incomparable" else p.note,
             style="bold red" if p.is_regression else style.get(p.state, ""))

@@ -89,7 +89,7 @@ def grouped_bars(title: str, groups: Sequence[str], series: Sequence[str],
 
 def scatter(title: str, points: Sequence[tuple[str, float, float, bool]],
             x_label: str = "p50 latency (ms)", y_label: str = "accuracy (%)",
-            x_scale: float = 1e3, y_scale: float = 100.0) -> str:
+            x_scale: float = 1e3, y_scale: float = 1.0) -> str:
     """(label, x, y, on_front) points; the Pareto front is joined by a line."""
     pts = [p for p in points if all(math.isfinite(v) for v in (p[1], p[2]))]
     if not pts:

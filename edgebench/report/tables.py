@@ -6,8 +6,8 @@ the same device and format -- a speedup of an int8 model on a Jetson over an fp3
 a Raspberry Pi means nothing -- and every pair whose environment fingerprints differ is
 reported as a warning rather than silently compared.
 
-Accuracy columns are fractions (0.718 = 71.8 %); budgets and changes are in percentage
-points (``*_pts``).
+Accuracy columns are percent (``edgebench.compressors.evaluate``: 71.8 = 71.8 %), so
+budgets and changes are in percentage points (``*_pts``), like ``accuracy_delta``.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
     ok = rows["is_ok"]
     rows["speedup_vs_fp32"] = (rows["_b_p50"] / rows["latency_p50_s"]).where(ok)
     rows["size_ratio"] = (rows["size_bytes"].astype("Float64") / b_size).astype("float64")
-    change = (rows["accuracy_eff"] - rows["_b_acc"]) * 100.0
-    rows["accuracy_change_pts"] = change.where(change.notna(), rows["accuracy_delta"] * 100.0)
+    change = rows["accuracy_eff"] - rows["_b_acc"]
+    rows["accuracy_change_pts"] = change.where(change.notna(), rows["accuracy_delta"])
     rows["baseline_fingerprint_differs"] = (
         ok & rows["_b_fp"].notna() & rows["fingerprint"].ne(rows["_b_fp"]))
     rows["pareto_latency"] = False
@@ -174,12 +174,13 @@ def comparability_warnings(rows: "pd.DataFrame", *,
                            ) -> list[ReportWarning]:
     """Everything that makes a number in this report less trustworthy than it looks."""
     out: list[ReportWarning] = []
-    for device, group in rows[rows["is_ok"]].groupby("device", sort=False):
+    # formats run on different runtimes, so fingerprints are only compared within one
+    for (device, fmt), group in rows[rows["is_ok"]].groupby(["device", "format"], sort=False):
         prints = group["fingerprint"].dropna().unique()
         if len(prints) > 1:
             out.append(ReportWarning(
-                "fingerprint", f"{len(prints)} different environment fingerprints on "
-                f"{device} in this run: {_fingerprint_diff(group)}", device=str(device)))
+                "fingerprint", f"{len(prints)} different environment fingerprints for {fmt} "
+                f"on {device} in this run: {_fingerprint_diff(group)}", device=str(device)))
     for _, r in rows.iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
         name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"

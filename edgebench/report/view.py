@@ -82,7 +82,7 @@ def fmt_joules(v: Any) -> str:
 def fmt_accuracy(acc: Any, change_pts: Any) -> str:
     if not _isnum(acc):
         return "–" if not _isnum(change_pts) else f"Δ {float(change_pts):+.2f} pts"
-    text = f"{float(acc) * 100:.2f}%"
+    text = f"{float(acc):.2f}%"
     if _isnum(change_pts):
         text += f" ({float(change_pts):+.2f})"
     return text

@@ -177,3 +177,12 @@ def test_report_command_from_store_and_from_dir(run_dir: Path, tmp_path: Path, c
     assert main(["report", "nope", "--results", str(results_root)]) == 2
     assert "unknown run id 'nope'" in capsys.readouterr().err
     assert main(["report", "r1", "--results", str(results_root), "--format", "pdf"]) == 2
+
+
+def test_formats_on_different_runtimes_are_not_a_fingerprint_warning(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, RunSpec("r1", formats=("onnx", "tflite")))
+    report = report_from_dir(run_dir)
+    assert [w for w in report.warnings if w.kind == "fingerprint"] == []
+    tfl = _row(report, "mobilenet_v2", "int8", "rpi4")  # first match: onnx
+    assert tfl["speedup_vs_fp32"] > 2  # each format against its own fp32
+    assert report.rows.groupby(["model", "device", "format"])["speedup_vs_fp32"].count().min() > 0
