@@ -168,7 +168,8 @@ def _run(argv: list[str], what: str) -> None:
     except subprocess.TimeoutExpired as exc:
         raise EnvBuildError(f"{what}: timed out after {PIP_TIMEOUT_S:.0f}s") from exc
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        tail = [ln for ln in lines if not ln.startswith("WARNING")][-2:] or lines[-2:]
         raise EnvBuildError(f"{what}: exit {proc.returncode}: {' | '.join(tail)}")
 
 
