@@ -105,8 +105,20 @@ def _failed(model: str, variant: str, fmt: str, error: str) -> Artifact:
                                                 "format": fmt, "error": line}, error=line)
 
 
+def code_fingerprint() -> str:
+    """Hash of the code that builds variants, so a changed default or fix rebuilds the cache."""
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    files = [root / "variants.py", root / "datasets.py", *sorted((root / "compressors").glob("*.py")),
+             *sorted((root / "models").glob("*.py"))]
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def _cache_key(source: Any, steps: list[dict], versions: dict[str, str]) -> str:
     blob = json.dumps({"source": source.sha256, "format": source.fmt, "steps": steps,
+                       "code": code_fingerprint(),
                        "data": source.data.fingerprint() if source.data else None,
                        "task": source.task, "versions": versions, "rev": BUILD_REV},
                       sort_keys=True, default=str)

@@ -86,8 +86,9 @@ def onnx_stats(path: Path) -> dict[str, Any]:
             for i in weight_idx:
                 if i < len(node.input) and node.input[i] in inits and node.input[i] not in used:
                     t = inits[node.input[i]]
-                    if t.data_type in (onnx.TensorProto.INT64,) or _numel(t.dims) <= 1:
-                        continue
+                    if (t.data_type in (onnx.TensorProto.INT64,) or _numel(t.dims) <= 1
+                            or t.name.endswith(("_scale", "_zero_point"))):
+                        continue  # shapes and quantization parameters are not weights
                     used.add(node.input[i])
                     arr = numpy_helper.to_array(t)
                     params += int(arr.size)

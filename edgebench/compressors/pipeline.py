@@ -84,7 +84,7 @@ def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index:
         return cluster(state, params, ctx)
     if name == "export":
         from edgebench.compressors.export import ExportParams
-        p = _validate(ExportParams, params, "export")
+        p = validate_params(ExportParams, params, "export")
         if state.kind in TRAINABLE:
             state = to_file(state, ctx, ctx.work_dir / f"step{index}-export.{ctx.fmt}", p)
         state.reports.append({"step": "export", "params": p.model_dump()})
@@ -100,7 +100,7 @@ def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index:
     raise CompressionError(f"unknown step {name!r}")
 
 
-def _validate(model_cls: Any, params: dict[str, Any], step: str) -> Any:
+def validate_params(model_cls: Any, params: dict[str, Any], step: str) -> Any:
     """Typed step parameters: unknown keys and bad values are per-variant errors."""
     from pydantic import ValidationError
 

@@ -13,8 +13,8 @@ from typing import Any
 
 INPUT_SHAPE = (1, 8, 8)  # channels first, without batch
 NUM_CLASSES = 10
-TRAIN_EPOCHS = 15
-LR = 3e-3
+TRAIN_EPOCHS = 10
+LR = 5e-3
 
 
 def _widths(width: float) -> tuple[int, int, int]:

@@ -17,17 +17,46 @@ import numpy as np
 SEED = 0
 
 
+TRAIN_THREADS = 1  # measured: 2 threads on 2 shared cores made digits training 5-20x slower
+
+
 def keras_env() -> None:
     """tfmot needs legacy Keras 2; the variable must be set before TensorFlow is imported."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def tf_single_thread() -> None:
+    """One TF thread for these tiny models (process-wide; only possible before TF runs ops)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(TRAIN_THREADS)
+        tf.config.threading.set_inter_op_parallelism_threads(TRAIN_THREADS)
+    except RuntimeError:
+        pass  # TF already initialised by the caller: keep its setting
+
+
 def torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
-              lr: float = 3e-3, batch: int = 32, teacher: Any = None, alpha: float = 0.5,
+              lr: float = 5e-3, batch: int = 64, teacher: Any = None, alpha: float = 0.5,
               temperature: float = 4.0, task: str = "classification",
               seed: int = SEED) -> Any:
     """Train ``model`` in place (Adam) and return it in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        return _torch_fit(model, x, y, epochs=epochs, lr=lr, batch=batch, teacher=teacher,
+                          alpha=alpha, temperature=temperature, task=task, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int, lr: float,
+               batch: int, teacher: Any, alpha: float, temperature: float, task: str,
+               seed: int) -> Any:
     import torch
     import torch.nn.functional as F
 
@@ -75,13 +104,14 @@ def torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 
 def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
-              lr: float = 3e-3, batch: int = 32, teacher: Any = None, alpha: float = 0.5,
+              lr: float = 5e-3, batch: int = 64, teacher: Any = None, alpha: float = 0.5,
               temperature: float = 4.0, task: str = "classification",
               seed: int = SEED) -> Any:
     """Same loss as :func:`torch_fit`, with a GradientTape loop (x is NHWC already)."""
     keras_env()
     import tensorflow as tf
 
+    tf_single_thread()
     tf.random.set_seed(seed)
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -89,32 +119,41 @@ def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
     opt = tf.keras.optimizers.Adam(learning_rate=lr)
     T = float(temperature)
 
-    def loss_fn(out: Any, idx: np.ndarray) -> Any:
+    a = alpha if (t_out is not None and y is not None) else (0.0 if t_out is not None else 1.0)
+    yy = np.zeros(len(x), np.int64) if y is None else np.asarray(y)
+    if task == "regression":
+        target_all = (t_out if t_out is not None else yy).astype(np.float32)
+    else:
+        target_all = t_out if t_out is not None else np.zeros((len(x), 1), np.float32)
+
+    def loss_fn(out: Any, yb: Any, tb: Any) -> Any:
         if task == "regression":
-            target = t_out[idx] if t_out is not None else y[idx].astype(np.float32)
-            return tf.reduce_mean(tf.square(out - target))
-        a = alpha if (t_out is not None and y is not None) else (0.0 if t_out is not None else 1.0)
+            return tf.reduce_mean(tf.square(out - tb))
         loss = tf.constant(0.0)
         if a > 0:
             loss += a * tf.reduce_mean(tf.keras.losses.sparse_categorical_crossentropy(
-                y[idx], out, from_logits=True))
+                yb, out, from_logits=True))
         if t_out is not None and a < 1:
-            p_t = tf.nn.softmax(t_out[idx] / T)
+            p_t = tf.nn.softmax(tb / T)
             log_p_s = tf.nn.log_softmax(out / T)
             kl = tf.reduce_mean(tf.reduce_sum(p_t * (tf.math.log(p_t + 1e-12) - log_p_s), axis=1))
             loss += (1 - a) * kl * T * T
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def step(xb: Any, yb: Any, tb: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(model(xb, training=True), yb, tb)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return loss
 
     for _ in range(epochs):
         order = rng.permutation(len(x))
         for start in range(0, len(x), batch):
             idx = order[start:start + batch]
-            with tf.GradientTape() as tape:
-                out = model(x[idx], training=True)
-                loss = loss_fn(out, idx)
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients([(g, v) for g, v in zip(grads, model.trainable_variables)
-                                 if g is not None])
+            step(x[idx], yy[idx], target_all[idx])
     return model
 
 
