@@ -107,6 +107,11 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
         full = comparison.to_dict()
         for key in ("regressions", "improvements", "incomparable"):
             payload[key] = full[key]
+    if comparison is not None:  # the run's report, now with history and the verdict
+        from edgebench.report import write_run_report
+
+        write_run_report(run_dir, store=st,
+                         regressions=[{"message": p.message()} for p in comparison.regressions])
     regressions_path = write_atomic(run_dir / "regressions.json",
                                     json.dumps(payload, indent=1, default=str, allow_nan=False))
     site_paths: list[Path] = []

@@ -63,6 +63,8 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
     st = open_store(store)
     runs = _runs_filter(run)
+    if runs is not None and not runs:
+        return _typed_frame([])
     if runs:
         for run_id in runs:
             st.run(run_id)  # UsageError for unknown ids

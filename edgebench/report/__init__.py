@@ -77,7 +77,8 @@ def report_from_store(store: "Store | str | Path | None", run_id: str, *,
 
 def _history(store: "Store | str | Path | None", meta: dict[str, Any],
              extra_run: "pd.DataFrame | None" = None) -> "pd.DataFrame":
-    """p50 per (run, model, variant, format, device) for the last runs of this suite."""
+    """p50 per (run, model, variant, format, device) for this run and the runs of its
+    suite before it (at most HISTORY_RUNS): a page about an old run shows no later ones."""
     import pandas as pd
 
     from edgebench import results
@@ -85,25 +86,31 @@ def _history(store: "Store | str | Path | None", meta: dict[str, Any],
 
     st = open_store(store)
     suite = (meta.get("suite") or {}).get("name") if isinstance(meta.get("suite"), dict) else None
-    frame = results.load(st, suite=suite) if suite else results.load(st, run=meta["run_id"])
+    started = meta.get("started_at") or "9999"
+    ids = [r.run_id for r in st.runs(suite)
+           if (r.started_at or "") <= started or r.run_id == meta.get("run_id")]
+    ids = ids[-HISTORY_RUNS:]
+    frame = results.load(st, run=ids) if ids else results.load(st, run=[])
     if extra_run is not None and meta.get("run_id") not in set(frame["run_id"]):
         frame = pd.concat([frame, extra_run], ignore_index=True)
     frame = frame[frame["status"].eq("ok")]
-    keep = list(dict.fromkeys(frame["run_id"]))[-HISTORY_RUNS:]
     cols = ["run_id", "run_started_at", "model", "variant", "format", "device", "latency_p50_s"]
-    return frame[frame["run_id"].isin(keep)][cols].reset_index(drop=True)
+    return frame[cols].reset_index(drop=True)
 
 
 def write_run_report(run_dir: Path, *, store: "Store | str | Path | None" = None,
                      formats: Sequence[str] = ("md", "html"), objective: str = "latency",
-                     max_accuracy_drop_pts: float = 1.0) -> list[Path]:
+                     max_accuracy_drop_pts: float = 1.0,
+                     regressions: list[dict[str, Any]] | None = None) -> list[Path]:
     """Write ``report.md`` and ``report.html`` (and any other ``formats``) into the run
-    directory from its journal; with ``store``, the HTML also charts the suite's history.
+    directory from its journal; with ``store``, the HTML also charts the suite's history;
+    ``regressions`` (``{"message": ...}`` dicts, from nightly) are listed at the top.
     Returns the written paths.  Called by the run at its end."""
     from edgebench.report.formats import write_formats
 
     report = report_from_dir(Path(run_dir), store=store, objective=objective,
                              max_accuracy_drop_pts=max_accuracy_drop_pts)
+    report.regressions = list(regressions or [])
     return write_formats(report, Path(run_dir), list(formats))
 
 

@@ -113,3 +113,14 @@ def test_command_is_registered() -> None:
 
     args = build_parser().parse_args(["nightly", "s.yaml"])
     assert isinstance(args, argparse.Namespace) and args.runner is None
+
+
+def test_nightly_rewrites_run_report_with_verdict_and_history(with_baseline: Path) -> None:
+    runner = FakeRunner(RunSpec("n2", seed=12, started_at="2026-11-21T02:00:00.000+00:00",
+                                slow={SLOW: 1.5}))
+    assert _nightly(with_baseline, runner) == 1
+    run_dir = with_baseline / "results" / "n2"
+    md = (run_dir / "report.md").read_text()
+    assert "## Regressions" in md and "resnet18/pruned50 (onnx) on jetson-nano" in md
+    html = (run_dir / "report.html").read_text()
+    assert "p50 over runs" in html  # history chart across n1 and n2
