@@ -97,7 +97,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store.core import _clean, fingerprint_hash
+    from edgebench.store.rows import clean_value, fingerprint_hash
     from edgebench.store import schema as S
 
     suite = run_meta.get("suite") or {}
@@ -113,7 +113,7 @@ def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) 
                 row[name] = value if value not in ("",) else None
                 continue
             try:
-                row[name] = _clean(name, value)
+                row[name] = clean_value(name, value)
             except (TypeError, ValueError):
                 row[name] = None
         fp = rec.get("fingerprint") or {}

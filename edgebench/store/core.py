@@ -9,9 +9,7 @@ ingest each record as it finishes and ``edgebench ingest DIR`` can be re-run saf
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,6 +19,7 @@ import sqlalchemy as sa
 from edgebench.errors import StoreError, UsageError
 from edgebench.store import schema as S
 from edgebench.store.journal import latest_records, read_journal, read_run_json
+from edgebench.store.rows import fingerprint_hash, upsert_job, upsert_run
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB_NAME = "edgebench.db"
@@ -54,12 +53,6 @@ class IngestCounts:
         return asdict(self)
 
 
-def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
-    """Short stable hash of an environment dict (key order does not matter)."""
-    text = json.dumps(fingerprint or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def resolve_url(url: str | Path | None, results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
     """``None`` -> ``results/edgebench.db``; a bare path -> that SQLite file; else as given."""
     if url is None:
@@ -73,32 +66,6 @@ def resolve_url(url: str | Path | None, results_dir: Path = DEFAULT_RESULTS_DIR)
     except OSError as exc:
         raise StoreError(f"cannot create {path.parent}: {exc}") from exc
     return f"sqlite:///{path}"
-
-
-def _clean(name: str, value: Any) -> Any:
-    """Turn a summary cell (CSV-ish: '' for not measured) into the column's DB value."""
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if name in S.BOOL_COLUMNS:
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "y")
-        return bool(value)
-    if name in S.TEXT_COLUMNS:
-        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    number = float(value)  # ValueError handled by caller
-    if name in S.INT_COLUMNS and number.is_integer():
-        return int(number)
-    return number
-
-
-def _latencies(record: dict[str, Any]) -> list[float] | None:
-    result = record.get("result") or {}
-    lat = (result.get("timing") or {}).get("latencies_s") if isinstance(result, dict) else None
-    if isinstance(lat, list) and lat:
-        return [float(x) for x in lat]
-    return None
 
 
 class Store:
@@ -156,8 +123,8 @@ class Store:
             record = record.to_dict()
         try:
             with self.engine.begin() as conn:
-                self._upsert_run(conn, run_meta)
-                return self._upsert_job(conn, record)
+                upsert_run(conn, run_meta)
+                return upsert_job(conn, record)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot store job {record.get('job_id')!r}: {exc}") from exc
 
@@ -165,7 +132,7 @@ class Store:
         """Record the final run.json state (finished_at, complete, counts)."""
         try:
             with self.engine.begin() as conn:
-                self._upsert_run(conn, run_meta)
+                upsert_run(conn, run_meta)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot store run {run_meta.get('run_id')!r}: {exc}") from exc
 
@@ -181,105 +148,19 @@ class Store:
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
         try:
             with self.engine.begin() as conn:
-                self._upsert_run(conn, meta)
+                upsert_run(conn, meta)
                 for record in records:
                     if record.get("run_id") != meta["run_id"]:
                         raise StoreError(
                             f"{run_dir}/results.jsonl: job {record['job_id']!r} belongs to run "
                             f"{record.get('run_id')!r}, not {meta['run_id']!r}")
-                    if self._upsert_job(conn, record):
+                    if upsert_job(conn, record):
                         counts.new += 1
                     else:
                         counts.replaced += 1
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot ingest {run_dir}: {exc}") from exc
         return counts
-
-    def _upsert_run(self, conn: sa.Connection, run_meta: dict[str, Any]) -> None:
-        run_id = run_meta.get("run_id")
-        if not run_id:
-            raise StoreError("run metadata has no run_id")
-        suite = run_meta.get("suite") or {}
-        counts = run_meta.get("counts") or {}
-        values: dict[str, Any] = {}
-        if isinstance(suite, dict):
-            if suite.get("name") is not None:
-                values["suite"] = suite["name"]
-            if suite.get("path") is not None:
-                values["suite_path"] = str(suite["path"])
-            if suite.get("sha256") is not None:
-                values["suite_sha256"] = suite["sha256"]
-        elif isinstance(suite, str):
-            values["suite"] = suite
-        for key in ("started_at", "finished_at"):
-            if key in run_meta:
-                values[key] = run_meta[key]
-        if "complete" in run_meta:
-            values["complete"] = bool(run_meta["complete"])
-        for key in ("ok", "failed", "skipped"):
-            if key in counts:
-                values[f"count_{key}"] = int(counts[key])
-        if "devices" in run_meta:
-            values["devices_json"] = json.dumps(run_meta["devices"])
-        if "controller" in run_meta:
-            values["controller_json"] = json.dumps(run_meta["controller"], sort_keys=True)
-        values["run_json"] = json.dumps(run_meta, sort_keys=True, default=str)
-        exists = conn.execute(sa.select(S.runs.c.run_id).where(S.runs.c.run_id == run_id)).first()
-        if exists:
-            conn.execute(S.runs.update().where(S.runs.c.run_id == run_id).values(**values))
-        else:
-            values.setdefault("complete", False)
-            conn.execute(S.runs.insert().values(run_id=run_id, **values))
-
-    def _upsert_job(self, conn: sa.Connection, record: dict[str, Any]) -> bool:
-        run_id, job_id = record["run_id"], record["job_id"]
-        summary = dict(record.get("summary") or {})
-        for key in ("model", "variant", "format", "device", "status", "error"):
-            if summary.get(key) in (None, "") and record.get(key) is not None:
-                summary[key] = record[key]
-        row: dict[str, Any] = {"run_id": run_id, "job_id": job_id}
-        extra: dict[str, Any] = {}
-        for name, value in summary.items():
-            if name in S.SPECIAL_COLUMNS:
-                continue
-            if name not in S.jobs.c:
-                extra[name] = value
-                continue
-            try:
-                row[name] = _clean(name, value)
-            except (TypeError, ValueError):
-                extra[name] = value  # kept verbatim, never coerced into a wrong number
-                row[name] = None
-        fp = record.get("fingerprint") or {}
-        row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
-        row["fingerprint_hash"] = (str(summary.get("fingerprint") or "") or fingerprint_hash(fp))
-        row["error_kind"] = record.get("error_kind")
-        row["started_at"] = record.get("started_at")
-        row["finished_at"] = record.get("finished_at")
-        row["attempts"] = record.get("attempts")
-        row["extra_json"] = json.dumps(extra, sort_keys=True, default=str) if extra else None
-        key = (S.jobs.c.run_id == run_id) & (S.jobs.c.job_id == job_id)
-        existed = conn.execute(S.jobs.delete().where(key)).rowcount > 0
-        conn.execute(S.jobs.insert().values(**row))
-        conn.execute(S.samples.delete().where(
-            (S.samples.c.run_id == run_id) & (S.samples.c.job_id == job_id)))
-        latencies = _latencies(record)
-        if latencies:
-            import numpy as np
-
-            blob = np.asarray(latencies, dtype="<f8").tobytes()
-            conn.execute(S.samples.insert().values(
-                run_id=run_id, job_id=job_id, count=len(latencies), dtype="<f8",
-                latencies_s=blob))
-        machine = (record.get("result") or {}).get("machine")
-        if isinstance(machine, dict) and machine:
-            dkey = (S.devices.c.run_id == run_id) & (S.devices.c.device == record["device"])
-            conn.execute(S.devices.delete().where(dkey))
-            conn.execute(S.devices.insert().values(
-                run_id=run_id, device=record["device"],
-                machine_json=json.dumps(machine, sort_keys=True, default=str),
-                recorded_at=record.get("finished_at")))
-        return not existed
 
     # -- reads --------------------------------------------------------------------
     def runs(self, suite: str | None = None) -> list[RunInfo]:

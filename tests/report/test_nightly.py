@@ -42,8 +42,7 @@ def _nightly(tmp_path: Path, runner: Any, *extra: str) -> int:
     from edgebench.cli import build_parser
 
     args = build_parser().parse_args(
-        ["nightly", "suites/nightly.yaml", "--out", str(tmp_path / "results"),
-         "--site", str(tmp_path / "site"), *extra])
+        ["nightly", "suites/nightly.yaml", "--out", str(tmp_path / "results"), *extra])
     args.runner = runner
     return int(args.func(args))
 
@@ -63,7 +62,7 @@ def test_slower_model_exits_1_and_names_it(with_baseline: Path, capsys) -> None:
     capsys.readouterr()
     runner = FakeRunner(RunSpec("n2", seed=12, started_at="2026-11-21T02:00:00.000+00:00",
                                 slow={SLOW: 1.5}))
-    assert _nightly(tmp_path, runner) == 1
+    assert _nightly(tmp_path, runner, "--site", str(tmp_path / "site")) == 1
     out = capsys.readouterr().out
     assert re.search(r"REGRESSION resnet18/pruned50 \(onnx\) on jetson-nano: regression: latency ×1\.[45]\d* \(p=", out), out
     data = json.loads((tmp_path / "results" / "n2" / "regressions.json").read_text())
