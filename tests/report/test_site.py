@@ -58,3 +58,10 @@ def test_safe_name() -> None:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*-[0-9a-f]{8}", out), out
         assert "/" not in out and ".." not in out.split("-")[0][:2]
     assert safe_name("a/b") != safe_name("a_b")  # no collisions after sanitising
+
+
+def test_published_files_are_world_readable(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    store.ingest_dir(make_run(tmp_path / "results", RunSpec("r0")))
+    for path in publish(store, tmp_path / "site"):
+        assert path.stat().st_mode & 0o444 == 0o444, path
