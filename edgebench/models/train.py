@@ -40,8 +40,12 @@ def tf_single_thread() -> None:
 def torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
               lr: float = 5e-3, batch: int = 64, teacher: Any = None, alpha: float = 0.5,
               temperature: float = 4.0, task: str = "classification",
-              seed: int = SEED) -> Any:
-    """Train ``model`` in place (Adam) and return it in eval mode."""
+              seed: int = SEED, masks: Optional[list[tuple[Any, Any]]] = None) -> Any:
+    """Train ``model`` in place (Adam) and return it in eval mode.
+
+    ``masks``: (parameter, 0/1 tensor) pairs re-applied after every step, so pruned
+    weights stay exactly zero while the others fine-tune.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -49,14 +53,15 @@ def torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
     torch.set_num_threads(TRAIN_THREADS)
     try:
         return _torch_fit(model, x, y, epochs=epochs, lr=lr, batch=batch, teacher=teacher,
-                          alpha=alpha, temperature=temperature, task=task, seed=seed)
+                          alpha=alpha, temperature=temperature, task=task, seed=seed,
+                          masks=masks or [])
     finally:
         torch.set_num_threads(threads)
 
 
 def _torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int, lr: float,
                batch: int, teacher: Any, alpha: float, temperature: float, task: str,
-               seed: int) -> Any:
+               seed: int, masks: list[tuple[Any, Any]]) -> Any:
     import torch
     import torch.nn.functional as F
 
@@ -91,6 +96,9 @@ def _torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: in
             opt.zero_grad()
             loss.backward()
             opt.step()
+            with torch.no_grad():
+                for param, mask in masks:
+                    param.mul_(mask)
     model.eval()
     return model
 
@@ -106,8 +114,8 @@ def torch_predict(model: Any, x: np.ndarray) -> np.ndarray:
 def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int,
               lr: float = 5e-3, batch: int = 64, teacher: Any = None, alpha: float = 0.5,
               temperature: float = 4.0, task: str = "classification",
-              seed: int = SEED) -> Any:
-    """Same loss as :func:`torch_fit`, with a GradientTape loop (x is NHWC already)."""
+              seed: int = SEED, masks: Optional[list[tuple[Any, Any]]] = None) -> Any:
+    """Same loss (and ``masks``) as :func:`torch_fit`, with a GradientTape loop (x is NHWC)."""
     keras_env()
     import tensorflow as tf
 
@@ -140,6 +148,8 @@ def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
             loss += (1 - a) * kl * T * T
         return loss
 
+    keras_masks = [(v, tf.constant(m, dtype=v.dtype)) for v, m in (masks or [])]
+
     @tf.function(reduce_retracing=True)
     def step(xb: Any, yb: Any, tb: Any) -> Any:
         with tf.GradientTape() as tape:
@@ -147,6 +157,8 @@ def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
         opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        for var, mask in keras_masks:
+            var.assign(var * mask)
         return loss
 
     for _ in range(epochs):
