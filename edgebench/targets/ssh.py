@@ -126,7 +126,7 @@ class SSHTarget(SSHSession, Target):
         free = self.free_disk_bytes(parent)
         if free < size_bytes + DISK_MARGIN_BYTES:
             raise PushError(
-                f"not enough disk for {remote.rsplit('/', 1)[1][:12]}: need {size_bytes} bytes "
+                f"no room: not enough disk for {remote.rsplit('/', 1)[1][:12]}: need {size_bytes} bytes "
                 f"+ {DISK_MARGIN_BYTES} margin, {free} free in {parent}",
                 device=self.name,
                 hint="free space on the device (old blobs live in <workdir>/blobs) or move workdir",
@@ -233,6 +233,9 @@ class SSHTarget(SSHSession, Target):
             }
             if res.timed_out:
                 return JobOutcome(None, None, stderr_tail, True, res.wall_s, extra)
+            if not self._conn.active:  # close() from another thread killed the job mid-run
+                raise DeviceError("target closed while the job was running", device=self.name,
+                                  connection_lost=True, job_id=job_id)
             self._try_remove(pid_path)
             result = None
             text = self._read_text(result_path)
@@ -245,14 +248,36 @@ class SSHTarget(SSHSession, Target):
                 extra["result_error"] = "agent wrote no result file"
             return JobOutcome(result, res.returncode, stderr_tail, False, res.wall_s, extra)
 
+    def _kill_command(self, pid_path: str, grace_s: float) -> str:
+        py = " ".join(shlex.quote(a) for a in self.python_argv())
+        return f"{py} -c {shlex.quote(_KILLPG_PY)} {shlex.quote(pid_path)} {grace_s:g}"
+
     def kill_job(self, pid_path: str, *, grace_s: float = KILL_GRACE_S) -> None:
         """TERM, then after ``grace_s`` KILL, the process group recorded in ``pid_path``."""
-        py = " ".join(shlex.quote(a) for a in self.python_argv())
-        cmd = f"{py} -c {shlex.quote(_KILLPG_PY)} {shlex.quote(pid_path)} {grace_s:g}"
         try:
-            self.exec(cmd, timeout_s=grace_s + 30)
+            self.exec(self._kill_command(pid_path, grace_s), timeout_s=grace_s + 30)
         except DeviceError:
             log.warning("%s: could not kill the job group from %s", self.name, pid_path)
+
+    def _before_close(self) -> None:
+        """Kill a job still running (close() from another thread, e.g. on Ctrl-C).
+
+        Uses a raw channel on the live transport, not ``exec``: the worker thread running
+        the job holds the lock, and waiting for it would make Ctrl-C wait for the job.
+        """
+        pid_path = self._orphan_pidfile
+        client = self._conn.client
+        transport = client.get_transport() if client is not None else None
+        if not pid_path or transport is None or not transport.is_active():
+            return
+        try:
+            chan = transport.open_session(timeout=5)
+            chan.exec_command(self._kill_command(pid_path, KILL_GRACE_S))
+            chan.status_event.wait(KILL_GRACE_S + 5)
+            chan.close()
+            self._orphan_pidfile = None
+        except (paramiko.SSHException, OSError, EOFError):
+            log.warning("%s: could not kill the running job while closing", self.name)
 
     def _reap_orphan(self) -> None:
         """After a reconnect, kill a job the lost connection left running (it skews timings)."""

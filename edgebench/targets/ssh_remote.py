@@ -68,18 +68,27 @@ class SSHSession:
                 self._on_reconnect()
 
     def close(self) -> None:
-        with self._lock:
-            if self._sftp_client is not None:
-                try:
-                    self._sftp_client.close()
-                except Exception:  # noqa: BLE001 - the transport may already be gone
-                    pass
-            self._sftp_client = None
-            self._conn.close()
+        """Release SFTP, channels and transports; safe to call twice, and from another thread.
+
+        Deliberately lock-free: the fleet closes a target from its main thread on Ctrl-C
+        while a worker thread is inside ``run_job`` holding the lock.  Closing the
+        transport makes that worker's wait fail at once with a DeviceError.
+        """
+        self._before_close()
+        self._drop()
+
+    def _before_close(self) -> None:
+        """Hook: last words on a live connection (the target kills a job in flight)."""
 
     def _drop(self) -> None:
-        """Forget a dead connection so the next call reconnects (the fleet retries)."""
-        self.close()
+        """Forget a (dead) connection so the next call reconnects (the fleet retries)."""
+        sftp, self._sftp_client = self._sftp_client, None
+        if sftp is not None:
+            try:
+                sftp.close()
+            except Exception:  # noqa: BLE001 - the transport may already be gone
+                pass
+        self._conn.close()
 
     def _sftp(self) -> paramiko.SFTPClient:
         self.connect()

@@ -222,3 +222,42 @@ def test_real_agent_runs_a_tiny_onnx_model(ssh_lab: SshdLab, lab_envs: LabEnvs, 
     assert validate_result(out.result) == [], json.dumps(out.result)[:2000]
     assert out.result["status"] == "ok", out.result.get("error")
     assert len(out.result["timing"]["latencies_s"]) >= 5
+
+
+@pytest.mark.lab
+def test_close_from_another_thread_kills_the_job_in_flight(ssh_lab: SshdLab, fake_agent) -> None:
+    """The fleet's Ctrl-C path: close() must not wait for the job, and must kill it."""
+    import threading
+
+    marker = f"eb-ctrlc-{uuid.uuid4().hex}"
+    target = SSHTarget(ssh_lab.spec("onnx-only"), bundle=fake_agent)
+    errors: list[BaseException] = []
+    outcomes: list = []
+
+    def job() -> None:
+        try:
+            outcomes.append(target.run_job({"job_id": "ctrl-c", "fake": {"sleep_s": 300, "marker": marker}},
+                                           timeout_s=300))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_with(marker)
+    started = time.monotonic()
+    target.close()
+    worker.join(15)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    # either the link closed first (DeviceError) or the killed job's exit status won the race
+    if errors:
+        assert len(errors) == 1 and isinstance(errors[0], DeviceError), errors
+    else:
+        assert outcomes[0].result is None and outcomes[0].returncode != 0
+    deadline = time.monotonic() + 5
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []
+    target.close()  # idempotent
