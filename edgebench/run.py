@@ -183,10 +183,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
                 jobs_planned=len(jobs),
                 bytes_pushed={r.name: r.bytes_pushed for r in reports})
     run_dir.write_run_json(meta)
-    try:  # TEMP-INTEGRATION
-        from .report import write_run_report
-    except ImportError:
-        write_run_report = lambda _p: []  # noqa: E731
+    from .report import write_run_report
+
     write_run_report(run_dir.path)
     exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
     return RunOutcome(run_id, run_dir.path, records, exit_code, reports, read.warnings)
