@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .agent.schema import validate_result
-from .errors import DeviceError, EdgebenchError
+from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
 from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
@@ -177,10 +177,18 @@ class DeviceWorker:
                 if self.stop.is_set():
                     return None, None
                 return outcome_to_record(job, self.run_id, outcome, started, attempt), None
+            except HostKeyError as exc:  # refused the same way every time: never retried
+                return (_record(job, self.run_id, "failed", error=exc.one_line(), error_kind="host_key",
+                                started_at=started, attempts=attempt), exc.one_line())
+            except PushError as exc:
+                if "free_bytes" in exc.data:  # the device lacks room: this job fails, others may fit
+                    return _record(job, self.run_id, "failed", error=exc.one_line(),
+                                   error_kind="disk_full", started_at=started, attempts=attempt), None
+                last_error = exc.one_line()
+                if attempt <= retries:
+                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
             except DeviceError as exc:
                 last_error = exc.one_line()
-                if type(exc).__name__ in ("PushError", "HostKeyError") and "room" in last_error:
-                    break
                 if attempt <= retries:
                     time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
             except EdgebenchError as exc:
