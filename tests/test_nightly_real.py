@@ -1,0 +1,79 @@
+"""The nightly command on real runs: an unchanged model is not a regression, a slower one is.
+
+Uses a ~1 ms ONNX model (two 1024-wide MatMuls) on `local` so the run-to-run noise of a
+quiet machine is far below the default 1.1 factor, and a slower model under the same name
+(four MatMuls: about twice the work).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgebench
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_model(path: Path, layers: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((1024, 1024)).astype(np.float32) / 32, f"W{i}")
+             for i in range(layers)]
+    nodes, prev = [], "x"
+    for i in range(layers):
+        nodes.append(helper.make_node("MatMul", [prev, f"W{i}"], [f"h{i}"]))
+        prev = f"h{i}"
+    nodes.append(helper.make_node("Relu", [prev], ["y"]))
+    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [12, 1024])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [12, 1024])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def nightly(tmp_path: Path, suite: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgebench", "nightly", str(suite), "--out",
+                           str(tmp_path / "results"), "--site", str(tmp_path / "site")],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_nightly_catches_a_slower_model_and_ignores_noise(tmp_path: Path) -> None:
+    model = tmp_path / "net.onnx"
+    write_model(model, 2)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("name: nightly-real\ndevices: [local]\nmodels:\n  - {name: net, path: net.onnx}\n"
+                     "benchmark: {min_runs: 200, min_duration_s: 1.0, warmup_min_s: 0.3}\n")
+    first = nightly(tmp_path, suite)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = nightly(tmp_path, suite)
+    assert second.returncode == 0, second.stdout + second.stderr  # same model: noise only
+
+    write_model(model, 4)  # the same name, about twice the work
+    third = nightly(tmp_path, suite)
+    assert third.returncode == 1, third.stdout + third.stderr
+    assert "net" in third.stdout and "local" in third.stdout
+    runs = sorted(p for p in (tmp_path / "results").iterdir() if p.is_dir())
+    regressions = json.loads((runs[-1] / "regressions.json").read_text())
+    text = json.dumps(regressions)
+    assert '"net"' in text and '"fp32"' in text and '"local"' in text
+    assert (tmp_path / "site" / "index.html").exists()
+
+    # the history API and compare see every night
+    df = edgebench.results.load(store=str(tmp_path / "results" / "edgebench.db"))
+    assert df["run_id"].nunique() == 3
+    compare = subprocess.run([sys.executable, "-m", "edgebench", "compare", runs[0].name, runs[1].name,
+                              "--store", str(tmp_path / "results" / "edgebench.db")],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert compare.returncode == 0, compare.stdout + compare.stderr
+    assert "net" in compare.stdout and "fp32" in compare.stdout
