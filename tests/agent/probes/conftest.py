@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from probes_helpers import FAKEBIN, FIXTURES
+from tests.agent.probes.probes_helpers import FAKEBIN, FIXTURES
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from probes_helpers import LiveDevice, write_atomic
+from tests.agent.probes.probes_helpers import LiveDevice, write_atomic
 
 from edgebench.agent.probes import ProbeSession
 from edgebench.agent.probes.energy import EnergyMeter

@@ -12,7 +12,7 @@ from edgebench.agent.probes.parsers import (
     parse_watts,
 )
 
-from probes_helpers import FIXTURES
+from tests.agent.probes.probes_helpers import FIXTURES
 
 TEXT = FIXTURES / "text"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from probes_helpers import FIXTURES, LiveDevice
+from tests.agent.probes.probes_helpers import FIXTURES, LiveDevice
 
 from edgebench.agent.probes import ProbeSession, ProbeSettings, sources
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from probes_helpers import FIXTURES
+from tests.agent.probes.probes_helpers import FIXTURES
 
 from edgebench.agent.probes import available_probes, sources
 from edgebench.agent.probes.sources import (

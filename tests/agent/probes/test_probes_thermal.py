@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from probes_helpers import write_atomic
+from tests.agent.probes.probes_helpers import write_atomic
 
 from edgebench.agent.probes import ProbeSession
 from edgebench.agent.probes.thermal import read_policies, read_zones, snapshot
@@ -102,7 +102,7 @@ def test_ondemand_governor_warns_but_low_clock_is_not_throttling(tree: Callable[
 
 
 def test_intel_pstate_turbo_ceiling_is_not_throttling() -> None:
-    from probes_helpers import FIXTURES
+    from tests.agent.probes.probes_helpers import FIXTURES
 
     thermal = run_job(FIXTURES / "x86_rapl")["thermal"]
     assert thermal["throttled"] is False
