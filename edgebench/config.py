@@ -89,7 +89,7 @@ class BenchmarkSpec(StrictModel):
     input_shapes: dict[str, list[int]] = Field(default_factory=dict)
     default_dim: int = Field(1, ge=1)
     evaluate_on_device: bool = False
-    eval_samples: int = Field(200, ge=0)
+    eval_samples: int = Field(0, ge=0)  # on-device evaluation: 0 = the whole eval subset
     energy_min_samples: int = Field(20, ge=1)
     energy_min_window_s: float = Field(1.0, ge=0)
 

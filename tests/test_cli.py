@@ -83,6 +83,8 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
                     "first_inference_s", "peak_rss_bytes", "size_bytes", "accuracy"):
             assert row[col] not in ("", None) and float(row[col]) > 0, (col, row)
         assert int(row["runs"]) >= 50
+        # measured again on the device, over the same evaluation subset and (here) the same CPU
+        assert abs(float(row["device_accuracy"]) - float(row["accuracy"])) <= 0.5, row
     report = (run_dir / "report.md").read_text()
     assert "digits-cnn" in report
     assert "ok" in proc.stdout and "results:" in proc.stdout

@@ -79,12 +79,17 @@ def fmt_joules(v: Any) -> str:
     return f"{j:.3g} J" if j >= 1 else f"{j * 1e3:.3g} mJ"
 
 
-def fmt_accuracy(acc: Any, change_pts: Any) -> str:
+def fmt_accuracy(acc: Any, change_pts: Any, controller_acc: Any = None) -> str:
+    """The figure used (the device's own when measured there), its change, and -- when the
+    device measured its own -- the controller's figure beside it, so a CPU-dependent int8
+    difference is visible."""
     if not _isnum(acc):
         return "–" if not _isnum(change_pts) else f"Δ {float(change_pts):+.2f} pts"
     text = f"{float(acc):.2f}%"
     if _isnum(change_pts):
         text += f" ({float(change_pts):+.2f})"
+    if _isnum(controller_acc) and float(controller_acc) != float(acc):
+        text += f" [controller {float(controller_acc):.2f}%]"
     return text
 
 
@@ -124,7 +129,8 @@ def model_table(report: ReportData, model: str) -> Table:
                            "pareto" if marks else "")
                 line += [p50, Cell(fmt_ratio(r["speedup_vs_fp32"])),
                          Cell(fmt_ratio(r["size_ratio"]) + (" ◆" if r["pareto_size"] else "")),
-                         Cell(fmt_accuracy(r["accuracy_eff"], r["accuracy_change_pts"])),
+                         Cell(fmt_accuracy(r["accuracy_eff"], r["accuracy_change_pts"],
+                                           r["accuracy"] if _isnum(r["device_accuracy"]) else None)),
                          Cell(fmt_bytes(r["peak_rss_bytes"])),
                          Cell(fmt_joules(r["energy_per_inference_j"]))]
             out.append(line)
