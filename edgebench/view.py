@@ -21,6 +21,19 @@ def _pct(value: Optional[float]) -> str:
     return "-" if value in (None, "") else f"{float(value):.2f}%"
 
 
+def measurement_warnings(records: list) -> list[str]:
+    """Throttling, powersave governors and heat: they silently double latencies."""
+    out = []
+    for rec in records:
+        thermal = (rec.result or {}).get("thermal") if rec.status == "ok" else None
+        for text in (thermal or {}).get("warnings") or []:
+            out.append(f"{rec.job_id}: {text}")
+        if (rec.artifact.get("manifest") or {}).get("noop"):
+            reason = rec.artifact["manifest"].get("noop_reason") or "nothing changed"
+            out.append(f"{rec.job_id}: NOOP variant -- {reason}")
+    return out
+
+
 def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -47,6 +60,6 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
     pushed = ", ".join(f"{d.name}: {d.bytes_pushed} B" for d in outcome.devices) or "none"
     console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
                   f"bytes pushed: {pushed}")
-    for warning in outcome.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+    for warning in outcome.warnings + measurement_warnings(outcome.records):
+        console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
     console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)")

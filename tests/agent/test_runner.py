@@ -110,3 +110,9 @@ def test_agent_cli_writes_a_result_and_rejects_bad_specs(tmp_path: Path, mlp_onn
                    cwd=root, env={"PYTHONPATH": str(root)}, check=True, timeout=60)
     bad = json.loads(out.read_text())
     assert bad["status"] == "failed" and bad["error"]["kind"] == "bad_spec" and "bogus" in bad["error"]["message"]
+
+
+def test_missing_external_delegate_is_a_clear_load_failure(tiny_tflite: Path, tmp_path: Path) -> None:
+    res = run_job(spec(tiny_tflite, "tflite", delegate_path=str(tmp_path / "libedgetpu.so.1")))
+    assert res["status"] == "failed" and res["error"]["kind"] == "load_failed"
+    assert "libedgetpu.so.1" in res["error"]["message"]
