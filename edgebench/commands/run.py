@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def handle(args: argparse.Namespace) -> int:
     from ..view import print_run_summary
 
     progress = ConsoleProgress(quiet=args.quiet)
-    sink = None if args.no_store else StoreSink(args.store, Path(args.out), progress.message)
+    sink = None if args.no_store else StoreSink(args.store, Path(args.out), _warn(progress))
     try:
         outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
                             out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
@@ -53,14 +54,31 @@ def handle(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _warn(progress: Any) -> Any:
+    """Warnings go to stderr even with --quiet: a store that stopped taking results matters."""
+    def warn(text: str) -> None:
+        if progress.quiet:
+            print(text, file=sys.stderr, flush=True)
+        else:
+            progress.message(text)
+    return warn
+
+
 class StoreSink:
     """Ingests each record into the database as it lands; the journal stays the source of
-    truth, so a database problem is reported once and never stops the run."""
+    truth, so a database problem is reported once and never stops the run.
+
+    Devices finish jobs on their own threads, so calls are serialised: two threads opening
+    a fresh SQLite file at once both tried to create its tables, one failed, and the store
+    was then skipped for the rest of the run.  ``finish`` re-ingests the whole journal
+    even after a live failure, so a transient problem costs nothing at the end.
+    """
 
     def __init__(self, url: "str | None", out_dir: Path, warn: Any) -> None:
         self.url, self.out_dir, self.warn = url, out_dir, warn
         self.store: Any = None
         self.failed = False
+        self._lock = threading.Lock()
 
     def _open(self) -> Any:
         if self.store is None and not self.failed:
@@ -72,25 +90,29 @@ class StoreSink:
     def __call__(self, run_meta: dict, record: Any) -> None:
         from ..errors import EdgebenchError
 
-        if self.failed:
-            return
-        try:
-            self._open().ingest_record(run_meta, record.to_dict())
-        except EdgebenchError as exc:
-            self.failed = True
-            self.warn(f"warning: results store unavailable, journal only: {exc.one_line()} "
+        with self._lock:
+            if self.failed:
+                return
+            try:
+                self._open().ingest_record(run_meta, record.to_dict())
+            except EdgebenchError as exc:
+                self._live_failure(exc)
+
+    def _live_failure(self, exc: Any) -> None:
+        self.failed = True
+        self.warn(f"warning: results store unavailable, journal only: {exc.one_line()} "
                       "(load it later with 'edgebench ingest')")
 
     def finish(self, run_dir: Path) -> None:
         from ..errors import EdgebenchError
         from ..journal import RunDir
 
-        if self.failed:
-            return
-        try:
-            self._open().ingest_dir(run_dir)  # idempotent: also records the final run.json
-        except EdgebenchError as exc:
-            self.warn(f"warning: could not finish ingesting {run_dir}: {exc.one_line()}")
+        with self._lock:
+            self.failed = False  # the journal is complete now: one more try, whole run
+            try:
+                self._open().ingest_dir(run_dir)  # idempotent: also records the final run.json
+            except EdgebenchError as exc:
+                self.warn(f"warning: could not finish ingesting {run_dir}: {exc.one_line()}")
 
     def close(self) -> None:
         if self.store is not None:
