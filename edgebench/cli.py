@@ -57,8 +57,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"edgebench: error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("edgebench: interrupted; finished jobs are saved (resume with --resume RUN_ID)",
-              file=sys.stderr)
+        print("edgebench: interrupted: jobs in flight were stopped, finished jobs are saved "
+              "(continue with: edgebench run SUITE --resume RUN_ID)", file=sys.stderr)
         return 130
 
 

@@ -167,9 +167,13 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
 
     if progress:
         progress.start(todo)
+    interrupted = False
+    reports: list[DeviceReport] = []
     try:
         reports = run_fleet(todo, make_target=make_target, run_id=run_id, sink=sink,
                             progress=progress.job_done if progress else None, stop=stop)
+    except KeyboardInterrupt:
+        interrupted = True  # jobs in flight were killed; finished ones are journaled
     finally:
         if progress:
             progress.stop()
@@ -180,9 +184,11 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     write_atomic(run_dir.path / "summary.csv", summary_csv(r.summary for r in records))
     counts = {s: sum(r.status == s for r in records) for s in ("ok", "failed", "skipped")}
     meta.update(finished_at=utc_now(), complete=complete, counts=counts,
-                jobs_planned=len(jobs),
+                jobs_planned=len(jobs), interrupted=interrupted,
                 bytes_pushed={r.name: r.bytes_pushed for r in reports})
     run_dir.write_run_json(meta)
+    if interrupted:
+        raise KeyboardInterrupt
     from .report import write_run_report
 
     write_run_report(run_dir.path)
