@@ -8,6 +8,7 @@ misreading it.  Every other file (run.json, summary.csv, reports) is replaced at
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -23,28 +24,121 @@ JOURNAL = "results.jsonl"
 RUN_JSON = "run.json"
 
 
-def write_atomic(path: Path, data: Union[str, bytes]) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_atomic(path: Path, data: Union[str, bytes]) -> Path:
+    """Write to a temp file beside ``path``, fsync, then rename over it.
+
+    A reader (the run, a browser, a CI upload) never sees half a file.  mkstemp creates
+    0600; reports and site pages are meant to be read by others, so an existing file keeps
+    its mode and a new one gets rw-r--r--.
+    """
+    path = Path(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise StoreError(f"cannot write {path}: {exc}") from exc
+    return path
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     write_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
+REQUIRED_RECORD_KEYS = ("run_id", "job_id", "model", "variant", "format", "device", "status")
+
+
+@dataclass
+class Journal:
+    """The parsed journal as dicts: good records in file order, and what could not be read."""
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    #: (1-based line number, reason) for every line that is not a whole record.
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    #: True when the last line is an incomplete write (controller killed mid-append).
+    truncated: bool = False
+
+    def warnings(self) -> list[str]:
+        return [f"{self.path}:{lineno}: {reason}; that job counts as not finished"
+                for lineno, reason in self.bad_lines]
+
+
+def parse_journal(path: Path) -> Journal:
+    """Parse results.jsonl; a missing file is an empty journal (run not started)."""
+    journal = Journal(path=path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return journal
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc}") from exc
+    lines = data.split(b"\n")
+    ends_with_newline = data.endswith(b"\n")
+    if ends_with_newline:
+        lines = lines[:-1]
+    for index, raw in enumerate(lines):
+        lineno = index + 1
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if index == len(lines) - 1 and not ends_with_newline:
+                journal.truncated = True
+                journal.bad_lines.append((lineno, f"truncated last line ({len(raw)} bytes, "
+                                                  f"controller killed mid-write?): {exc}"))
+            else:
+                journal.bad_lines.append((lineno, f"corrupt line: {exc}"))
+            continue
+        missing = [k for k in REQUIRED_RECORD_KEYS if not isinstance(record, dict) or k not in record]
+        if missing:
+            journal.bad_lines.append((lineno, f"not a job record (missing {', '.join(missing)})"))
+            continue
+        journal.records.append(record)
+    return journal
+
+
+def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per job_id, the last one written (a resumed or retried job's final attempt)."""
+    by_job: dict[str, dict[str, Any]] = {}
+    for record in records:
+        by_job.pop(record["job_id"], None)
+        by_job[record["job_id"]] = record
+    return list(by_job.values())
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """run.json as a dict; synthesised from the directory name when it is missing."""
+    path = Path(run_dir) / RUN_JSON
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        meta = {"schema_version": 1, "run_id": Path(run_dir).name, "suite": {}, "devices": [],
+                "controller": {}, "started_at": None, "finished_at": None,
+                "complete": False, "counts": {}}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise StoreError(f"cannot read {path}: {exc}",
+                         hint="run.json is written atomically; was it edited by hand?") from exc
+    if not isinstance(meta, dict) or not meta.get("run_id"):
+        raise StoreError(f"{path}: not a run.json (no run_id)")
+    return meta
+
+
 @dataclass
 class JournalRead:
+    """The journal as JobRecords, for the controller."""
+
     records: list[JobRecord]
     warnings: list[str] = field(default_factory=list)
 
@@ -57,27 +151,9 @@ class JournalRead:
 
 
 def read_journal(path: Path) -> JournalRead:
-    """Parse results.jsonl; a truncated or corrupt line becomes a warning, never a record."""
-    if not path.exists():
-        raise StoreError(f"{path}: no such journal", hint="is this a run directory?")
-    records: list[JobRecord] = []
-    warnings: list[str] = []
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        is_last = i == len(lines) or (i == len(lines) - 1 and lines[-1] == b"")
-        try:
-            data = json.loads(line)
-            if not isinstance(data, dict) or "job_id" not in data:
-                raise ValueError("not a job record")
-            records.append(JobRecord.from_dict(data))
-        except (ValueError, TypeError) as exc:
-            what = "truncated last line" if is_last and not raw.endswith(b"\n") else "corrupt line"
-            warnings.append(f"{path}:{i}: {what} ignored ({type(exc).__name__}); "
-                            "that job will count as not finished")
-    return JournalRead(records, warnings)
+    """results.jsonl as JobRecords; a truncated or corrupt line is a warning, never a record."""
+    journal = parse_journal(Path(path))
+    return JournalRead([JobRecord.from_dict(d) for d in journal.records], journal.warnings())
 
 
 class RunDir:
@@ -118,18 +194,13 @@ class RunDir:
                 fh.write("\n")
 
     def read(self) -> JournalRead:
-        if not self.journal_path.exists():
-            return JournalRead([])
         return read_journal(self.journal_path)
 
     def write_run_json(self, payload: dict[str, Any]) -> None:
         write_json_atomic(self.path / RUN_JSON, payload)
 
     def read_run_json(self) -> dict[str, Any]:
-        try:
-            return json.loads((self.path / RUN_JSON).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{self.path / RUN_JSON}: unreadable ({exc})") from exc
+        return read_run_json(self.path)
 
 
 def find_run(out_dir: Path, run_id: str) -> Optional[RunDir]:

@@ -57,7 +57,7 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
                 force: bool = False) -> NightlyOutcome:
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2."""
-    from edgebench.report._io import write_atomic
+    from edgebench.journal import write_atomic
     from edgebench.report.compare import compare_runs
     from edgebench.store import open_store, read_run_json
 

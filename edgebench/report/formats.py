@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import UsageError
-from edgebench.report._io import write_atomic
+from edgebench.journal import write_atomic
 from edgebench.report.tables import ReportData, as_jsonable
 from edgebench.report.view import Table, sections
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgebench.report._io import write_atomic
+from edgebench.journal import write_atomic
 from edgebench.report.html import e, page, table_html
 from edgebench.report.view import Cell, Table, fmt_seconds
 
