@@ -6,7 +6,8 @@ Kept apart from :class:`edgebench.store.core.Store` so the run-directory report
 
 from __future__ import annotations
 
-import hashlib
+from edgebench.summary import fingerprint_hash  # the run computes the same hash
+
 import json
 import math
 from typing import Any
@@ -15,12 +16,6 @@ import sqlalchemy as sa
 
 from edgebench.errors import StoreError
 from edgebench.store import schema as S
-
-
-def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
-    """Short stable hash of an environment dict (key order does not matter)."""
-    text = json.dumps(fingerprint or {}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def clean_value(name: str, value: Any) -> Any:
