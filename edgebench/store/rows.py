@@ -6,7 +6,6 @@ Kept apart from :class:`edgebench.store.core.Store` so the run-directory report
 
 from __future__ import annotations
 
-from edgebench.summary import fingerprint_hash  # the run computes the same hash
 
 import json
 import math
@@ -15,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from edgebench.errors import StoreError
+from edgebench.summary import fingerprint_hash  # the run computes the same hash
 from edgebench.store import schema as S
 
 
