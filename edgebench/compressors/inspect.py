@@ -73,6 +73,10 @@ def onnx_stats(path: Path) -> dict[str, Any]:
                 weight_idx = _ONNX_QOPS.get(node.op_type, tuple(range(len(node.input))))
             elif node.op_type in _ONNX_QDQ:
                 weight_idx = (0,)
+            elif node.op_type == "Mul" and any(
+                    (p := producers.get(i)) is not None and p.op_type == "DynamicQuantizeLinear"
+                    and i == p.output[1] for i in node.input):
+                weight_idx = ()  # activation scale x weight scale: a quantization parameter
             else:
                 weight_idx = tuple(range(len(node.input)))
                 from_dq = [producers.get(i) for i in node.input]
@@ -86,8 +90,7 @@ def onnx_stats(path: Path) -> dict[str, Any]:
             for i in weight_idx:
                 if i < len(node.input) and node.input[i] in inits and node.input[i] not in used:
                     t = inits[node.input[i]]
-                    if (t.data_type in (onnx.TensorProto.INT64,) or _numel(t.dims) <= 1
-                            or t.name.endswith(("_scale", "_zero_point"))):
+                    if t.data_type in (onnx.TensorProto.INT64,) or _numel(t.dims) <= 1:
                         continue  # shapes and quantization parameters are not weights
                     used.add(node.input[i])
                     arr = numpy_helper.to_array(t)

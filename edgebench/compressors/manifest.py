@@ -25,8 +25,12 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     from edgebench.variants import gzip_size
 
     stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
-    if stats.get("macs") is None and state.float_stats:
-        stats["macs"] = state.float_stats.get("macs")  # quantization keeps the MACs
+    stats["macs_source"] = "file"
+    if state.float_stats and state.float_stats.get("macs") is not None:
+        # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape
+        # inference, so the float graph just before quantizing is the reliable count.
+        stats["macs"] = state.float_stats["macs"]
+        stats["macs_source"] = "float graph before quantization"
     io = stats.pop("io", None) or (onnx_io(path) if ctx.fmt == "onnx" else {})
     warnings = list(state.warnings)
     x, y = ctx.x("eval"), ctx.y("eval")

@@ -24,18 +24,23 @@ class QuantizeParams(StepParams):
     # ONNX (onnxruntime.quantization) only
     weight_type: Literal["int8", "uint8"] = "int8"
     activation_type: Literal["int8", "uint8"] = "uint8"
-    quant_format: Literal["qdq", "qoperator"] = "qdq"
+    # QOperator by default: QLinearConv/QGemm kernels run directly on onnxruntime's CPU EP
+    # (no reliance on load-time QDQ fusion) and files are smaller (no per-op Q/DQ nodes and
+    # bias scale/zero-point triples): int8 ResNet-8 0.26x fp32 vs 0.27x for QDQ.
+    # Use qdq for execution providers that want QDQ graphs (XNNPACK, NNAPI, QNN).
+    quant_format: Literal["qdq", "qoperator"] = "qoperator"
     calibrate_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     per_channel: bool = False  # onnxruntime default; true adds per-channel scales (+~4 % size here)
     reduce_range: bool = False
     preprocess: bool = True  # run quant_pre_process (shape inference + fusions) first
     op_types: Optional[list[str]] = None  # restrict which op types are quantized
+    compact_names: bool = True  # shorten internal names of the quantized file (see export)
     # TFLite (converter) only
     io_type: Literal["float", "int8"] = "float"  # full-integer: int8 or float model I/O
     compat: Optional[Literal["tflite-runtime-2.14"]] = None
 
     ONNX_ONLY: ClassVar[tuple[str, ...]] = ("weight_type", "activation_type", "quant_format", "calibrate_method",
-                 "per_channel", "reduce_range", "preprocess", "op_types")
+                 "per_channel", "reduce_range", "preprocess", "op_types", "compact_names")
     TFLITE_ONLY: ClassVar[tuple[str, ...]] = ("io_type", "compat")
 
     def foreign_keys(self, fmt: str) -> list[str]:

@@ -140,7 +140,28 @@ def finish(state: State, ctx: Context, out_path: Path) -> State:
         raise CompressionError(f"recipe produced a .{state.kind} file for a {ctx.fmt} variant")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
-    shutil.copyfile(state.obj, tmp)
+    if ctx.fmt == "onnx" and _has_external_data(Path(state.obj)):
+        _inline_external_data(Path(state.obj), tmp)
+        state.warnings.append("external data inlined: the variant is a single .onnx file")
+    else:
+        shutil.copyfile(state.obj, tmp)
     tmp.replace(out_path)
     state.obj = out_path
     return state
+
+
+def _has_external_data(path: Path) -> bool:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def _inline_external_data(src: Path, dst: Path) -> None:
+    """One file to push to a device: tensors from side files are stored inside the model."""
+    import onnx
+
+    model = onnx.load(str(src))
+    if model.ByteSize() > 2 * 1024**3 - 1:
+        raise CompressionError("model with external data is over 2 GB: cannot be made one file")
+    onnx.save(model, str(dst), save_as_external_data=False)

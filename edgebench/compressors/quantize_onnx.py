@@ -59,6 +59,10 @@ def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) 
         msg = " ".join(str(exc).split())[:300]
         raise CompressionError(f"onnxruntime quantization ({p.mode}) failed: "
                                f"{type(exc).__name__}: {msg}") from exc
+    if p.compact_names:
+        from edgebench.compressors.export import compact_onnx_names
+
+        compact_onnx_names(out_path)
     after = inspect.onnx_stats(out_path)
     _judge(p, before, after, state, report)
     state.reports.append(report)

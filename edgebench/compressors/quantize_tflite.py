@@ -78,9 +78,6 @@ def quantize_tflite(state: Any, params: dict[str, Any], ctx: Any, out_path: Path
         if p.compat == "tflite-runtime-2.14":
             converter._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
 
-    float_path = ctx.work_dir / f"{out_path.stem}-float.tflite"
-    state.float_stats = state.float_stats or inspect.tflite_stats(
-        keras_to_tflite(state.obj, float_path))
     keras_to_tflite(state.obj, out_path, converter_setup=setup)
     after = inspect.tflite_stats(out_path)
     versions = op_versions(out_path)

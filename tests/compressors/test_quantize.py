@@ -1,0 +1,117 @@
+"""Quantization on real toolchains: digits-cnn (both formats), ResNet-8, and robustness graphs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ebhelpers import build, ok
+from onnx_models import constant_weight_model, if_model
+
+QUANT = [
+    {"name": "fp32"},
+    {"name": "int8-dynamic", "steps": [{"quantize": {"mode": "dynamic"}}]},
+    {"name": "int8-static", "steps": [{"quantize": {"mode": "static"}}]},
+    {"name": "fp16", "steps": [{"quantize": {"mode": "fp16"}}]},
+]
+
+
+@pytest.fixture(scope="module")
+def digits(eb_cache: Path) -> dict:
+    return build(eb_cache, QUANT)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_digits_int8_static_meets_size_and_accuracy(digits: dict, fmt: str) -> None:
+    fp32, int8 = ok(digits[("fp32", fmt)]), ok(digits[("int8-static", fmt)])
+    assert int8["size_bytes"] <= 0.30 * fp32["size_bytes"]
+    assert int8["accuracy_delta"] >= -1.0
+    assert int8["accuracy"] == pytest.approx(fp32["accuracy"] + int8["accuracy_delta"])
+    assert int8["noop"] is False and int8["quantized_op_count"] >= 4
+    assert int8["top1_agreement"] >= 0.97 and int8["cosine"] > 0.99
+    assert int8["macs"] == fp32["macs"] and int8["params"] == fp32["params"]
+    step = int8["steps"][0]
+    assert step["calibration"] == {"source": "digits", "samples": 100}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_digits_dynamic_and_fp16(digits: dict, fmt: str) -> None:
+    fp32 = ok(digits[("fp32", fmt)])
+    dyn, half = ok(digits[("int8-dynamic", fmt)]), ok(digits[("fp16", fmt)])
+    assert dyn["quantized_op_count"] >= 2 and not dyn["noop"]
+    assert dyn["size_bytes"] < 0.35 * fp32["size_bytes"]
+    assert sum(half["fp16_ops"].values()) >= 4 and not half["noop"]
+    assert 0.45 < half["size_bytes"] / fp32["size_bytes"] < 0.56
+    assert half["accuracy_delta"] >= -0.5
+    inputs = half["io"]["inputs"][0]
+    assert inputs["dtype"] == "float32"  # fp16 keeps float32 I/O
+
+
+def test_tflite_int8_io_eval_data_is_quantized(eb_cache: Path) -> None:
+    arts = build(eb_cache, [{"name": "int8-io", "steps": [{"quantize": {"mode": "static", "io_type": "int8"}}]}],
+                 formats=["tflite"])
+    art = arts[("int8-io", "tflite")]
+    m = ok(art)
+    assert m["io"]["inputs"][0]["dtype"] == "int8" and m["io"]["inputs"][0]["scale"] > 0
+    with np.load(art.eval_npz) as ev:
+        assert ev["x"].dtype == np.int8 and ev["x"].shape[1:] == (8, 8, 1)
+    assert m["accuracy_delta"] >= -1.0
+
+
+def test_resnet8_onnx_int8_static_size(eb_cache: Path) -> None:
+    arts = build(eb_cache, QUANT[:1] + QUANT[2:3], builtin="resnet8", formats=["onnx"])
+    fp32, int8 = ok(arts[("fp32", "onnx")]), ok(arts[("int8-static", "onnx")])
+    assert int8["size_bytes"] <= 0.27 * fp32["size_bytes"]
+    assert int8["cosine"] > 0.98
+    assert any("synthetic" in w for w in int8["warnings"])
+
+
+def test_if_subgraph_compute_is_flagged_noop(eb_cache: Path, tmp_path: Path) -> None:
+    path = if_model(tmp_path / "if.onnx")
+    arts = build(eb_cache, [{"name": "dyn", "steps": [{"quantize": {"mode": "dynamic"}}]}],
+                 name="if-model", path=str(path))
+    m = ok(arts[("dyn", "onnx")])
+    assert m["noop"] is True
+    assert "If/Loop/Scan" in m["noop_reason"]
+    assert m["quantized_op_count"] == 0
+
+
+def test_constant_node_weights_and_external_data_are_quantized(eb_cache: Path, tmp_path: Path) -> None:
+    path = constant_weight_model(tmp_path / "ext.onnx", external=True)
+    assert (tmp_path / "ext.onnx.data").exists()
+    arts = build(eb_cache, [{"name": "fp32"}, {"name": "dyn", "steps": [{"quantize": {"mode": "dynamic"}}]}],
+                 name="const-model", path=str(path))
+    m = ok(arts[("dyn", "onnx")])
+    assert m["noop"] is False and m["quantized_ops"] == {"MatMulInteger": 2}
+    assert any("Constant nodes turned into initializers" in w for w in m["warnings"])
+    assert any("random inputs" in w for w in m["warnings"])  # no data given
+    assert m["cosine"] > 0.99
+    assert m["size_bytes"] < 0.4 * ok(arts[("fp32", "onnx")])["size_bytes"]
+
+
+def test_fp16_weights_already_is_noop(eb_cache: Path, tmp_path: Path) -> None:
+    path = constant_weight_model(tmp_path / "half.onnx", dtype=np.float16)
+    arts = build(eb_cache, [{"name": "fp16", "steps": [{"quantize": {"mode": "fp16"}}]}],
+                 name="half-model", path=str(path))
+    art = arts[("fp16", "onnx")]
+    assert art.error or art.manifest["noop"] is True
+
+
+def test_static_on_file_without_data_needs_explicit_random(eb_cache: Path, tmp_path: Path) -> None:
+    path = constant_weight_model(tmp_path / "plain.onnx")
+    arts = build(eb_cache, [
+        {"name": "static", "steps": [{"quantize": {"mode": "static"}}]},
+        {"name": "static-rand", "steps": [{"quantize": {"mode": "static", "calibration": "random"}}]},
+        {"name": "prune", "steps": [{"prune": {}}]},
+    ], name="plain", path=str(path))
+    assert "calibration" in arts[("static", "onnx")].error
+    m = ok(arts[("static-rand", "onnx")])
+    assert any("RANDOM inputs" in w for w in m["warnings"]) and not m["noop"]
+    assert "only 'quantize'" in arts[("prune", "onnx")].error
+
+
+def test_unknown_step_parameter_is_a_variant_error(eb_cache: Path) -> None:
+    arts = build(eb_cache, [{"name": "typo", "steps": [{"quantize": {"mdoe": "static"}}]}], formats=["onnx"])
+    assert "mdoe" in arts[("typo", "onnx")].error
