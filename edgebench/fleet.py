@@ -80,7 +80,12 @@ def outcome_to_record(job: Job, run_id: str, outcome: JobOutcome, started_at: st
                                  "its process group was killed")
     if outcome.result is None:
         rc = outcome.returncode
-        how = f"was killed by signal {-rc}" if rc is not None and rc < 0 else f"exited with {rc}"
+        if rc is not None and rc < 0:
+            how = f"was killed by signal {-rc}"
+        elif rc is not None and 128 < rc < 160:  # a POSIX shell reports death by signal N as 128+N
+            how = f"was killed by signal {rc - 128} (exit status {rc})"
+        else:
+            how = f"exited with {rc}"
         tail = [ln for ln in outcome.stderr_tail.strip().splitlines() if ln.strip()][-1:]
         return failed("agent_crashed", f"agent {how} and wrote no result"
                       + (f": {tail[0].strip()[:300]}" if tail else ""))
@@ -118,12 +123,16 @@ class DeviceWorker:
             target = self.make_target(self.device)
         except EdgebenchError as exc:
             target, down = None, exc.one_line()
+        except Exception as exc:  # noqa: BLE001 - e.g. a setting the OS rejects: fail this device only
+            target, down = None, f"internal error: {type(exc).__name__}: {exc}"
         try:
             if target is not None:
                 try:
                     self.report.inventory = target.inventory()
                 except EdgebenchError as exc:
                     down = exc.one_line()
+                except Exception as exc:  # noqa: BLE001
+                    down = f"internal error: {type(exc).__name__}: {exc}"
             self.report.error = down
             for job in self.jobs:
                 if self.stop.is_set():
@@ -194,6 +203,11 @@ class DeviceWorker:
             except EdgebenchError as exc:
                 return _record(job, self.run_id, "failed", error=exc.one_line(), error_kind="controller",
                                started_at=started, attempts=attempt), None
+            except Exception as exc:  # noqa: BLE001 - a bug must cost one job, never the device's list
+                target.close()  # its state is unknown: the next job reconnects
+                return _record(job, self.run_id, "failed", error_kind="controller", started_at=started,
+                               error=f"internal error: {type(exc).__name__}: {exc}"[:500],
+                               attempts=attempt), None
         if self.stop.is_set():
             return None, None
         msg = f"connection lost after {retries} retries: {last_error}" if last_error else "stopped"
