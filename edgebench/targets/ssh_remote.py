@@ -195,7 +195,15 @@ class SSHSession:
             ) from exc
         status = chan.exit_status if chan.exit_status != -1 else None
         returncode = None if timed_out else status
-        chan.close()
+        try:
+            chan.close()
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            # on_timeout may have lost the link (its kill failed and dropped it): a timed-out
+            # command is still a timeout; anything else finished without a trustworthy end.
+            self._drop()
+            if not timed_out:
+                raise DeviceError("connection lost while closing a remote command", device=self.name,
+                                  connection_lost=True) from exc
         return RemoteResult(returncode, bytes(out), bytes(err), timed_out, time.monotonic() - started)
 
     def check_output(self, argv: list[str], *, timeout_s: float = 60.0, what: str = "") -> str:
