@@ -128,13 +128,15 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     devices = select_devices(suite, registry, device_names)
     out_dir = Path(out_dir)
     previous: dict[str, JobRecord] = {}
+    resume_warnings: list[str] = []
     if resume:
         run_dir = RunDir(out_dir / resume)
         if not (run_dir.path / "run.json").exists():
             raise UsageError(f"no run {resume!r} in {out_dir}", hint="see the run ids under results/")
         run_id = resume
         meta = run_dir.read_run_json()
-        previous = run_dir.read().latest()
+        before = run_dir.read()  # a controller killed mid-append leaves a torn last line
+        previous, resume_warnings = before.latest(), before.warnings
     else:
         run_id = new_run_id(suite.name)
         run_dir = RunDir.create(out_dir, run_id)
@@ -158,6 +160,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     jobs = plan_jobs(suite, devices, artifacts)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
     if resume:
+        for warning in resume_warnings:
+            say(f"warning: {warning}")
         say(f"resuming {run_id}: {len(jobs) - len(todo)} job(s) already ok, {len(todo)} to run")
 
     def sink(rec: JobRecord) -> None:
@@ -193,4 +197,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
 
     write_run_report(run_dir.path)
     exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
-    return RunOutcome(run_id, run_dir.path, records, exit_code, reports, read.warnings)
+    # what resuming found first (e.g. "truncated last line"); the same line read again now
+    # sits mid-file and would only say "corrupt line"
+    seen = {w.split(": ", 1)[0] for w in resume_warnings}
+    warnings = resume_warnings + [w for w in read.warnings if w.split(": ", 1)[0] not in seen]
+    return RunOutcome(run_id, run_dir.path, records, exit_code, reports, warnings)
