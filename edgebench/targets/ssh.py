@@ -206,7 +206,18 @@ class SSHTarget(SSHSession, Target):
             spec_path, result_path, pid_path = f"{base}.json", f"{base}.result.json", f"{base}.pid"
             self.mkdirs(jobs)
             self._sh(f"rm -f -- {shlex.quote(result_path)} {shlex.quote(pid_path)}", what="cleanup")
-            self._write_bytes(spec_path, json.dumps(spec, indent=1, sort_keys=True).encode())
+            try:
+                self._write_bytes(spec_path, json.dumps(spec, indent=1, sort_keys=True).encode())
+            except DeviceError:
+                if not self._conn.active:
+                    raise
+                free = self.free_disk_bytes(jobs)  # the link is fine: is it the disk?
+                if free < DISK_MARGIN_BYTES:
+                    raise PushError(
+                        f"no room: cannot write the job spec, {free} bytes free in {jobs}",
+                        device=self.name, hint="free space on the device (old blobs live in "
+                        "<workdir>/blobs) or move workdir", free_bytes=free, size_bytes=0) from None
+                raise
             q = shlex.quote
             argv = [*self.env_argv(), "setsid", *self.python_argv(), "-m", AGENT_PACKAGE,
                     "run", spec_path, "--out", result_path]
