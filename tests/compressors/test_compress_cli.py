@@ -1,0 +1,47 @@
+"""``edgebench compress``: table on stdout, NOOP and failures called out, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgebench.cli import main
+from onnx_models import if_model
+
+SUITE = """\
+name: cli-test
+models:
+  - name: digits-cnn
+    builtin: digits-cnn
+    formats: [onnx]
+    data: digits
+  - name: if-model
+    path: if.onnx
+variants:
+  - name: fp32
+  - name: int8-dynamic
+    steps: [{quantize: {mode: dynamic}}]
+"""
+
+
+def test_compress_prints_table_and_flags_noop(eb_cache: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    if_model(tmp_path / "if.onnx")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    rc = main(["compress", str(suite), "--out", str(eb_cache)])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "int8-dynamic" in out and "NOOP" in out and "38,282" in out
+    assert "NOOP if-model/int8-dynamic [onnx]" in err and "If/Loop/Scan" in err
+
+
+def test_compress_failed_variant_exit_1_and_unknown_model_exit_2(
+        eb_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE.replace("  - name: if-model\n    path: if.onnx\n", "")
+                     + "  - name: bad\n    steps: [{quantize: {mode: int16x8}}]\n")
+    assert main(["compress", str(suite), "--out", str(eb_cache)]) == 1
+    assert "TFLite-only" in capsys.readouterr().err
+    assert main(["compress", str(suite), "--out", str(eb_cache), "--model", "nope"]) == 2
