@@ -105,7 +105,26 @@ class VariantSpec(StrictModel):
                 raise ValueError(f"step {i}: unknown step {name!r}; allowed: {', '.join(STEP_NAMES)}")
             if params is not None and not isinstance(params, dict):
                 raise ValueError(f"step {i} ({name}): parameters must be a mapping")
+            _check_step_params(i, name, params or {})
         return steps
+
+
+def _check_step_params(index: int, name: str, params: dict[str, Any]) -> None:
+    """Validate one step's parameters against its typed model (unknown keys are errors).
+
+    The models live in ``edgebench.compressors.params`` (pydantic only, no heavy imports)
+    so the suite fails at load time, naming the key, instead of one variant failing later.
+    """
+    from pydantic import ValidationError
+
+    from edgebench.compressors.params import STEP_PARAMS
+
+    try:
+        STEP_PARAMS[name](**params)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}"
+                             for e in exc.errors())
+        raise ValueError(f"step {index} ({name}): {problems}") from None
 
 
 DEFAULT_VARIANTS = (VariantSpec(name="fp32", steps=[]),)

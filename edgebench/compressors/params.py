@@ -71,3 +71,23 @@ class ClusterParams(StepParams):
     init: Literal["linear", "kmeans++", "random"] = "linear"
     finetune_epochs: int = Field(2, ge=0, le=200)
     lr: float = Field(1e-4, gt=0)
+
+
+def _export_params() -> type:
+    from edgebench.compressors.export import ExportParams
+
+    return ExportParams
+
+
+class _Lazy(dict):
+    """STEP_PARAMS['export'] imports export.py (pydantic only) on first use."""
+
+    def __missing__(self, key: str) -> type:
+        if key == "export":
+            self[key] = _export_params()
+            return self[key]
+        raise KeyError(key)
+
+
+STEP_PARAMS: dict[str, type] = _Lazy(quantize=QuantizeParams, prune=PruneParams,
+                                     distill=DistillParams, cluster=ClusterParams)

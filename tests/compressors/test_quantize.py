@@ -112,6 +112,17 @@ def test_static_on_file_without_data_needs_explicit_random(eb_cache: Path, tmp_p
     assert "only 'quantize'" in arts[("prune", "onnx")].error
 
 
-def test_unknown_step_parameter_is_a_variant_error(eb_cache: Path) -> None:
-    arts = build(eb_cache, [{"name": "typo", "steps": [{"quantize": {"mdoe": "static"}}]}], formats=["onnx"])
-    assert "mdoe" in arts[("typo", "onnx")].error
+def test_unknown_step_parameter_fails_at_suite_load() -> None:
+    from pydantic import ValidationError
+
+    from edgebench.recipes import VariantSpec
+
+    with pytest.raises(ValidationError, match="mdoe"):
+        VariantSpec(name="typo", steps=[{"quantize": {"mdoe": "static"}}])
+    with pytest.raises(ValidationError, match="sparsity"):
+        VariantSpec(name="bad", steps=[{"prune": {"sparsity": 1.5}}])
+
+
+def test_format_specific_mode_is_a_variant_error(eb_cache: Path) -> None:
+    arts = build(eb_cache, [{"name": "x", "steps": [{"quantize": {"mode": "int16x8"}}]}], formats=["onnx"])
+    assert "TFLite-only" in arts[("x", "onnx")].error
