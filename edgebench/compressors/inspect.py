@@ -164,7 +164,13 @@ def tflite_stats(path: Path) -> dict[str, Any]:
     """Parameter, MAC and op statistics of a TFLite file, read through the LiteRT interpreter."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path))
+    from edgebench.errors import ModelError
+
+    try:
+        interp = Interpreter(model_path=str(path))
+    except (ValueError, RuntimeError) as exc:  # custom ops LiteRT lacks, corrupt files
+        raise ModelError(f"LiteRT cannot load {Path(path).name}: "
+                         f"{' '.join(str(exc).split())[:200]}") from exc
     ops = interp._get_ops_details()  # noqa: SLF001 - the only public-ish op listing
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     produced = {o for op in ops for o in op["outputs"]}

@@ -66,3 +66,20 @@ def constant_weight_model(path: Path, *, external: bool = False,
     else:
         onnx.save(model, str(path))
     return path
+
+
+def custom_op_model(path: Path) -> Path:
+    """MatMul followed by an op from a domain onnxruntime does not know."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(_w((64, 64), 5), "w")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]),
+             helper.make_node("Frobnicate", ["h"], ["y"], domain="com.example")]
+    graph = helper.make_graph(
+        nodes, "custom", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])
+    onnx.save(model, str(path))
+    return path

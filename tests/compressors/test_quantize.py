@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ebhelpers import build, ok
-from onnx_models import constant_weight_model, if_model
+from onnx_models import constant_weight_model, custom_op_model, if_model
 
 QUANT = [
     {"name": "fp32"},
@@ -95,8 +95,8 @@ def test_fp16_weights_already_is_noop(eb_cache: Path, tmp_path: Path) -> None:
     path = constant_weight_model(tmp_path / "half.onnx", dtype=np.float16)
     arts = build(eb_cache, [{"name": "fp16", "steps": [{"quantize": {"mode": "fp16"}}]}],
                  name="half-model", path=str(path))
-    art = arts[("fp16", "onnx")]
-    assert art.error or art.manifest["noop"] is True
+    m = ok(arts[("fp16", "onnx")])
+    assert m["noop"] is True and "no float Conv/Gemm/MatMul" in m["noop_reason"]
 
 
 def test_static_on_file_without_data_needs_explicit_random(eb_cache: Path, tmp_path: Path) -> None:
@@ -126,3 +126,28 @@ def test_unknown_step_parameter_fails_at_suite_load() -> None:
 def test_format_specific_mode_is_a_variant_error(eb_cache: Path) -> None:
     arts = build(eb_cache, [{"name": "x", "steps": [{"quantize": {"mode": "int16x8"}}]}], formats=["onnx"])
     assert "TFLite-only" in arts[("x", "onnx")].error
+
+
+def test_tflite_runtime_2_14_compat_lowers_fully_connected(eb_cache: Path) -> None:
+    """TF 2.21 dynamic range emits FULLY_CONNECTED v12, which tflite-runtime 2.14.0 rejects
+    (measured with the 2.14.0 wheel); compat keeps dense weights per tensor (v9)."""
+    from edgebench.compressors.quantize_tflite import TFLITE_2_14_MAX_VERSIONS
+
+    arts = build(eb_cache, [
+        {"name": "dyn", "steps": [{"quantize": {"mode": "dynamic"}}]},
+        {"name": "dyn-214", "steps": [{"quantize": {"mode": "dynamic", "compat": "tflite-runtime-2.14"}}]},
+    ], formats=["tflite"])
+    plain = ok(arts[("dyn", "tflite")])["steps"][0]["op_versions"]
+    compat = ok(arts[("dyn-214", "tflite")])
+    assert plain["FULLY_CONNECTED"] > TFLITE_2_14_MAX_VERSIONS["FULLY_CONNECTED"]
+    versions = compat["steps"][0]["op_versions"]
+    assert all(v <= TFLITE_2_14_MAX_VERSIONS[op] for op, v in versions.items())
+    assert compat["quantized_op_count"] >= 2 and compat["accuracy_delta"] >= -1.0
+
+
+def test_custom_op_the_runtime_lacks_is_a_variant_error(eb_cache: Path, tmp_path: Path) -> None:
+    path = custom_op_model(tmp_path / "custom.onnx")
+    arts = build(eb_cache, [{"name": "fp32"}, {"name": "dyn", "steps": [{"quantize": {}}]}],
+                 name="custom", path=str(path))
+    for key in (("fp32", "onnx"), ("dyn", "onnx")):
+        assert arts[key].path is None and "Frobnicate" in arts[key].error
