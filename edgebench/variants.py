@@ -27,7 +27,6 @@ from edgebench.errors import EdgebenchError
 BUILD_REV = 1  # bump when a change here alters what a recipe builds
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
          "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn")
-INPUT_SAMPLES = 8
 
 
 @dataclass
@@ -134,7 +133,10 @@ def _build_one(source: Any, variant: str, steps: list[dict], cache_dir: Path,
     out_path = out_dir / f"{safe}-{key[:16]}.{source.fmt}"
     manifest_path = Path(f"{out_path}.manifest.json")
     if out_path.exists() and manifest_path.exists() and not no_cache:
-        manifest = json.loads(manifest_path.read_text())
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            manifest = {}  # unreadable (e.g. half-written by a killed build): rebuild
         if manifest.get("cache_key") == key:
             say(f"{source.name}/{variant} [{source.fmt}]: cached")
             return _artifact(source, variant, out_path, manifest)
@@ -151,7 +153,9 @@ def _build_one(source: Any, variant: str, steps: list[dict], cache_dir: Path,
         shutil.rmtree(work, ignore_errors=True)
     manifest.update({"cache_key": key, "tool_versions": versions,
                      "build_seconds": time.monotonic() - started})
-    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json))
+    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json))
+    tmp.replace(manifest_path)  # the manifest appears last and whole: it marks a complete build
     return _artifact(source, variant, out_path, manifest)
 
 

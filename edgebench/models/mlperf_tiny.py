@@ -32,10 +32,9 @@ def _keras() -> tuple[Any, Any]:
     from edgebench.models.train import keras_env
 
     keras_env()
-    import tensorflow as tf
     import tf_keras as keras
 
-    tf.random.set_seed(0)
+    keras.utils.set_random_seed(0)  # python, numpy and TF seeds: initializers draw from all
     return keras, keras.layers
 
 

@@ -120,7 +120,7 @@ def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
     import tensorflow as tf
 
     tf_single_thread()
-    tf.random.set_seed(seed)
+    tf.keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     x = np.ascontiguousarray(x, dtype=np.float32)
     t_out = teacher.predict(x, verbose=0, batch_size=256) if teacher is not None else None
