@@ -35,6 +35,8 @@ class Dataset:
     x_eval: np.ndarray
     y_eval: Optional[np.ndarray]
     synthetic: bool = False  # True: random inputs, judge by fidelity only
+    # 'canonical': channels first, transposed for TFLite; 'model': already the model's layout
+    layout: str = "canonical"
 
     @property
     def labelled(self) -> bool:
@@ -47,6 +49,12 @@ class Dataset:
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
+
+
+def split_in_layout(data: Dataset, split: str, fmt: str) -> np.ndarray:
+    """``x_<split>`` as the model of format ``fmt`` takes it."""
+    x = getattr(data, f"x_{split}")
+    return to_layout(x, fmt) if data.layout == "canonical" else x
 
 
 def to_layout(x: np.ndarray, fmt: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from edgebench.datasets import Dataset, to_layout
+from edgebench.datasets import Dataset, split_in_layout
 from edgebench.errors import CompressionError
 
 TRAINABLE = ("torch", "keras")
@@ -39,7 +39,7 @@ class Context:
         """A data split in this format's layout (None without data)."""
         if self.data is None:
             return None
-        return to_layout(getattr(self.data, f"x_{split}"), self.fmt)
+        return split_in_layout(self.data, split, self.fmt)
 
     def y(self, split: str) -> Any:
         return None if self.data is None else getattr(self.data, f"y_{split}")

@@ -62,6 +62,8 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
     """Build or load the fp32 source of ``spec`` for output format ``fmt``."""
     kind = spec.source_kind
     data = load_dataset(spec.data) if spec.data else None
+    if data is not None and spec.data != "digits" and kind in ("onnx", "tflite", "keras"):
+        data.layout = "model"  # a user .npz for a model file is in that file's own layout
     task = spec.task
     if kind == "builtin":
         from edgebench.models import get_builtin, trained_keras, trained_torch

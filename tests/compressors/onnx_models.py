@@ -83,3 +83,30 @@ def custom_op_model(path: Path) -> Path:
                                                     helper.make_opsetid("com.example", 1)])
     onnx.save(model, str(path))
     return path
+
+
+def dynamic_dims_model(path: Path) -> Path:
+    """Input [batch, seq, 64] with two symbolic dims (sequence models look like this)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(_w((64, 32), 6), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "dyn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "seq", 32])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def strip_tflite_signatures(src: Path, dst: Path) -> Path:
+    """Rewrite a .tflite without SignatureDefs (old converters / hand-made models)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
+    model.signatureDefs = []
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    dst.write_bytes(bytes(builder.Output()))
+    return dst

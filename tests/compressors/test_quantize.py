@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ebhelpers import build, ok
-from onnx_models import constant_weight_model, custom_op_model, if_model
+from onnx_models import (constant_weight_model, custom_op_model, dynamic_dims_model, if_model,
+                         strip_tflite_signatures)
 
 QUANT = [
     {"name": "fp32"},
@@ -151,3 +152,24 @@ def test_custom_op_the_runtime_lacks_is_a_variant_error(eb_cache: Path, tmp_path
                  name="custom", path=str(path))
     for key in (("fp32", "onnx"), ("dyn", "onnx")):
         assert arts[key].path is None and "Frobnicate" in arts[key].error
+
+
+def test_dynamic_input_dims(eb_cache: Path, tmp_path: Path) -> None:
+    path = dynamic_dims_model(tmp_path / "dyn.onnx")
+    arts = build(eb_cache, [
+        {"name": "fp32"},
+        {"name": "dyn", "steps": [{"quantize": {}}]},
+        {"name": "static", "steps": [{"quantize": {"mode": "static", "calibration": "random"}}]},
+    ], name="dyn-dims", path=str(path))
+    for variant in ("dyn", "static"):
+        m = ok(arts[(variant, "onnx")])
+        assert not m["noop"] and m["cosine"] > 0.99
+    assert ok(arts[("fp32", "onnx")])["io"]["inputs"][0]["shape"] == ["batch", "seq", 64]
+
+
+def test_tflite_without_signature(eb_cache: Path, tmp_path: Path) -> None:
+    fp32 = build(eb_cache, [{"name": "fp32"}], formats=["tflite"])[("fp32", "tflite")]
+    bare = strip_tflite_signatures(fp32.path, tmp_path / "bare.tflite")
+    m = ok(build(eb_cache, [{"name": "fp32"}], name="bare", path=str(bare), data="digits")[("fp32", "tflite")])
+    assert m["has_signature"] is False and ok(fp32)["has_signature"] is True
+    assert m["accuracy"] == pytest.approx(ok(fp32)["accuracy"])
