@@ -18,6 +18,9 @@ import numpy as np
 from edgebench.errors import ModelError
 
 ONNX_BATCH = 256
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+               "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+               "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
 
 
 def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
@@ -30,18 +33,19 @@ def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
         opts.log_severity_level = 3
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         inp = sess.get_inputs()[0]
-        dtype = np.float16 if "float16" in inp.type else np.float32
+        dtype = _ORT_DTYPES.get(inp.type, np.float32)
         batch = inp.shape[0] if inp.shape else None
         step = ONNX_BATCH if not isinstance(batch, int) else max(1, batch)
         outs = []
         for start in range(0, len(x), step):
             chunk = x[start:start + step].astype(dtype)
             if isinstance(batch, int) and len(chunk) != batch:
-                break
+                break  # fixed batch > 1: the remainder is not scored (quality() truncates)
             outs.append(np.asarray(sess.run(None, {inp.name: chunk})[0], dtype=np.float32))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         raise ModelError(f"onnxruntime cannot run {Path(path).name}: {_one_line(exc)}") from exc
-    return np.concatenate(outs).reshape(len(np.concatenate(outs)), -1)
+    stacked = np.concatenate(outs)
+    return stacked.reshape(len(stacked), -1)
 
 
 def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
@@ -89,7 +93,10 @@ def run_model(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
 def quality(outputs: np.ndarray, *, y: Optional[np.ndarray], ref: Optional[np.ndarray],
             ref_accuracy: Optional[float], classification: bool) -> dict[str, Any]:
     """Accuracy and fidelity figures; a figure that cannot be measured is None, never guessed."""
-    q: dict[str, Any] = {"eval_samples": int(len(outputs)), "accuracy": None,
+    n = len(outputs)
+    y = None if y is None else np.asarray(y)[:n]
+    ref = None if ref is None else ref[:n]
+    q: dict[str, Any] = {"eval_samples": int(n), "accuracy": None,
                          "accuracy_delta": None, "top1_agreement": None, "cosine": None,
                          "max_abs_diff": None}
     if classification and y is not None and outputs.shape[1] > 1:
