@@ -93,6 +93,10 @@ def _take(arr: np.ndarray, shape: List[int], info: TensorInfo, path: str) -> np.
 def to_input_dtype(x: np.ndarray, info: TensorInfo, where: str = "") -> np.ndarray:
     """Cast samples to the input's dtype; quantize float samples for integer-quantized inputs."""
     target = np.dtype(info.dtype)
+    if x.dtype.kind not in "biuf" and x.dtype != target:
+        # complex would silently lose its imaginary part, strings fail deep inside numpy
+        raise BackendError("input_error", f"{where}: samples of dtype {x.dtype} cannot feed input "
+                           f"{info.name!r} ({info.dtype})")
     if x.dtype.kind == "f" and target.kind in "iu":
         if not info.quantization:
             raise BackendError("input_error", f"{where}: float samples for integer input "
