@@ -38,8 +38,10 @@ class DeviceSpec(StrictModel):
     tags: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     runtimes: Optional[list[Literal["onnx", "tflite"]]] = None
-    connect_timeout_s: float = Field(10.0, gt=0)
-    job_timeout_s: float = Field(600.0, gt=0)
+    # upper bounds: the OS rejects absurd socket timeouts (OverflowError), and a typo such
+    # as 1e9 would make a hung device hold the night forever
+    connect_timeout_s: float = Field(10.0, gt=0, le=3600)
+    job_timeout_s: float = Field(600.0, gt=0, le=7 * 86400)
     retries: int = Field(2, ge=0, le=10)
     energy: EnergyProbe = "auto"
     energy_command: Optional[list[str]] = None
@@ -81,10 +83,10 @@ class BenchmarkSpec(StrictModel):
     warmup_min_s: float = Field(0.5, ge=0)
     min_runs: int = Field(50, ge=1)
     min_duration_s: float = Field(1.0, ge=0)
-    max_duration_s: float = Field(150.0, gt=0)
+    max_duration_s: float = Field(150.0, gt=0, le=86400)
     threads: int = Field(1, ge=1, le=256)
     memory_sample_interval_s: float = Field(0.05, ge=0)
-    job_timeout_s: Optional[float] = Field(None, gt=0)  # overrides the device's
+    job_timeout_s: Optional[float] = Field(None, gt=0, le=7 * 86400)  # overrides the device's
     seed: int = 0
     input_shapes: dict[str, list[int]] = Field(default_factory=dict)
     default_dim: int = Field(1, ge=1)
