@@ -41,6 +41,7 @@ class DeviceSpec(StrictModel):
     # upper bounds: the OS rejects absurd socket timeouts (OverflowError), and a typo such
     # as 1e9 would make a hung device hold the night forever
     connect_timeout_s: float = Field(10.0, gt=0, le=3600)
+    io_timeout_s: float = Field(60.0, gt=0, le=3600)  # no byte from a live transfer this long = link lost
     job_timeout_s: float = Field(600.0, gt=0, le=7 * 86400)
     retries: int = Field(2, ge=0, le=10)
     energy: EnergyProbe = "auto"

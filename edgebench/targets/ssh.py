@@ -25,6 +25,8 @@ import json
 import logging
 import re
 import shlex
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -74,6 +76,39 @@ def sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size_bytes += len(chunk)
     return digest.hexdigest(), size_bytes
+
+
+class _StallWatchdog:
+    """Calls ``on_stall`` when ``progress`` has not been called for ``timeout_s``.
+
+    A link that goes down mid-upload leaves paramiko blocked in a socket write that it
+    retries forever (TCP keeps retransmitting for many minutes); closing the transport
+    from this thread is what makes that write fail.
+    """
+
+    def __init__(self, timeout_s: float, on_stall: Any) -> None:
+        self.timeout_s, self.on_stall = timeout_s, on_stall
+        self.fired = False
+        self._last = time.monotonic()
+        self._done = threading.Event()
+
+    def progress(self, *_: Any) -> None:
+        self._last = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(0.5, self.timeout_s / 4)):
+            if time.monotonic() - self._last > self.timeout_s:
+                self.fired = True
+                self.on_stall()
+                return
+
+    def __enter__(self) -> "_StallWatchdog":
+        self._last = time.monotonic()
+        threading.Thread(target=self._watch, name="ssh-stall-watchdog", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
 
 
 class SSHTarget(SSHSession, Target):
@@ -135,8 +170,11 @@ class SSHTarget(SSHSession, Target):
             )
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex[:12]}-{remote.rsplit('/', 1)[1][:16]}"
         sftp = self._sftp()
+        watchdog = _StallWatchdog(self.io_timeout_s, self._conn.close)
         try:
-            attrs = sftp.putfo(fh, tmp, file_size=size_bytes, confirm=True)
+            with watchdog:
+                attrs = sftp.putfo(fh, tmp, file_size=size_bytes, confirm=True,
+                                   callback=watchdog.progress)
             if attrs.st_size != size_bytes:
                 raise PushError(f"uploaded {attrs.st_size} of {size_bytes} bytes", device=self.name)
             if expect_sha is not None and self.remote_sha256(tmp) != expect_sha:
@@ -146,6 +184,11 @@ class SSHTarget(SSHSession, Target):
             self._try_remove(tmp)
             raise
         except (OSError, paramiko.SSHException, EOFError) as exc:
+            if watchdog.fired or isinstance(exc, TimeoutError):  # no progress: the link is gone
+                self._drop()
+                raise PushError(f"upload of {remote} stalled: no progress for "
+                                f"{self.io_timeout_s:g}s (link down?)", device=self.name,
+                                connection_lost=True) from exc
             self._try_remove(tmp)
             if not self._conn.active:
                 self._drop()

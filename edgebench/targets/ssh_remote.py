@@ -95,10 +95,18 @@ class SSHSession:
         if self._sftp_client is None:
             try:
                 self._sftp_client = self._conn.open().open_sftp()
+                # Without a deadline a link that goes down mid-transfer blocks the SFTP
+                # client forever (TCP keeps retransmitting for many minutes): a read that
+                # waits this long raises socket.timeout instead.
+                self._sftp_client.get_channel().settimeout(self.io_timeout_s)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 self._drop()
                 raise DeviceError(f"cannot open SFTP: {exc}", device=self.name) from exc
         return self._sftp_client
+
+    @property
+    def io_timeout_s(self) -> float:
+        return float(getattr(self.device, "io_timeout_s", 60.0))
 
     def remote_path(self, path: str) -> str:
         """Absolute remote path: ``~`` and relative paths resolve against the login home."""

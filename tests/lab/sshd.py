@@ -57,6 +57,7 @@ class LabDeviceSpec:
     env: dict[str, str] = field(default_factory=dict)
     runtimes: list[str] | None = None
     connect_timeout_s: float = 10.0
+    io_timeout_s: float = 60.0
     job_timeout_s: float = 600.0
     kind: str = "ssh"
 

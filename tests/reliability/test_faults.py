@@ -21,7 +21,7 @@ import pytest
 
 from edgebench.journal import read_journal
 from tests.conftest import make_mlp_onnx
-from tests.reliability.helpers import (TALLY, assert_once_in_journal_and_store, cli, devices_yaml,
+from tests.reliability.helpers import (FIGURES, TALLY, assert_once_in_journal_and_store, cli, devices_yaml,
                                        entry, group_alive, journal_lines, kill_group, need_root,
                                        run_dir_of, running_job_pids, start_cli, store_jobs,
                                        suite_yaml, wait_for)
@@ -301,4 +301,72 @@ def test_controller_sigkill_then_resume(ssh_lab: Any, scratch_device: str, lab_e
     assert len(store_jobs(out / "edgebench.db", run_id)) == 12
     meta = json.loads((rd / "run.json").read_text())
     assert meta["complete"] is True and meta["counts"] == {"ok": 12, "failed": 0, "skipped": 0}
+    TALLY["faults survived"] += 1
+
+
+@pytest.fixture
+def slow_device(ssh_lab: Any, lab_envs: Any) -> Iterator[tuple[str, Any]]:
+    """A lab device behind its own veth link (netns + tc tbf at 1 Mbit/s), removed afterwards."""
+    need_root("a network namespace")
+    from tests.lab.slow import SlowLink, slow_link_unavailable
+
+    reason = slow_link_unavailable()
+    if reason:
+        need_root(f"{reason}; it")
+    name = f"cut-{os.getpid() % 1000}"
+    with SlowLink(41, rate_kbit=1000) as link:
+        try:
+            ssh_lab.add(name, host=link.device_ip, port=22, netns=link.netns,
+                        python=lab_envs.python(GOOD))
+            yield name, link
+        finally:
+            for pgid in running_job_pids(ssh_lab.devices[name].workdir) if name in ssh_lab.devices else []:
+                kill_group(pgid)
+            if name in ssh_lab.devices:
+                ssh_lab.kill(name)
+                del ssh_lab.devices[name]
+    assert subprocess.run(["ip", "netns", "pids", link.netns], capture_output=True).returncode != 0
+
+
+def test_link_cut_while_a_model_is_pushed(ssh_lab: Any, slow_device: tuple[str, Any],
+                                          tmp_path: Path, reaper: list[Path]) -> None:
+    name, link = slow_device
+    reaper.append(ssh_lab.devices[GOOD].workdir)
+    make_mlp_onnx(tmp_path / "big.onnx", n=560)  # ~1.25 MB: ~10 s over the 1 Mbit/s link
+    make_mlp_onnx(tmp_path / "mlp.onnx")
+    models = [{"name": "m0", "path": "mlp.onnx"}, {"name": "big", "path": "big.onnx"},
+              {"name": "m2", "path": "mlp.onnx"}, {"name": "m3", "path": "mlp.onnx"}]
+    devices = devices_yaml(tmp_path / "devices.yaml", {
+        GOOD: entry(ssh_lab, GOOD),
+        name: entry(ssh_lab, name, connect_timeout_s=3.0, io_timeout_s=10.0)})
+    suite = suite_yaml(tmp_path / "suite.yaml", name="cut", devices=[GOOD, name], models=models,
+                       benchmark={"min_duration_s": 0.3})
+    blobs = ssh_lab.devices[name].workdir / "blobs"
+    out = tmp_path / "results"
+    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
+                     cwd=tmp_path, log=tmp_path / "cli.log")
+    try:
+        def uploading() -> bool:
+            return any(p.stat().st_size > 100_000 for p in blobs.glob(".tmp-*")) if blobs.exists() else False
+        wait_for(uploading, 90, "the big model's upload to be under way")
+        before = {r["job_id"] for r in journal_lines(run_dir_of(out))}
+        cut_at = time.monotonic()
+        subprocess.run(["ip", "link", "set", link.host_if, "down"], check=True)
+        rc = _finish(proc, timeout=240)
+        took = time.monotonic() - cut_at
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    TALLY["faults injected: link cut mid-push"] += 1
+    assert rc == 1, (tmp_path / "cli.log").read_text()[-2000:]
+    _, latest = _check(out, before)
+    recs = {r.model: r for r in latest.values() if r.device == name}
+    assert recs["m0"].status == "ok", recs["m0"].error
+    assert recs["big"].status == "failed" and recs["big"].error_kind == "connection", recs["big"].error
+    assert all(recs[m].status == "failed" for m in ("m2", "m3"))
+    # a cut upload never becomes a blob: only the temp name, never blobs/<sha256>
+    import hashlib
+    sha = hashlib.sha256((tmp_path / "big.onnx").read_bytes()).hexdigest()
+    assert not (blobs / sha).exists()
+    FIGURES["link cut mid-push: seconds until the run ended"] = round(took, 1)
     TALLY["faults survived"] += 1
