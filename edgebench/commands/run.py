@@ -51,6 +51,9 @@ def handle(args: argparse.Namespace) -> int:
         if sink is not None:
             sink.close()
     print_run_summary(outcome, stream=sys.stdout)
+    for device in outcome.devices:  # the table cuts notes short; a lost device's reason (a
+        if device.error:            # changed host key's two fingerprints) must be read whole
+            print(f"edgebench: device {device.name!r} failed: {device.error}", file=sys.stderr)
     return outcome.exit_code
 
 

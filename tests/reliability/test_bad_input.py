@@ -33,7 +33,7 @@ from edgebench.config import load_devices, load_suite
 from edgebench.errors import ConfigError, EdgebenchError
 from edgebench.run import run_suite
 from tests.conftest import make_mlp_onnx
-from tests.reliability.helpers import FAST, ROOT, TALLY, cli, cli_env
+from tests.reliability.helpers import FAST, TALLY, cli, cli_env
 
 SETTINGS = settings(max_examples=250, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
