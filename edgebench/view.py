@@ -21,10 +21,27 @@ def _pct(value: Optional[float]) -> str:
     return "-" if value in (None, "") else f"{float(value):.2f}%"
 
 
+def _fidelity(s: dict) -> str:
+    """Agreement with the fp32 variant's outputs: top-1 for classifiers, else cosine."""
+    top1, cos = s.get("top1_agreement"), s.get("cosine")
+    if top1 not in (None, ""):
+        return f"top1 {float(top1) * 100:.1f}%"
+    if cos not in (None, ""):
+        return f"cos {float(cos):.4f}"
+    return "-"
+
+
 def measurement_warnings(records: list) -> list[str]:
     """Throttling, powersave governors and heat: they silently double latencies."""
     out = []
+    seen: set = set()
     for rec in records:
+        manifest = rec.artifact.get("manifest") or {}
+        key = (rec.model, rec.variant, rec.format)
+        if key not in seen:
+            seen.add(key)
+            for text in manifest.get("warnings") or []:
+                out.append(f"{rec.model}/{rec.variant}/{rec.format}: {text}")
         thermal = (rec.result or {}).get("thermal") if rec.status == "ok" else None
         for text in (thermal or {}).get("warnings") or []:
             out.append(f"{rec.job_id}: {text}")
@@ -38,13 +55,14 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=stream, width=max(120, Console(file=stream).width))
+    console = Console(file=stream, width=max(140, Console(file=stream).width))
     table = Table(title=f"run {outcome.run_id}", show_lines=False)
     for col, justify in (("model", "left"), ("variant", "left"), ("format", "left"),
                          ("device", "left"), ("status", "left"), ("p50", "right"),
                          ("mean", "right"), ("runs", "right"), ("size KiB", "right"),
-                         ("peak RSS MiB", "right"), ("accuracy", "right"), ("note", "left")):
-        table.add_column(col, justify=justify, overflow="fold")
+                         ("peak RSS MiB", "right"), ("accuracy", "right"), ("fidelity", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("note", overflow="fold")
     for rec in sorted(outcome.records, key=lambda r: (r.model, r.format, r.variant, r.device)):
         s = rec.summary
         status = {"ok": "[green]ok", "failed": "[red]failed", "skipped": "[yellow]skipped"}[rec.status]
@@ -54,7 +72,8 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
         table.add_row(rec.model, rec.variant, rec.format, rec.device, status,
                       _fmt_s(s.get("latency_p50_s")), _fmt_s(s.get("latency_mean_s")),
                       str(s.get("runs") or "-"), _kb(s.get("size_bytes")),
-                      _mb(s.get("peak_rss_bytes")), _pct(s.get("accuracy")), note[:160])
+                      _mb(s.get("peak_rss_bytes")), _pct(s.get("accuracy")), _fidelity(s),
+                      note[:160])
     console.print(table)
     counts = outcome.counts
     pushed = ", ".join(f"{d.name}: {d.bytes_pushed} B" for d in outcome.devices) or "none"
