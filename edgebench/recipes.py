@@ -13,7 +13,8 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Format = Literal["onnx", "tflite"]
-BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder")
+BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
+                  "all-minilm-l6-v2")  # the last needs extras: see docs/compression.md
 BUILTIN_DATA = ("digits",)
 STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
 

@@ -166,7 +166,8 @@ def _build_and_measure(source: Any, variant: str, steps: list[dict], out_path: P
 
     kind, obj = source.fresh_state_obj()
     ctx = Context(source.name, source.fmt, source.input_shape, source.task, source.data, work,
-                  builtin=source.builtin, teacher=source.model if kind in ("torch", "keras") else None)
+                  builtin=source.builtin, teacher=source.model if kind in ("torch", "keras") else None,
+                  input_dtype=source.input_dtype)
     state = run_recipe(State(kind, obj), steps, ctx, out_path)
     manifest = measure(state, ctx, out_path, baseline)
     manifest.update({"model": source.name, "variant": variant, "format": source.fmt,

@@ -36,13 +36,13 @@ class ExportParams(BaseModel):
 
 
 def torch_to_onnx(module: Any, input_shape: tuple[int, ...], path: Path,
-                  params: Optional[ExportParams] = None) -> Path:
+                  params: Optional[ExportParams] = None, input_dtype: str = "float32") -> Path:
     """Export ``module`` (eval mode) with input ``input`` of shape ``[batch, *input_shape]``."""
     import torch
 
     params = params or ExportParams()
     module.eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    example = torch.ones((1, *input_shape), dtype=getattr(torch, input_dtype))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     order = [params.exporter] + (["dynamo"] if params.exporter == "torchscript" else [])

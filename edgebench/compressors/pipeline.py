@@ -34,6 +34,7 @@ class Context:
     work_dir: Path
     builtin: Any = None  # BuiltinModel, for width-multiplied students
     teacher: Any = None  # the fp32 framework model, for distillation / fine-tuning
+    input_dtype: str = "float32"
 
     def x(self, split: str) -> Any:
         """A data split in this format's layout (None without data)."""
@@ -120,7 +121,7 @@ def to_file(state: State, ctx: Context, path: Path, export_params: Any = None) -
         if ctx.fmt != "onnx":
             raise CompressionError("a PyTorch model can only be exported to ONNX here "
                                    "(TFLite variants are built from the Keras definition)")
-        export.torch_to_onnx(state.obj, ctx.input_shape, path, export_params)
+        export.torch_to_onnx(state.obj, ctx.input_shape, path, export_params, ctx.input_dtype)
     elif state.kind == "keras":
         if ctx.fmt != "tflite":
             raise CompressionError("a Keras model can only be converted to TFLite here "

@@ -153,7 +153,9 @@ def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, repor
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             row = next(self._it, None)
-            return None if row is None else {name: row[None].astype(np.float32)}
+            if row is None:
+                return None
+            return {name: row[None] if row.dtype.kind in "iub" else row[None].astype(np.float32)}
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[p.calibrate_method]

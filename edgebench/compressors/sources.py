@@ -40,6 +40,7 @@ class Source:
     data: Optional[Dataset]
     model: Any = None  # trained fp32 framework model, or Path for files
     builtin: Any = None
+    input_dtype: str = "float32"
 
     def fresh_state_obj(self) -> tuple[str, Any]:
         """(state kind, object) to start a recipe from; trainable models are deep copies."""
@@ -74,7 +75,7 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
         loader = trained_torch if fmt == "onnx" else trained_keras
         model, weights = loader(b, cache_dir, versions, no_cache=no_cache)
         return Source(spec.name, kind, fmt, sha256_file(weights), tuple(b.input_shape),
-                      b.task if task == "auto" else task, data, model, b)
+                      b.task if task == "auto" else task, data, model, b, b.input_dtype)
     if kind == "torch":
         if fmt != "onnx":
             raise ModelError("a PyTorch source can only produce ONNX variants")

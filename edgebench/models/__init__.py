@@ -28,6 +28,7 @@ class BuiltinModel:
     dataset: Callable[[], Dataset]
     train_epochs: int = 0  # 0: keep the seeded initial weights
     lr: float = 3e-3
+    input_dtype: str = "float32"  # int64 for token-id models
 
     def keras_input_shape(self) -> tuple[int, ...]:
         s = self.input_shape
@@ -35,7 +36,7 @@ class BuiltinModel:
 
 
 def _registry() -> dict[str, BuiltinModel]:
-    from edgebench.models import digits, mlperf_tiny as mt
+    from edgebench.models import digits, minilm, mlperf_tiny as mt
 
     return {
         "digits-cnn": BuiltinModel("digits-cnn", digits.INPUT_SHAPE, "classification",
@@ -45,6 +46,9 @@ def _registry() -> dict[str, BuiltinModel]:
                               spec.keras_factory,
                               (lambda n=name, s=spec.input_shape: synthetic_dataset(n, s)))
            for name, spec in mt.SPECS.items()},
+        "all-minilm-l6-v2": BuiltinModel("all-minilm-l6-v2", minilm.INPUT_SHAPE, "embedding",
+                                         minilm.torch_model, minilm.keras_model, minilm.dataset,
+                                         input_dtype="int64"),
     }
 
 
