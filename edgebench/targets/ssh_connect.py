@@ -16,6 +16,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,25 @@ from edgebench.targets.hostkeys import (
     fingerprint_sha256,
     load_known_hosts,
 )
+
+#: SSH handshakes (TCP connect + key exchange + auth) in flight at once, controller-wide.
+#: A fleet run opens every device at once; 64 simultaneous handshakes to one sshd -- a
+#: gateway (ProxyJump) or a multi-device host -- trip OpenSSH's MaxStartups (default
+#: 10:30:100: random refusals from the 11th unauthenticated connection on), and the storm
+#: also starves the controller's CPU.  8 stays under that default; a handshake takes
+#: ~50 ms on a LAN, so 64 devices are all connected within a second or two.
+SSH_HANDSHAKES_ENV = "EDGEBENCH_SSH_HANDSHAKES"
+DEFAULT_SSH_HANDSHAKES = 8
+
+
+def _handshake_limit() -> int:
+    try:
+        return max(1, int(os.environ.get(SSH_HANDSHAKES_ENV, DEFAULT_SSH_HANDSHAKES)))
+    except ValueError:
+        return DEFAULT_SSH_HANDSHAKES
+
+
+HANDSHAKES = threading.BoundedSemaphore(_handshake_limit())
 
 PASSPHRASE_ENV = "EDGEBENCH_SSH_PASSPHRASE"
 PASSWORD_ENV = "EDGEBENCH_SSH_PASSWORD"
@@ -221,21 +241,22 @@ class Connection:
         )
         timeout_s = float(self.device.connect_timeout_s)
         try:
-            client.connect(
-                hostname=ep.host,
-                port=ep.port,
-                username=ep.user,
-                key_filename=list(ep.identity_files) or None,
-                passphrase=os.environ.get(PASSPHRASE_ENV) or None,
-                password=os.environ.get(PASSWORD_ENV) or None,
-                allow_agent=True,
-                look_for_keys=not ep.identity_files,
-                timeout=timeout_s,
-                banner_timeout=timeout_s,
-                auth_timeout=timeout_s,
-                channel_timeout=timeout_s,
-                sock=sock,
-            )
+            with HANDSHAKES:
+                client.connect(
+                    hostname=ep.host,
+                    port=ep.port,
+                    username=ep.user,
+                    key_filename=list(ep.identity_files) or None,
+                    passphrase=os.environ.get(PASSPHRASE_ENV) or None,
+                    password=os.environ.get(PASSWORD_ENV) or None,
+                    allow_agent=True,
+                    look_for_keys=not ep.identity_files,
+                    timeout=timeout_s,
+                    banner_timeout=timeout_s,
+                    auth_timeout=timeout_s,
+                    channel_timeout=timeout_s,
+                    sock=sock,
+                )
         except HostKeyError:
             client.close()
             raise

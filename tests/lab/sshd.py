@@ -120,6 +120,7 @@ class LabDevice:
     host: str = "127.0.0.1"
     python: str = ""
     netns: str | None = None  # run sshd inside this network namespace (slow-link tests)
+    max_startups: str = "100:30:200"  # OpenSSH's default is 10:30:100
     proc: subprocess.Popen[bytes] | None = None
     host_key_pub: str = ""
     start_s: float = 0.0
@@ -166,10 +167,11 @@ class SshdLab:
 
     # ------------------------------------------------------------------ lifecycle
     def add(self, name: str, *, python: str = "", host: str = "127.0.0.1", port: int | None = None,
-            netns: str | None = None, trusted: bool = True) -> LabDevice:
+            netns: str | None = None, trusted: bool = True,
+            max_startups: str = "100:30:200") -> LabDevice:
         """Create a device's keys/config and start its sshd; ``trusted`` adds it to known_hosts."""
         dev = LabDevice(name, self.root / "devices" / name, port or free_port(), host=host,
-                        python=python, netns=netns)
+                        python=python, netns=netns, max_startups=max_startups)
         dev.root.mkdir(parents=True, exist_ok=True)
         dev.workdir.mkdir(exist_ok=True)
         dev.host_key_pub = _keypair(dev.host_key, f"host-{name}")
@@ -195,7 +197,7 @@ class SshdLab:
                 "PermitRootLogin prohibit-password",
                 "AllowTcpForwarding yes",
                 "Subsystem sftp internal-sftp",
-                "MaxStartups 100:30:200",
+                f"MaxStartups {dev.max_startups}",
                 "MaxSessions 64",
                 "LogLevel ERROR",
                 "",

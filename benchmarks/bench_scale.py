@@ -1,0 +1,123 @@
+"""Scale: one `edgebench run` over N real sshd devices x M models, measured from outside.
+
+Starts N sshd "devices" on loopback (the test lab), runs ``python -m edgebench run`` as a
+subprocess over all of them, and reports: every job accounted for (journal and store),
+the controller's peak RSS (its own high-water mark, from ``wait4``), wall time, and the
+ideal -- the slowest device's total job time (its jobs run one after another, devices
+in parallel; see benchmarks/bench_fleet.py).
+
+    python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _ts(value: str) -> float:
+    return dt.datetime.fromisoformat(value).timestamp()
+
+
+def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
+              python: Optional[str] = None, lab: Any = None) -> dict[str, Any]:
+    import yaml
+
+    from tests.conftest import make_mlp_onnx
+    from tests.lab.sshd import SshdLab
+
+    own_lab = lab is None
+    lab = lab or SshdLab(root / "lab")
+    names = [f"dev{i:02d}" for i in range(devices)]
+    try:
+        t0 = time.perf_counter()
+        for name in names:
+            if name not in lab.devices:
+                lab.add(name, python=python or sys.executable)
+        up_s = time.perf_counter() - t0
+        entries = {}
+        for name in names:
+            spec = lab.spec(name, connect_timeout_s=30.0)
+            entries[name] = {k: v for k, v in vars(spec).items() if k != "name" and v not in (None, [], {})}
+            # no energy probe and no idle baseline: simulated devices have neither, and the
+            # 2 s idle measurement per job would only stretch the run
+            entries[name].update(energy="none", idle_s=0.0)
+        (root / "devices.yaml").write_text(yaml.safe_dump({"devices": entries}))
+        make_mlp_onnx(root / "mlp.onnx")
+        (root / "suite.yaml").write_text(yaml.safe_dump({
+            "name": "scale", "devices": names,
+            "models": [{"name": f"m{i}", "path": "mlp.onnx"} for i in range(models)],
+            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 10,
+                          "min_duration_s": min_duration_s, "max_duration_s": 10}}))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEBENCH_CACHE": str(root / "cache")}
+        start = time.perf_counter()
+        with open(root / "cli.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", str(root / "suite.yaml"),
+                                     "--devices", str(root / "devices.yaml"), "--out", str(root / "results"),
+                                     "-q"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                if proc.poll() is None and proc.returncode is None:
+                    proc.kill()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        wall_s = time.perf_counter() - start
+    finally:
+        if own_lab:
+            lab.close()
+    run_dir = next(p for p in (root / "results").iterdir() if (p / "run.json").exists())
+    records = [json.loads(ln) for ln in (run_dir / "results.jsonl").read_text().splitlines() if ln.strip()]
+    per_device: dict[str, float] = {}
+    for rec in records:
+        per_device[rec["device"]] = per_device.get(rec["device"], 0.0) + _ts(rec["finished_at"]) - _ts(rec["started_at"])
+    slowest = max(per_device, key=per_device.get) if per_device else None
+    con = sqlite3.connect(str(root / "results" / "edgebench.db"))
+    stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM jobs WHERE run_id = ?",
+                         (run_dir.name,)).fetchone()
+    con.close()
+    statuses: dict[str, int] = {}
+    for rec in records:
+        statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
+    return {
+        "devices": devices, "models": models, "jobs_planned": devices * models,
+        "journal_lines": len(records), "distinct_jobs": len({r["job_id"] for r in records}),
+        "store_rows": stored[0], "store_distinct": stored[1], "statuses": statuses,
+        "exit_code": proc.returncode, "controller_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2),
+        "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
+        "ratio_wall_to_ideal": round(wall_s / per_device[slowest], 2) if slowest else None,
+        "errors": sorted({(r.get("error") or "")[:200] for r in records if r["status"] != "ok"})[:5],
+        "run_dir": str(run_dir),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=64)
+    parser.add_argument("--models", type=int, default=4)
+    parser.add_argument("--min-duration-s", type=float, default=0.05)
+    parser.add_argument("--python", help="the devices' interpreter (default: this one)")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="eb-scale-"))
+    figures = run_scale(root, devices=args.devices, models=args.models,
+                        min_duration_s=args.min_duration_s, python=args.python)
+    print(json.dumps(figures, indent=1))
+    ok = figures["distinct_jobs"] == figures["jobs_planned"] == figures["store_distinct"]
+    return 0 if ok and figures["exit_code"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
