@@ -127,12 +127,7 @@ class DeviceWorker:
             target, down = None, f"internal error: {type(exc).__name__}: {exc}"
         try:
             if target is not None:
-                try:
-                    self.report.inventory = target.inventory()
-                except EdgebenchError as exc:
-                    down = exc.one_line()
-                except Exception as exc:  # noqa: BLE001
-                    down = f"internal error: {type(exc).__name__}: {exc}"
+                down = self._inventory(target)
             self.report.error = down
             for job in self.jobs:
                 if self.stop.is_set():
@@ -154,6 +149,29 @@ class DeviceWorker:
                 target.close()
             self.report.wall_s = time.perf_counter() - start
         return self.report
+
+    def _inventory(self, target: Target) -> Optional[str]:
+        """Inventory with the device's retries: a transient failure (a command that timed out
+        on a busy device, a dropped handshake) must not write off every job of the device."""
+        retries = getattr(self.device, "retries", 2)
+        for attempt in range(1, retries + 2):
+            if self.stop.is_set():
+                return "stopped"
+            try:
+                self.report.inventory = target.inventory()
+                return None
+            except HostKeyError as exc:  # refused the same way every time
+                return exc.one_line()
+            except DeviceError as exc:
+                why = exc.one_line()
+                if attempt <= retries:
+                    target.close()  # start the next try on a fresh connection
+                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+            except EdgebenchError as exc:
+                return exc.one_line()
+            except Exception as exc:  # noqa: BLE001
+                return f"internal error: {type(exc).__name__}: {exc}"
+        return why
 
     def _skip_reason(self, job: Job) -> Optional[str]:
         allow = getattr(self.device, "runtimes", None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edgebench.errors import DeviceError
 from edgebench.fleet import Job, outcome_to_record, run_fleet
 from edgebench.targets.base import JobOutcome, PushReport
 
@@ -111,3 +112,25 @@ def test_link_broken_by_the_timeout_handler_is_still_a_timeout(ssh_lab: Any, mon
         assert target.exec("echo back", timeout_s=10).stdout.strip() == b"back"  # reconnects
     finally:
         target.close()
+
+
+def test_a_transient_inventory_failure_is_retried_not_fatal(monkeypatch) -> None:
+    """Seen at 64 devices: `mkdir` timed out once on a starved device and every one of its
+    jobs was written off as unreachable without a second try."""
+    monkeypatch.setattr("edgebench.fleet.outcome_to_record", _ok_record)
+    dev = SimpleNamespace(name="d", retries=2, runtimes=None)
+
+    class Flaky(BuggyTarget):
+        inventories = 0
+
+        def inventory(self) -> dict:
+            Flaky.inventories += 1
+            if Flaky.inventories == 1:
+                raise DeviceError("mkdir failed (exit None): ", device="d")
+            return {}
+
+        def run_job(self, spec: dict, *, timeout_s: float) -> JobOutcome:
+            return JobOutcome({"status": "ok"}, 0, "", False, 0.1, {})
+    got: list[Any] = []
+    run_fleet(_jobs(3, dev), make_target=Flaky, run_id="r", sink=got.append, retry_backoff_s=0.01)
+    assert [r.status for r in got] == ["ok"] * 3 and Flaky.inventories == 2
