@@ -16,6 +16,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -115,14 +118,32 @@ def _normalise(src: Path, dst: Path, state: Any) -> Path:
 def _preprocess(src: Path, state: Any) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    src = src.resolve()
     dst = src.with_name(src.stem + "-pre.onnx")
     try:
-        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        with _scratch_cwd():
+            quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
         return dst
     except Exception as exc:  # noqa: BLE001 - symbolic shape inference fails on many models
         state.warnings.append(f"quantize: quant_pre_process skipped ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:120]})")
         return src
+
+
+@contextlib.contextmanager
+def _scratch_cwd() -> Iterator[None]:
+    """onnxruntime's symbolic shape inference dumps ``sym_shape_infer_temp.onnx`` (and its
+    external data) into the *current directory* when it gives up; keep that litter out of
+    the user's working tree.  Variants are built before any device thread starts, so
+    changing the process's cwd for the duration is safe."""
+    old = os.getcwd()
+    scratch = tempfile.mkdtemp(prefix="eb-quant-")
+    os.chdir(scratch)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _qtype(name: str) -> Any:
