@@ -36,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"edgebench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:  # TEMP-INTEGRATION: remove once every command module exists
-            module = importlib.import_module(f"edgebench.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"edgebench.commands.{name}":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"edgebench.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -81,7 +81,8 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
         "graph_optimization_level": suite.onnxruntime.graph_optimization_level,
         "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
         "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
-        "inputs": {"seed": b.seed, "npz_path": suite.input_npz, "shapes": dict(b.input_shapes),
+        "inputs": {"seed": b.seed, "npz_path": suite.input_npz or _real_inputs(artifact),
+                   "shapes": dict(b.input_shapes),
                    "default_dim": b.default_dim},
         "benchmark": {"warmup_runs": b.warmup_runs, "warmup_min_s": b.warmup_min_s,
                       "min_runs": b.min_runs, "min_duration_s": b.min_duration_s,
@@ -92,6 +93,13 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
     if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
         spec["eval"] = {"npz_path": str(artifact.eval_npz), "max_samples": b.eval_samples}
     return spec
+
+
+def _real_inputs(artifact: Any) -> Optional[str]:
+    """Real samples the variant builder saved in this format's layout and dtype, if any:
+    token-id models need real ids, and a quantized model should see realistic codes."""
+    path = getattr(artifact, "input_npz", None)
+    return str(path) if path else None
 
 
 def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]) -> list[Job]:
