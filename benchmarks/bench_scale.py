@@ -6,7 +6,15 @@ the controller's peak RSS (its own high-water mark, from ``wait4``), wall time, 
 ideal -- the slowest device's total job time (its jobs run one after another, devices
 in parallel; see benchmarks/bench_fleet.py).
 
-    python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05]
+    python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05] [--real-agent]
+
+By default the simulated devices run a *replay agent* (stdlib only): it answers ``info``
+and ``run`` with a result the real agent produced for the same model on this machine
+(latencies and all, job id replaced) after sleeping ``min_duration_s``.  The controller's
+side -- connections, threads, pushes, agent install, journal, store, memory -- is real;
+only the device's compute is simulated, because 64 real agents on a 2-core box measure
+the simulation's CPU contention (jobs took >60 s each and the run >10 min), not the
+controller.  ``--real-agent`` runs the real agent on every device anyway.
 """
 
 from __future__ import annotations
@@ -32,8 +40,65 @@ def _ts(value: str) -> float:
     return dt.datetime.fromisoformat(value).timestamp()
 
 
+REPLAY_MAIN = r'''
+import json, os, sys, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.argv[1:2] == ["info"]:
+    sys.stdout.write(open(os.path.join(HERE, "info.json")).read())
+elif sys.argv[1:2] == ["run"] and len(sys.argv) == 5 and sys.argv[3] == "--out":
+    spec = json.load(open(sys.argv[2]))
+    result = json.load(open(os.path.join(HERE, "result.json")))
+    os.stat(spec["model_path"])  # the pushed model must be there
+    time.sleep(float(spec["benchmark"]["min_duration_s"]))
+    result["job_id"] = spec["job_id"]
+    tmp = sys.argv[4] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, sys.argv[4])
+else:
+    sys.exit(2)
+'''
+
+REPLAY_CLI = """
+import json, sys
+from pathlib import Path
+from edgebench import agent_bundle
+from edgebench.agent_bundle import AgentBundle
+import hashlib
+files = tuple((rel, Path(path).read_bytes()) for rel, path in json.loads(sys.argv[1]))
+digest = hashlib.sha256(b"".join(r.encode() + b"\\0" + d for r, d in files)).hexdigest()
+agent_bundle.bundle = lambda: AgentBundle(sha256=digest, files=files)
+from edgebench.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _record_real_agent(root: Path, model: Path) -> list[tuple[str, str]]:
+    """Run the real agent once here; keep its info and result for the replay agent."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    spec = {"job_id": "template", "model_path": str(model), "format": "onnx", "threads": 1,
+            "providers": ["CPUExecutionProvider"], "graph_optimization_level": "all",
+            "tflite_runtime": "auto", "delegate_path": None, "delegate_options": {}, "use_xnnpack": True,
+            "inputs": {"seed": 0, "npz_path": None, "shapes": {}, "default_dim": 1},
+            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 10, "min_duration_s": 0.05,
+                          "max_duration_s": 10, "memory_sample_interval_s": 0.05},
+            "eval": None, "probes": {"enabled": False}}
+    rdir = root / "replay"
+    (rdir / "edgebench_agent").mkdir(parents=True, exist_ok=True)
+    (rdir / "spec.json").write_text(json.dumps(spec))
+    subprocess.run([sys.executable, "-m", "edgebench.agent", "run", str(rdir / "spec.json"), "--out",
+                    str(rdir / "edgebench_agent" / "result.json")], env=env, check=True, timeout=120)
+    info = subprocess.run([sys.executable, "-m", "edgebench.agent", "info"], env=env, check=True,
+                          capture_output=True, text=True, timeout=120).stdout
+    (rdir / "edgebench_agent" / "info.json").write_text(info)
+    (rdir / "edgebench_agent" / "__main__.py").write_text(REPLAY_MAIN)
+    (rdir / "edgebench_agent" / "__init__.py").write_text("# replay agent\n")
+    return [(f"edgebench_agent/{n}", str(rdir / "edgebench_agent" / n))
+            for n in ("__init__.py", "__main__.py", "info.json", "result.json")]
+
+
 def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
-              python: Optional[str] = None, lab: Any = None) -> dict[str, Any]:
+              python: Optional[str] = None, lab: Any = None, real_agent: bool = False) -> dict[str, Any]:
     import yaml
 
     from tests.conftest import make_mlp_onnx
@@ -63,16 +128,22 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
             "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 10,
                           "min_duration_s": min_duration_s, "max_duration_s": 10}}))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEBENCH_CACHE": str(root / "cache")}
+        argv = ["run", str(root / "suite.yaml"), "--devices", str(root / "devices.yaml"),
+                "--out", str(root / "results"), "-q"]
+        if real_agent:
+            cmd = [sys.executable, "-m", "edgebench", *argv]
+        else:
+            files = _record_real_agent(root, root / "mlp.onnx")
+            cmd = [sys.executable, "-c", REPLAY_CLI, json.dumps(files), *argv]
         start = time.perf_counter()
         with open(root / "cli.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", str(root / "suite.yaml"),
-                                     "--devices", str(root / "devices.yaml"), "--out", str(root / "results"),
-                                     "-q"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                if proc.poll() is None and proc.returncode is None:
-                    proc.kill()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             proc.returncode = os.waitstatus_to_exitcode(status)
         wall_s = time.perf_counter() - start
     finally:
@@ -96,7 +167,7 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         "journal_lines": len(records), "distinct_jobs": len({r["job_id"] for r in records}),
         "store_rows": stored[0], "store_distinct": stored[1], "statuses": statuses,
         "exit_code": proc.returncode, "controller_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2),
+        "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2), "agent": "real" if real_agent else "replay",
         "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
         "ratio_wall_to_ideal": round(wall_s / per_device[slowest], 2) if slowest else None,
         "errors": sorted({(r.get("error") or "")[:200] for r in records if r["status"] != "ok"})[:5],
@@ -110,10 +181,11 @@ def main() -> int:
     parser.add_argument("--models", type=int, default=4)
     parser.add_argument("--min-duration-s", type=float, default=0.05)
     parser.add_argument("--python", help="the devices' interpreter (default: this one)")
+    parser.add_argument("--real-agent", action="store_true", help="run the real agent on every device")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="eb-scale-"))
     figures = run_scale(root, devices=args.devices, models=args.models,
-                        min_duration_s=args.min_duration_s, python=args.python)
+                        min_duration_s=args.min_duration_s, python=args.python, real_agent=args.real_agent)
     print(json.dumps(figures, indent=1))
     ok = figures["distinct_jobs"] == figures["jobs_planned"] == figures["store_distinct"]
     return 0 if ok and figures["exit_code"] == 0 else 1

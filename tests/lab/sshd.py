@@ -199,6 +199,7 @@ class SshdLab:
                 "Subsystem sftp internal-sftp",
                 f"MaxStartups {dev.max_startups}",
                 "MaxSessions 64",
+                "SetEnv SHLVL=2",  # bash skips ~/.bashrc (pyenv init: ~0.2 s CPU per command)
                 "LogLevel ERROR",
                 "",
             ])

@@ -134,3 +134,4 @@ def test_a_transient_inventory_failure_is_retried_not_fatal(monkeypatch) -> None
     got: list[Any] = []
     run_fleet(_jobs(3, dev), make_target=Flaky, run_id="r", sink=got.append, retry_backoff_s=0.01)
     assert [r.status for r in got] == ["ok"] * 3 and Flaky.inventories == 2
+
