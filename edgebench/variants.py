@@ -188,7 +188,14 @@ def gzip_size(path: Path) -> int:
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """A file-name-safe form of a user-chosen name: no separators, never '.' or '..',
+    and a short hash so two names that sanitise alike ('a/b', 'a_b') stay apart."""
+    import hashlib
+
+    clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
+    if clean == name:
+        return clean
+    return f"{clean[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _mkdir(path: Path) -> Path:

@@ -68,3 +68,13 @@ def test_failing_variant_is_an_artifact_not_an_exception(eb_cache: Path) -> None
     arts = build_variants(_suite(bad, formats=["onnx"]), cache_dir=eb_cache)
     assert len(arts) == 1 and arts[0].path is None
     assert arts[0].error and "\n" not in arts[0].error
+
+
+def test_user_names_become_single_safe_path_components() -> None:
+    from edgebench.variants import _safe
+
+    for name in ("..", ".", "../../etc/x", "a/b", "<img src=x onerror=alert(1)>", "x\nrm -rf /"):
+        safe = _safe(name)
+        assert "/" not in safe and safe not in (".", "..", "") and "\n" not in safe, (name, safe)
+    assert _safe("a/b") != _safe("a_b")  # names that sanitise alike stay apart
+    assert _safe("digits-cnn") == "digits-cnn"
