@@ -58,6 +58,8 @@ def test_nightly_catches_a_slower_model_and_ignores_noise(tmp_path: Path) -> Non
     assert first.returncode == 0, first.stdout + first.stderr
     second = nightly(tmp_path, suite)
     assert second.returncode == 0, second.stdout + second.stderr  # same model: noise only
+    for run_dir in (p for p in (tmp_path / "results").iterdir() if p.is_dir()):
+        assert '"ok": 1' in (run_dir / "run.json").read_text(), "both nights must have measured"
 
     write_model(model, 4)  # the same name, about twice the work
     third = nightly(tmp_path, suite)

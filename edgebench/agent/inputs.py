@@ -85,8 +85,10 @@ def _take(arr: np.ndarray, shape: List[int], info: TensorInfo, path: str) -> np.
             f"{path}: array for {info.name!r} has sample shape {list(arr.shape[1:])}, "
             f"model expects {shape[1:]}",
         )
-    if arr.shape[0] < shape[0]:
-        raise BackendError("input_error", f"{path}: {arr.shape[0]} samples, need {shape[0]}")
+    if arr.shape[0] == 0:
+        raise BackendError("input_error", f"{path}: no samples for {info.name!r}")
+    if arr.shape[0] < shape[0]:  # a batch larger than the samples: reuse them in order
+        arr = np.take(arr, np.arange(shape[0]) % arr.shape[0], axis=0)
     return np.ascontiguousarray(to_input_dtype(arr[: shape[0]], info, path))
 
 

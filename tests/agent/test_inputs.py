@@ -55,6 +55,9 @@ def test_npz_samples_and_errors(tmp_path: Path) -> None:
     feed = make_feed([TensorInfo("input", [None, 8], "float32")], seed=0, shapes={}, default_dim=2,
                      npz_path=str(path))
     assert np.array_equal(feed["input"], np.arange(16, dtype=np.float32).reshape(2, 8))
+    big = make_feed([TensorInfo("input", [12, 8], "float32")], seed=0, shapes={}, default_dim=1,
+                    npz_path=str(path))["input"]  # 5 samples fill a batch of 12 in order
+    assert big.shape == (12, 8) and np.array_equal(big[5], big[0]) and np.array_equal(big[11], big[1])
     with pytest.raises(BackendError, match="sample shape \\[8\\], model expects \\[9\\]"):
         make_feed([TensorInfo("input", [None, 9], "float32")], seed=0, shapes={}, default_dim=1,
                   npz_path=str(path))

@@ -7,9 +7,10 @@ energy of the window the session reports is known exactly.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Iterator, Callable, Dict
 
 import pytest
 from tests.agent.probes.probes_helpers import LiveDevice, write_atomic
@@ -20,6 +21,17 @@ from edgebench.agent.probes.sources import open_rapl
 from edgebench.agent.probes.sysfs import Sysfs
 
 RAPL_ZONE = "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0"
+
+
+@pytest.fixture(autouse=True)
+def _fast_gil_handoff() -> Iterator[None]:
+    """The fixture 'hardware' is a writer thread in this process; a real counter is advanced by
+    the kernel.  A short GIL switch interval keeps the busy loop below from starving the writer
+    for tens of milliseconds (seen on a loaded CI machine: a 39 ms stale edge read = 3.8 %)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    yield
+    sys.setswitchinterval(old)
 
 
 def run_window(session: ProbeSession, on_start: Callable[[float], None] = lambda t0: None) -> Dict:
@@ -57,7 +69,11 @@ def test_rapl_constant_3w_within_3_percent(tree: Callable[[str], Path], probe_th
     assert energy["energy_per_inference_j"] == pytest.approx(energy["energy_j"] / energy["n_inferences"])
     assert energy["rails"]["package-0"]["energy_j"] == energy["energy_j"]
     assert len(energy["timestamps_s"]) == len(energy["power_w"]) > 10
-    assert all(p == pytest.approx(3.0, rel=0.25) for p in energy["power_w"])
+    # Per-sample power comes from counter deltas 50 ms apart, so a writer thread starved by a
+    # loaded machine skews single samples; the integral above is what must be exact.
+    powers = sorted(energy["power_w"])
+    assert powers[len(powers) // 2] == pytest.approx(3.0, rel=0.05)
+    assert sum(p == pytest.approx(3.0, rel=0.25) for p in powers) >= 0.75 * len(powers)
 
 
 def test_rapl_power_step_during_window(tree: Callable[[str], Path], probe_threads_gone: None) -> None:
