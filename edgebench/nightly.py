@@ -95,6 +95,9 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
     if not meta.get("complete"):
         notes.append("the run is not complete")
     exit_code = EXIT_REGRESSION if comparison and comparison.regressions else EXIT_OK
+    if run_exit == 1:  # not a regression by itself, but never a silent night
+        notes.append("some jobs failed or were skipped tonight (the run exited 1): "
+                     "see the run's report; jobs failing in both runs are not compared")
     if run_exit >= EXIT_ERROR:
         notes.append(f"the run itself exited {run_exit}")
         exit_code = EXIT_ERROR

@@ -107,6 +107,15 @@ def test_run_exit_2_makes_nightly_exit_2(with_baseline: Path) -> None:
     assert data["exit_code"] == 2
 
 
+def test_failed_jobs_are_never_a_silent_night(with_baseline: Path, capsys) -> None:
+    runner = FakeRunner(RunSpec("n2", seed=99, started_at="2026-11-21T02:00:00.000+00:00"),
+                        exit_code=1)
+    assert _nightly(with_baseline, runner) == 0  # no regression: the exit code says only that
+    data = json.loads((with_baseline / "results" / "n2" / "regressions.json").read_text())
+    assert any("failed or were skipped" in n for n in data["notes"])
+    assert "failed or were skipped" in capsys.readouterr().out
+
+
 def test_command_is_registered() -> None:
     from edgebench.cli import build_parser
 
