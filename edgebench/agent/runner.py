@@ -154,7 +154,7 @@ def run_job(spec: JobSpec) -> Dict[str, Any]:
         if spec.eval is not None and spec.eval.npz_path:
             from .evaluate import evaluate
 
-            result["accuracy"] = evaluate(backend, loaded.inputs, spec.eval)
+            result["accuracy"] = evaluate(backend, loaded.inputs, spec.eval, loaded.outputs)
         result["status"] = "ok"
     except BackendError as exc:
         result["error"] = {"kind": exc.kind, "message": exc.message}

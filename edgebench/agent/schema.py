@@ -46,6 +46,8 @@ class EvalSpec:
 
     npz_path: str = ""  # holds 'x', optional 'y' (labels) and optional 'ref' (fp32 outputs)
     max_samples: int = 0  # 0 = all
+    output: str = ""  # name of the judged output ('' = the first)
+    task: str = ""  # 'presence': outputs are per-anchor logits scored by presence_scores
 
 
 @dataclass

