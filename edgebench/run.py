@@ -91,7 +91,10 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
         "eval": None, "probes": probes,
     }
     if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
-        spec["eval"] = {"npz_path": str(artifact.eval_npz), "max_samples": b.eval_samples}
+        manifest = getattr(artifact, "manifest", None) or {}
+        spec["eval"] = {"npz_path": str(artifact.eval_npz), "max_samples": b.eval_samples,
+                        "output": manifest.get("judged_output") or "",
+                        "task": "presence" if manifest.get("task") == "presence" else ""}
     return spec
 
 
@@ -129,9 +132,17 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
               resume: Optional[str] = None, no_cache: bool = False,
               cache_dir: Optional[Path] = None,
               on_record: Optional[Callable[[dict[str, Any], JobRecord], None]] = None,
-              progress: Optional[Any] = None, stop: Optional[threading.Event] = None) -> RunOutcome:
-    """Run a suite end to end; the Python API behind ``edgebench run``."""
+              progress: Optional[Any] = None, stop: Optional[threading.Event] = None,
+              models: Optional[list[str]] = None) -> RunOutcome:
+    """Run a suite end to end; the Python API behind ``edgebench run``.
+
+    ``models``: only these models of the suite (``--model``); a resumed run keeps the
+    selection it started with unless given a new one.
+    """
+    from .variants import build_variants, check_model_names
+
     suite = load_suite(suite_path)
+    models = check_model_names(suite, models)
     registry = load_devices(devices_path)
     devices = select_devices(suite, registry, device_names)
     out_dir = Path(out_dir)
@@ -145,13 +156,14 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
         meta = run_dir.read_run_json()
         before = run_dir.read()  # a controller killed mid-append leaves a torn last line
         previous, resume_warnings = before.latest(), before.warnings
+        models = models or check_model_names(suite, meta.get("models"))
     else:
         run_id = new_run_id(suite.name)
         run_dir = RunDir.create(out_dir, run_id)
         meta = {"schema_version": 1, "run_id": run_id, "started_at": utc_now()}
     meta.update({
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256},
-        "devices": [d.name for d in devices], "controller": controller_info(),
+        "devices": [d.name for d in devices], "models": models, "controller": controller_info(),
         "finished_at": None, "complete": False,
     })
     if resume:
@@ -159,12 +171,11 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     run_dir.write_run_json(meta)
     say = progress.message if progress else (lambda _m: None)
 
-    from .variants import build_variants
-
-    say(f"building variants for suite {suite.name!r} ({len(suite.models)} model(s) x "
+    n_models = len(models) if models else len(suite.models)
+    say(f"building variants for suite {suite.name!r} ({n_models} model(s) x "
         f"{len(suite.variants)} variant(s))")
     artifacts = build_variants(suite, cache_dir=cache_dir or DEFAULT_CACHE,
-                               no_cache=no_cache, progress=say)
+                               no_cache=no_cache, progress=say, only_models=models)
     jobs = plan_jobs(suite, devices, artifacts)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
     if resume:

@@ -42,15 +42,10 @@ def handle(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from edgebench.config import load_suite
-    from edgebench.errors import UsageError
-    from edgebench.variants import build_variants
+    from edgebench.variants import build_variants, check_model_names
 
     suite = load_suite(args.suite)
-    if args.model:
-        unknown = sorted(set(args.model) - {m.name for m in suite.models})
-        if unknown:
-            raise UsageError(f"no model named {', '.join(unknown)} in {args.suite}",
-                             hint="models: " + ", ".join(m.name for m in suite.models))
+    check_model_names(suite, args.model)
     console = Console(stderr=True, soft_wrap=True)
     cache = Path(args.out).expanduser() if args.out else default_cache_dir()
     artifacts = build_variants(suite, cache_dir=cache, no_cache=args.no_cache,

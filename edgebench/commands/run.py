@@ -24,6 +24,8 @@ def add_parser(sub: Any) -> None:
                    "if present; the built-in 'local' device always exists)")
     p.add_argument("--device", metavar="NAME", action="append", dest="device_names",
                    help="run only on this device or tag (repeatable); overrides the suite")
+    p.add_argument("--model", action="append", metavar="NAME", dest="models",
+                   help="only this model of the suite (repeatable)")
     p.add_argument("--out", metavar="DIR", default="results", help="results root (default: results)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
     p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
@@ -44,6 +46,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
                             out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
+                            models=args.models,
                             on_record=sink, progress=progress)
         if sink is not None:
             sink.finish(outcome.run_dir)
