@@ -148,3 +148,17 @@ def test_ctrl_c_stops_cleanly_kills_jobs_in_flight_and_keeps_finished_ones(tmp_p
     assert meta["complete"] is False and meta["interrupted"] is True and meta["counts"]["ok"] == 1
     leftover = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "the agent in flight must have been killed"
+
+
+def test_model_selection_runs_one_model_and_resume_keeps_it(tmp_path: Path, mlp_onnx: Path) -> None:
+    from edgebench.errors import UsageError
+
+    suite = suite_file(tmp_path, mlp_onnx)
+    out = run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c", models=["mlp2"])
+    assert out.exit_code == 0 and [r.job_id for r in out.records] == ["mlp2/fp32/onnx@local"]
+    assert json.loads((out.run_dir / "run.json").read_text())["models"] == ["mlp2"]
+    again = run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c", resume=out.run_id)
+    assert [r.job_id for r in again.records] == ["mlp2/fp32/onnx@local"]  # not mlp as well
+    with pytest.raises(UsageError) as err:
+        run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c", models=["mlp3"])
+    assert err.value.one_line() == (f"no model named mlp3 in {suite} (hint: models: mlp, mlp2)")
