@@ -210,11 +210,18 @@ def calibration_samples(p: QuantizeParams, ctx: Any, model_path: Path | None,
 
 
 def _file_input_shape(path: Path | None) -> tuple[int, ...]:
+    """First input's shape without batch, read from the .onnx / .tflite file itself."""
     from edgebench.compressors.manifest import onnx_io
 
     if path is None:
         raise CompressionError("cannot make random calibration data: unknown input shape")
-    dims = onnx_io(path)["inputs"][0]["shape"][1:]
+    if Path(path).suffix == ".tflite":  # a .tflite source: its own (NHWC) shape
+        from ai_edge_litert.interpreter import Interpreter
+
+        detail = Interpreter(model_path=str(path)).get_input_details()[0]
+        dims = [int(d) for d in detail.get("shape_signature", detail["shape"])][1:]
+    else:
+        dims = onnx_io(path)["inputs"][0]["shape"][1:]
     return tuple(d if isinstance(d, int) and d > 0 else 1 for d in dims)
 
 

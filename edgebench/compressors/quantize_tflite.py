@@ -1,5 +1,9 @@
 """``quantize`` for TFLite: the converter's post-training modes, applied while converting Keras.
 
+A source that is already a .tflite file cannot go back through the converter: it is
+quantized by ai-edge-quantizer instead (:mod:`edgebench.compressors.quantize_tflite_file`,
+same modes and params, ``pip install ai-edge-quantizer``).  For Keras sources:
+
 * ``dynamic``: int8 weights, float activations (``Optimize.DEFAULT``, no data).
 * ``static``: full integer int8 (``TFLITE_BUILTINS_INT8`` only, representative dataset of
   real samples); ``io_type: int8`` also makes the model's input/output int8.
@@ -40,9 +44,10 @@ def quantize_tflite(state: Any, params: dict[str, Any], ctx: Any, out_path: Path
     from edgebench.compressors.pipeline import validate_params
 
     p = validate_params(QuantizeParams, params, "quantize")
-    if state.kind == "tflite":
-        raise CompressionError("a .tflite file cannot be re-quantized: TFLite quantization "
-                               "happens at conversion; give the Keras model as the source")
+    if state.kind == "tflite":  # a .tflite source: rewritten by ai-edge-quantizer
+        from edgebench.compressors.quantize_tflite_file import quantize_tflite_file
+
+        return quantize_tflite_file(state, p, ctx, out_path)
     if state.kind != "keras":
         raise CompressionError(f"TFLite quantization needs a Keras model, got {state.kind}")
     if p.io_type == "int8" and p.mode != "static":
@@ -82,12 +87,7 @@ def quantize_tflite(state: Any, params: dict[str, Any], ctx: Any, out_path: Path
     after = inspect.tflite_stats(out_path)
     versions = op_versions(out_path)
     report["op_versions"] = versions
-    if p.compat == "tflite-runtime-2.14":
-        check_compat_2_14(versions)
-        unknown = sorted(set(versions) - set(TFLITE_2_14_MAX_VERSIONS))
-        if unknown:
-            state.warnings.append("compat tflite-runtime-2.14: not verified for "
-                                  + ", ".join(f"{op} v{versions[op]}" for op in unknown))
+    apply_compat(p, versions, state)
     key = "fp16_ops" if p.mode == "fp16" else "quantized_ops"
     report.update({"ops_converted": sum(after[key].values()), key: after[key],
                    "float_compute_ops_left": after["float_compute_ops"]})
@@ -114,6 +114,17 @@ def op_versions(path: Path) -> dict[str, int]:
             name = f"CUSTOM:{code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode}"
         out[name] = max(out.get(name, 0), int(code.version))
     return out
+
+
+def apply_compat(p: QuantizeParams, versions: dict[str, int], state: Any) -> None:
+    """``compat: tflite-runtime-2.14``: fail on ops too new, warn on ops never measured."""
+    if p.compat != "tflite-runtime-2.14":
+        return
+    check_compat_2_14(versions)
+    unknown = sorted(set(versions) - set(TFLITE_2_14_MAX_VERSIONS))
+    if unknown:
+        state.warnings.append("compat tflite-runtime-2.14: not verified for "
+                              + ", ".join(f"{op} v{versions[op]}" for op in unknown))
 
 
 def check_compat_2_14(versions: dict[str, int]) -> None:
