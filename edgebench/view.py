@@ -48,6 +48,22 @@ def measurement_warnings(records: list) -> list[str]:
         if (rec.artifact.get("manifest") or {}).get("noop"):
             reason = rec.artifact["manifest"].get("noop_reason") or "nothing changed"
             out.append(f"{rec.job_id}: NOOP variant -- {reason}")
+    return out + slower_than_fp32(records)
+
+
+def slower_than_fp32(records: list) -> list[str]:
+    """Compressed variants whose median latency is above fp32's on the same device and
+    runtime: the night a runtime upgrade makes int8 slower than fp32 must not pass quietly
+    (it is also real on CPUs without int8 dot-product instructions)."""
+    p50 = {(r.model, r.format, r.device, r.variant): (r.summary or {}).get("latency_p50_s")
+           for r in records if r.status == "ok"}
+    out = []
+    for (model, fmt, device, variant), value in sorted(p50.items()):
+        base = p50.get((model, fmt, device, "fp32"))
+        if variant == "fp32" or not base or not value or value <= base:
+            continue
+        out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
+                   f"{_fmt_s(value)} vs {_fmt_s(base)} ({value / base:.2f}x)")
     return out
 
 

@@ -58,6 +58,10 @@ def handle(args: argparse.Namespace) -> int:
     for a in noops:
         console.print("[bold red]NOOP[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: "
                                                     f"{a.manifest.get('noop_reason')}"))
+    for a in artifacts:
+        for text in (a.manifest or {}).get("warnings") or [] if not a.error else []:
+            if text.startswith("QUALITY LOSS"):
+                console.print("[bold red]LOSS[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: {text}"))
     for a in failed:
         console.print("[bold red]FAILED[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: {a.error}"))
     return 1 if failed else 0

@@ -19,6 +19,12 @@ from edgebench.compressors import evaluate, inspect
 
 INPUT_SAMPLES = 8
 RANDOM_EVAL_SAMPLES = 32
+# A variant that loses more than this against fp32 gets a loud warning in the manifest,
+# the compress output and the run's end: the same 1-point budget the report's "pick"
+# uses (report.tables.DEFAULT_MAX_ACCURACY_DROP_PTS).  Without labels, fidelity below
+# MIN_COSINE warns instead (MiniLM's static int8 fell to 0.43 and still "succeeded").
+MAX_ACCURACY_DROP_PTS = 1.0
+MIN_COSINE = 0.99
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
@@ -48,6 +54,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
                              classification=classification, presence=ctx.task == "presence")
         if baseline is None and q.get("accuracy") is not None:
             q["accuracy_delta"] = 0.0
+        warnings.extend(quality_warnings(q, ref_acc))
         _write_npz(path, io, x, y, ref)
     params, nonzero = stats["params"], stats["nonzero_params"]
     noop_reasons = list(state.noop_reasons)
@@ -70,6 +77,17 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "quality": q,
         **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},
     }
+
+
+def quality_warnings(q: dict[str, Any], ref_accuracy: Optional[float]) -> list[str]:
+    """'QUALITY LOSS' lines for a variant worse than fp32 beyond the budget."""
+    delta, cosine = q.get("accuracy_delta"), q.get("cosine")
+    if delta is not None and ref_accuracy is not None and delta < -MAX_ACCURACY_DROP_PTS:
+        return [f"QUALITY LOSS: accuracy {q['accuracy']:.2f} % vs {ref_accuracy:.2f} % for fp32 "
+                f"({delta:+.2f} points, budget {MAX_ACCURACY_DROP_PTS:g})"]
+    if q.get("accuracy") is None and cosine is not None and cosine < MIN_COSINE:
+        return [f"QUALITY LOSS: outputs' cosine to fp32 is {cosine:.4f} (< {MIN_COSINE:g})"]
+    return []
 
 
 def _baseline_ref(baseline: Any) -> tuple[Optional[np.ndarray], Optional[float]]:
