@@ -1,8 +1,10 @@
 """The nightly command on real runs: an unchanged model is not a regression, a slower one is.
 
-Uses a ~1 ms ONNX model (two 1024-wide MatMuls) on `local` so the run-to-run noise of a
-quiet machine is far below the default 1.1 factor, and a slower model under the same name
-(four MatMuls: about twice the work).
+Uses a ~1 ms ONNX model (two 1024-wide MatMuls) on `local` and a slower model under the
+same name (four MatMuls: about twice the work).  The factor is 1.3, not the default 1.1:
+on a quiet machine night-to-night noise is far below 1.1, but in a full test session on
+2 shared cores an unchanged model moved 1.152x between two nights (654 vs 754 us); twice the work
+still clears 1.3 with room to spare.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def write_model(path: Path, layers: int) -> None:
 
 def nightly(tmp_path: Path, suite: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgebench", "nightly", str(suite), "--out",
-                           str(tmp_path / "results"), "--site", str(tmp_path / "site")],
+                           str(tmp_path / "results"), "--site", str(tmp_path / "site"),
+                           "--factor", "1.3"],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -75,7 +78,7 @@ def test_nightly_catches_a_slower_model_and_ignores_noise(tmp_path: Path) -> Non
     df = edgebench.results.load(store=str(tmp_path / "results" / "edgebench.db"))
     assert df["run_id"].nunique() == 3
     compare = subprocess.run([sys.executable, "-m", "edgebench", "compare", runs[0].name, runs[1].name,
-                              "--store", str(tmp_path / "results" / "edgebench.db")],
+                              "--store", str(tmp_path / "results" / "edgebench.db"), "--factor", "1.3"],
                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert compare.returncode == 0, compare.stdout + compare.stderr
     assert "net" in compare.stdout and "fp32" in compare.stdout
