@@ -43,8 +43,8 @@ class Recommendation:
 
 @dataclass
 class ReportWarning:
-    """One comparability problem; ``kind`` is fingerprint/throttled/governor/temperature/
-    noop/journal/incomplete."""
+    """One problem a reader must see; ``kind`` is fingerprint/throttled/governor/temperature/
+    noop/journal/incomplete (comparability) or quality/slower (a variant worse than fp32)."""
 
     kind: str
     message: str
@@ -206,6 +206,27 @@ def comparability_warnings(rows: "pd.DataFrame", *,
     return out
 
 
+def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[ReportWarning]:
+    """Variants that lost more accuracy than the budget, or run slower than fp32 on the same
+    device by more than the regression factor: compression that made things worse is
+    shouted in the report, as in the terminal (``view.slower_than_fp32``), not left for a
+    reader to spot in a ratio column."""
+    from edgebench.report.compare import DEFAULT_FACTOR
+
+    out: list[ReportWarning] = []
+    for _, r in rows[rows["is_ok"] & rows["variant"].ne(BASELINE_VARIANT)].iterrows():
+        ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
+        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        change, speedup = _num(r["accuracy_change_pts"]), _num(r["speedup_vs_fp32"])
+        if change is not None and change < -max_accuracy_drop_pts:
+            out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: accuracy {change:+.2f} "
+                                     f"points vs fp32 (budget {max_accuracy_drop_pts:g})", **ident))
+        if speedup is not None and speedup * DEFAULT_FACTOR < 1.0:
+            out.append(ReportWarning("slower", f"SLOWER THAN FP32: {name}: p50 "
+                                     f"{1.0 / speedup:.2f}x fp32's", **ident))
+    return out
+
+
 def _fingerprint_diff(group: "pd.DataFrame") -> str:
     """'key: a | b' for every fingerprint key whose value differs within ``group``."""
     dicts = [json.loads(s or "{}") for s in group["fingerprint_json"].dropna().unique()]
@@ -253,6 +274,7 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
         warnings.insert(0, ReportWarning("incomplete", "this run is not complete (still running "
                                          "or the controller stopped early)"))
     warnings += comparability_warnings(rows)
+    warnings += loss_warnings(rows, max_accuracy_drop_pts)
     return ReportData(run_meta=run_meta, rows=rows,
                       recommendations=recommend(rows, objective=objective,
                                                 max_accuracy_drop_pts=max_accuracy_drop_pts),

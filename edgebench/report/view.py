@@ -182,10 +182,14 @@ def sections(report: ReportData) -> list[Section]:
         out.append(Section("Regressions", "regressions", bullets=[
             Cell(r.get("message", str(r)), "bad") for r in report.regressions]))
     noops = [w for w in report.warnings if w.kind == "noop"]
-    others = [w for w in report.warnings if w.kind != "noop"]
+    losses = [w for w in report.warnings if w.kind in ("quality", "slower")]
+    others = [w for w in report.warnings if w.kind not in ("noop", "quality", "slower")]
     if noops:
         out.append(Section("⚠ NOOP variants (compressor changed nothing)", "noop",
                            bullets=[Cell(w.message, "noop") for w in noops]))
+    if losses:
+        out.append(Section("⚠ Worse than fp32 (accuracy beyond the budget, or slower)", "losses",
+                           bullets=[Cell(w.message, "bad") for w in losses]))
     rec_rows = []
     for r in report.recommendations:
         rec_rows.append([Cell(r.model), Cell(r.device),

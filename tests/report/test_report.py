@@ -186,3 +186,39 @@ def test_formats_on_different_runtimes_are_not_a_fingerprint_warning(tmp_path: P
     tfl = _row(report, "mobilenet_v2", "int8", "rpi4")  # first match: onnx
     assert tfl["speedup_vs_fp32"] > 2  # each format against its own fp32
     assert report.rows.groupby(["model", "device", "format"])["speedup_vs_fp32"].count().min() > 0
+
+
+def test_worse_than_fp32_is_its_own_section(run_dir: Path) -> None:
+    report = report_from_dir(run_dir)
+    losses = {(w.kind, w.model, w.variant, w.device): w.message for w in report.warnings
+              if w.kind in ("quality", "slower")}
+    pruned = _row(report, "resnet18", "pruned50", "jetson-nano")
+    assert pruned["accuracy_change_pts"] < -1.0  # the fixture's -2.1 points
+    assert losses[("quality", "resnet18", "pruned50", "jetson-nano")] == (
+        f"QUALITY LOSS: resnet18/pruned50 (onnx) on jetson-nano: accuracy "
+        f"{pruned['accuracy_change_pts']:+.2f} points vs fp32 (budget 1)")
+    for (kind, model, variant, device), message in losses.items():
+        row = _row(report, model, variant, device)
+        if kind == "slower":
+            assert row["speedup_vs_fp32"] < 1 / 1.1 and message.startswith("SLOWER THAN FP32: ")
+        else:
+            assert row["accuracy_change_pts"] < -1.0
+    slower = report.rows[report.rows["is_ok"] & (report.rows["speedup_vs_fp32"] < 1 / 1.1)]
+    assert len([k for k in losses if k[0] == "slower"]) == len(slower)
+    assert 3.0 > -pruned["accuracy_change_pts"]  # within a 3-point budget: no warning then
+    assert not [w for w in report_from_dir(run_dir, max_accuracy_drop_pts=3.0).warnings
+                if w.kind == "quality" and w.variant == "pruned50" and w.model == "resnet18"]
+    md = to_markdown(report)
+    assert "⚠ Worse than fp32" in md and "QUALITY LOSS: resnet18/pruned50" in md
+
+
+def test_int8_slower_than_fp32_is_shouted(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, RunSpec("r1"))
+    recs = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    fp32 = next(r for r in recs if r["job_id"] == "mobilenet_v2.fp32.onnx.rpi4")["summary"]["latency_p50_s"]
+    for rec in recs:
+        if rec["job_id"] == "mobilenet_v2.int8.onnx.rpi4":  # the night a runtime upgrade hits
+            rec["summary"]["latency_p50_s"] = fp32 * 1.5
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    slower = [w.message for w in report_from_dir(run_dir).warnings if w.kind == "slower"]
+    assert slower == ["SLOWER THAN FP32: mobilenet_v2/int8 (onnx) on rpi4: p50 1.50x fp32's"]
