@@ -156,7 +156,14 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
         meta = run_dir.read_run_json()
         before = run_dir.read()  # a controller killed mid-append leaves a torn last line
         previous, resume_warnings = before.latest(), before.warnings
-        models = models or check_model_names(suite, meta.get("models"))
+        started_with = check_model_names(suite, meta.get("models"))
+        if models is not None and models != started_with:
+            # summary.csv, the report and the counts are rebuilt from the run's selection;
+            # another one would drop finished jobs of the other models from them
+            raise UsageError(f"run {resume!r} was started with --model "
+                             f"{' '.join(started_with) if started_with else '(all models)'}",
+                             hint="resume without --model, or start a new run")
+        models = started_with
     else:
         run_id = new_run_id(suite.name)
         run_dir = RunDir.create(out_dir, run_id)

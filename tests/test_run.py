@@ -162,3 +162,29 @@ def test_model_selection_runs_one_model_and_resume_keeps_it(tmp_path: Path, mlp_
     with pytest.raises(UsageError) as err:
         run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c", models=["mlp3"])
     assert err.value.one_line() == (f"no model named mlp3 in {suite} (hint: models: mlp, mlp2)")
+
+
+def test_resume_refuses_a_different_model_selection(tmp_path: Path, mlp_onnx: Path) -> None:
+    from edgebench.errors import UsageError
+
+    suite = suite_file(tmp_path, mlp_onnx)
+    out = run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c")
+    with pytest.raises(UsageError) as err:
+        run_suite(suite, out_dir=tmp_path / "results", cache_dir=tmp_path / "c",
+                  resume=out.run_id, models=["mlp2"])
+    assert err.value.one_line() == (f"run {out.run_id!r} was started with --model (all models) "
+                                    "(hint: resume without --model, or start a new run)")
+    rows = list(csv.DictReader(open(out.run_dir / "summary.csv")))
+    assert [r["model"] for r in rows] == ["mlp", "mlp2"]  # nothing was dropped
+
+
+def test_run_cli_model_option(tmp_path: Path, mlp_onnx: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgebench.cli import main
+
+    suite = suite_file(tmp_path, mlp_onnx)
+    assert main(["run", str(suite), "--model", "mlp", "--out", str(tmp_path / "res"), "-q",
+                 "--no-store"]) == 0
+    (run_dir,) = [p for p in (tmp_path / "res").iterdir() if p.is_dir()]
+    assert [r["model"] for r in csv.DictReader(open(run_dir / "summary.csv"))] == ["mlp"]
+    assert main(["run", str(suite), "--model", "nope", "--out", str(tmp_path / "res")]) == 2
+    assert "no model named nope" in capsys.readouterr().err
