@@ -86,6 +86,9 @@ class ModelSpec(StrictModel):
             raise ValueError("'package' names where a model file lives: give its 'path' too")
         if self.task == "presence" and self.source_kind not in ("onnx", "tflite"):
             raise ValueError("task 'presence' applies to .onnx / .tflite detector files")
+        if self.output is not None and self.source_kind not in ("onnx", "tflite"):
+            raise ValueError("'output' picks an output of an .onnx / .tflite file; built-in, "
+                             "PyTorch and Keras models are judged on their single output")
         return self
 
     @property

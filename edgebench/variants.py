@@ -26,7 +26,8 @@ from edgebench.errors import EdgebenchError
 
 BUILD_REV = 1  # bump when a change here alters what a recipe builds
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
-         "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn")
+         "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
+         "scikit-image", "ai-edge-quantizer", "flatbuffers")
 
 
 @dataclass
@@ -121,8 +122,9 @@ def code_fingerprint() -> str:
     """Hash of the code that builds variants, so a changed default or fix rebuilds the cache."""
     root = Path(__file__).parent
     h = hashlib.sha256()
-    files = [root / "variants.py", root / "datasets.py", *sorted((root / "compressors").glob("*.py")),
-             *sorted((root / "models").glob("*.py"))]
+    # agent/evaluate.py: presence_scores decides the accuracy written into manifests
+    files = [root / "variants.py", root / "datasets.py", root / "agent" / "evaluate.py",
+             *sorted((root / "compressors").glob("*.py")), *sorted((root / "models").glob("*.py"))]
     for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()

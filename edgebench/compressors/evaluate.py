@@ -109,6 +109,8 @@ def pick_output(names: list[str], output: Optional[str], path: Path) -> int:
 
 
 def run_model(path: Path, fmt: str, x: np.ndarray, output: Optional[str] = None) -> np.ndarray:
+    """The judged output of ``path`` on every row of ``x``, flattened per sample, with the
+    runtime the variant ships to (quality is measured on the file, never on a framework)."""
     return run_onnx(path, x, output) if fmt == "onnx" else run_tflite(path, x, output)
 
 
@@ -129,6 +131,9 @@ def quality(outputs: np.ndarray, *, y: Optional[np.ndarray], ref: Optional[np.nd
                          "max_abs_diff": None}
     if presence:
         decided = presence_scores(outputs) > 0.5
+        if y is not None and not np.isin(y, (0, 1)).all():
+            raise ModelError("task 'presence' needs labels 1 (present) / 0 (absent); the data "
+                             f"has {', '.join(map(str, np.unique(y)[:8]))}: use task: classification")
         if y is not None:
             q["accuracy"] = float(np.mean(decided == (y > 0)) * 100.0)
             if ref_accuracy is not None:

@@ -133,3 +133,40 @@ def test_package_model_in_a_suite_file(tmp_path: Path, fake_package: Path) -> No
     spec = load_suite(suite).models[0]
     assert (spec.package, spec.path, spec.output, spec.source_kind) == (
         "ebfakepkg", "data/two.onnx", "second", "onnx")
+
+
+def test_dotted_package_is_a_folder_and_nothing_is_imported(eb_cache: Path, fake_package: Path) -> None:
+    sub = fake_package / "models" / "face"
+    sub.mkdir(parents=True)
+    shutil.copy(fake_package / "data" / "two.onnx", sub / "det.onnx")
+    (fake_package / "models" / "__init__.py").write_text("raise RuntimeError('imported!')\n")
+    arts = build(eb_cache, [{"name": "fp32"}], name="dotted", package="ebfakepkg.models",
+                 path="face/det.onnx")
+    assert ok(arts[("fp32", "onnx")])["params"] == 12
+
+
+def test_presence_needs_binary_labels_and_a_named_output(eb_cache: Path, fake_package: Path,
+                                                         tmp_path: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    np.savez(tmp_path / "multi.npz", x=x, y=np.arange(40) % 4)
+    arts = build(eb_cache, [{"name": "fp32"}], name="p1", package="ebfakepkg", path="data/two.onnx",
+                 data=str(tmp_path / "multi.npz"), task="presence", output="second")
+    assert arts[("fp32", "onnx")].error == ("task 'presence' needs labels 1 (present) / 0 (absent); "
+                                            "the data has 0, 1, 2, 3: use task: classification")
+    np.savez(tmp_path / "binary.npz", x=x, y=np.arange(40) % 2)
+    arts = build(eb_cache, [{"name": "fp32"}], name="p2", package="ebfakepkg", path="data/two.onnx",
+                 data=str(tmp_path / "binary.npz"), task="presence")
+    assert arts[("fp32", "onnx")].error == ("task 'presence' on a model with 2 outputs (first, second): "
+                                            "name the score logits with 'output:'")
+    arts = build(eb_cache, [{"name": "fp32"}], name="p3", package="ebfakepkg", path="data/two.onnx",
+                 data=str(tmp_path / "binary.npz"), task="presence", output="second")
+    m = ok(arts[("fp32", "onnx")])
+    assert m["accuracy"] is not None and m["top1_agreement"] == 1.0
+
+
+def test_output_is_refused_where_it_cannot_apply(tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  - name: m\n    builtin: digits-cnn\n    output: logits\n")
+    with pytest.raises(ConfigError) as err:
+        load_suite(suite)
+    assert "'output' picks an output of an .onnx / .tflite file" in err.value.one_line()
