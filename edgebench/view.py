@@ -53,20 +53,20 @@ def measurement_warnings(records: list) -> list[str]:
 
 def slower_than_fp32(records: list) -> list[str]:
     """Compressed variants whose median latency is above fp32's on the same device and
-    runtime by more than the regression factor: the night a runtime upgrade makes int8
-    slower than fp32 must not pass quietly (it is also real on CPUs without int8
-    dot-product instructions).  Within the factor is noise (fp16 at 1.00x was flagged)."""
-    from .report.compare import DEFAULT_FACTOR
+    runtime by more than the noise factor (:mod:`edgebench.quality`): the night a runtime
+    upgrade makes int8 slower than fp32 must not pass quietly (it is also real on CPUs
+    without int8 dot-product instructions)."""
+    from .quality import slowdown
 
     p50 = {(r.model, r.format, r.device, r.variant): (r.summary or {}).get("latency_p50_s")
            for r in records if r.status == "ok"}
     out = []
     for (model, fmt, device, variant), value in sorted(p50.items()):
         base = p50.get((model, fmt, device, "fp32"))
-        if variant == "fp32" or not base or not value or value <= base * DEFAULT_FACTOR:
-            continue
-        out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
-                   f"{_fmt_s(value)} vs {_fmt_s(base)} ({value / base:.2f}x)")
+        ratio = None if variant == "fp32" else slowdown(value, base)
+        if ratio is not None:
+            out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
+                       f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)")
     return out
 
 

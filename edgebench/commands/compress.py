@@ -59,7 +59,8 @@ def handle(args: argparse.Namespace) -> int:
         console.print("[bold red]NOOP[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: "
                                                     f"{a.manifest.get('noop_reason')}"))
     for a in artifacts:
-        for text in (a.manifest or {}).get("warnings") or [] if not a.error else []:
+        warnings = [] if a.error else (a.manifest or {}).get("warnings") or []
+        for text in warnings:
             if text.startswith("QUALITY LOSS"):
                 console.print("[bold red]LOSS[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: {text}"))
     for a in failed:

@@ -19,12 +19,6 @@ from edgebench.compressors import evaluate, inspect
 
 INPUT_SAMPLES = 8
 RANDOM_EVAL_SAMPLES = 32
-# A variant that loses more than this against fp32 gets a loud warning in the manifest,
-# the compress output and the run's end: the same 1-point budget the report's "pick"
-# uses (report.tables.DEFAULT_MAX_ACCURACY_DROP_PTS).  Without labels, fidelity below
-# MIN_COSINE warns instead (MiniLM's static int8 fell to 0.43 and still "succeeded").
-MAX_ACCURACY_DROP_PTS = 1.0
-MIN_COSINE = 0.99
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
@@ -47,8 +41,13 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     classification = ctx.task == "classification"
     q: dict[str, Any] = {}
     outputs = None
+    if ctx.task == "presence":
+        _check_presence_output(io, ctx.output)
     if x is not None:
         outputs = evaluate.run_model(path, ctx.fmt, x, ctx.output)
+        if ctx.task == "presence" and outputs.size and outputs.min() >= 0.0 and outputs.max() <= 1.0:
+            warnings.append("task presence: every judged output lies in [0, 1] -- if these are "
+                            "probabilities, not logits, the sigmoid makes every sample 'present'")
         ref, ref_acc = (outputs, None) if baseline is None else _baseline_ref(baseline)
         q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
                              classification=classification, presence=ctx.task == "presence")
@@ -79,14 +78,28 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     }
 
 
+def _check_presence_output(io: dict[str, Any], output: Optional[str]) -> None:
+    """A detector has boxes and scores: guessing 'the first output' judged BlazeFace on its
+    box regressors, so with several outputs the suite must name the scores."""
+    from edgebench.errors import ModelError
+
+    names = [o.get("name") for o in io.get("outputs") or []]
+    if output is None and len(names) > 1:
+        raise ModelError(f"task 'presence' on a model with {len(names)} outputs ({', '.join(map(str, names))}): "
+                         "name the score logits with 'output:'")
+
+
 def quality_warnings(q: dict[str, Any], ref_accuracy: Optional[float]) -> list[str]:
-    """'QUALITY LOSS' lines for a variant worse than fp32 beyond the budget."""
+    """'QUALITY LOSS' lines for a variant worse than fp32 beyond the budget (rules:
+    :mod:`edgebench.quality`)."""
+    from edgebench import quality
+
     delta, cosine = q.get("accuracy_delta"), q.get("cosine")
-    if delta is not None and ref_accuracy is not None and delta < -MAX_ACCURACY_DROP_PTS:
+    if ref_accuracy is not None and quality.accuracy_lost(delta):
         return [f"QUALITY LOSS: accuracy {q['accuracy']:.2f} % vs {ref_accuracy:.2f} % for fp32 "
-                f"({delta:+.2f} points, budget {MAX_ACCURACY_DROP_PTS:g})"]
-    if q.get("accuracy") is None and cosine is not None and cosine < MIN_COSINE:
-        return [f"QUALITY LOSS: outputs' cosine to fp32 is {cosine:.4f} (< {MIN_COSINE:g})"]
+                f"({delta:+.2f} points, budget {quality.MAX_ACCURACY_DROP_PTS:g})"]
+    if quality.fidelity_lost(q.get("accuracy"), cosine):
+        return [f"QUALITY LOSS: outputs' cosine to fp32 is {cosine:.4f} (< {quality.MIN_COSINE:g})"]
     return []
 
 

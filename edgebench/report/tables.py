@@ -16,12 +16,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from edgebench.quality import MAX_ACCURACY_DROP_PTS
+
 if TYPE_CHECKING:
     import pandas as pd
 
 BASELINE_VARIANT = "fp32"
 PERFORMANCE_GOVERNORS = frozenset({"performance"})
-DEFAULT_MAX_ACCURACY_DROP_PTS = 1.0
+DEFAULT_MAX_ACCURACY_DROP_PTS = MAX_ACCURACY_DROP_PTS  # edgebench.quality
 DEFAULT_TEMP_RISE_LIMIT_C = 10.0
 
 
@@ -207,23 +209,27 @@ def comparability_warnings(rows: "pd.DataFrame", *,
 
 
 def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[ReportWarning]:
-    """Variants that lost more accuracy than the budget, or run slower than fp32 on the same
-    device by more than the regression factor: compression that made things worse is
-    shouted in the report, as in the terminal (``view.slower_than_fp32``), not left for a
-    reader to spot in a ratio column."""
-    from edgebench.report.compare import DEFAULT_FACTOR
+    """Variants worse than fp32 (rules: :mod:`edgebench.quality`, shared with the terminal
+    and the manifest): compression that made things worse is shouted in the report, not
+    left for a reader to spot in a ratio column."""
+    from edgebench import quality
 
     out: list[ReportWarning] = []
     for _, r in rows[rows["is_ok"] & rows["variant"].ne(BASELINE_VARIANT)].iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
         name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
-        change, speedup = _num(r["accuracy_change_pts"]), _num(r["speedup_vs_fp32"])
-        if change is not None and change < -max_accuracy_drop_pts:
+        change, cosine = _num(r["accuracy_change_pts"]), _num(r.get("cosine"))
+        if quality.accuracy_lost(change, max_accuracy_drop_pts):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: accuracy {change:+.2f} "
                                      f"points vs fp32 (budget {max_accuracy_drop_pts:g})", **ident))
-        if speedup is not None and speedup * DEFAULT_FACTOR < 1.0:
-            out.append(ReportWarning("slower", f"SLOWER THAN FP32: {name}: p50 "
-                                     f"{1.0 / speedup:.2f}x fp32's", **ident))
+        elif quality.fidelity_lost(_num(r["accuracy_eff"]), cosine):
+            out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: outputs' cosine to fp32 "
+                                     f"{cosine:.4f} (< {quality.MIN_COSINE:g})", **ident))
+        speedup = _num(r["speedup_vs_fp32"])  # fp32 p50 / this p50, same device
+        ratio = quality.slowdown(1.0 / speedup, 1.0) if speedup else None
+        if ratio is not None:
+            out.append(ReportWarning("slower", f"SLOWER THAN FP32: {name}: p50 {ratio:.2f}x "
+                                     "fp32's", **ident))
     return out
 
 

@@ -45,3 +45,15 @@ def test_compress_failed_variant_exit_1_and_unknown_model_exit_2(
     assert main(["compress", str(suite), "--out", str(eb_cache)]) == 1
     assert "TFLite-only" in capsys.readouterr().err
     assert main(["compress", str(suite), "--out", str(eb_cache), "--model", "nope"]) == 2
+
+
+def test_compress_shouts_a_quality_loss(eb_cache: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE.replace("  - name: if-model\n    path: if.onnx\n", "")
+                     + "  - name: crushed\n    steps: [{prune: {kind: structured, sparsity: 0.9, "
+                       "finetune_epochs: 0}}]\n")
+    assert main(["compress", str(suite), "--out", str(eb_cache), "--model", "digits-cnn"]) == 0
+    err = capsys.readouterr().err
+    assert "LOSS digits-cnn/crushed [onnx]: QUALITY LOSS: accuracy " in err, err
+    assert "LOSS digits-cnn/int8-dynamic" not in err  # within the 1-point budget
