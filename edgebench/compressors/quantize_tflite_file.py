@@ -70,7 +70,7 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
     return state
 
 
-def _prepare(src: Path, dst: Path, p: QuantizeParams, state: Any, report: dict) -> Path:
+def _prepare(src: Path, dst: Path, p: QuantizeParams, state: Any, report: dict[str, Any]) -> Path:
     """The file as ai-edge-quantizer can read it (same computation); ``src`` if unchanged."""
     m = _unpack(src.read_bytes())
     upgraded = 0
@@ -264,6 +264,8 @@ def expand_fp16_weights(src: Path, dst: Path) -> int:
 
 
 def _fold_fp16(m: Any) -> int:
+    """Fold each DEQUANTIZE of a constant fp16 tensor into a float32 constant, in place;
+    returns how many.  The runtime does exactly this at load time, so outputs are equal."""
     from ai_edge_litert import schema_py_generated as schema
 
     dq = {i for i, c in enumerate(m.operatorCodes or [])
