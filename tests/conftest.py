@@ -53,6 +53,24 @@ def make_mlp_onnx(path: Path, *, n: int = 64, dtype: str = "float32", dynamic: b
     return path
 
 
+def two_output_onnx(path: Path) -> Path:
+    """x [N, 4] -> 'first' = x * 1, 'second' = x * W (W: a fixed 4x3 matrix)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(4, 3) - 5.0, "W")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    outs = [helper.make_tensor_value_info("first", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("second", TensorProto.FLOAT, ["N", 3])]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["first"]),
+                               helper.make_node("MatMul", ["x", "W"], ["second"])],
+                              "two", [x], outs, [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def mlp_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_mlp_onnx(tmp_path_factory.mktemp("models") / "mlp.onnx")

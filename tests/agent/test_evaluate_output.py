@@ -10,7 +10,7 @@ import numpy as np
 from edgebench.agent.runner import run_job
 from edgebench.agent.schema import JobSpec
 from edgebench.compressors.evaluate import quality, run_model
-from tests.compressors.test_package_and_presence import two_output_onnx
+from tests.conftest import two_output_onnx
 
 QUICK = {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 5, "min_duration_s": 0.0,
          "max_duration_s": 2.0, "memory_sample_interval_s": 0.05}
