@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .integrate import count_in_window, counter_delta, cumulative_delta_j, trapezoid_energy_j
+from .sampler import BackgroundSampler
 from .sources import COUNTER, CounterReading, EnergySource, PowerReading
 from .sysfs import ProbeUnavailable
 
@@ -35,10 +36,11 @@ class EnergyWindow:
     unit: str = "J"
 
 
-class EnergyMeter:
+class EnergyMeter(BackgroundSampler):
     """Keeps a time-ordered series from one source; measures any interval inside it."""
 
     def __init__(self, source: EnergySource, sample_hz: float = 20.0, max_raw_samples: int = 2000) -> None:
+        super().__init__()
         self.source = source
         self.period_s = 1.0 / sample_hz
         self.max_raw_samples = max_raw_samples
@@ -51,19 +53,10 @@ class EnergyMeter:
         self._count = 0  # samples ever appended; read without a lock by window_ready
         self._data_lock = threading.Lock()
         self._read_lock = threading.Lock()  # a read and its append stay in time order
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
         self._started = False
         self._new_sample = threading.Condition(self._data_lock)
 
     # -- lifecycle ------------------------------------------------------------------
-
-    def __enter__(self) -> "EnergyMeter":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._started:
@@ -76,15 +69,11 @@ class EnergyMeter:
                 self._fail(f"cannot start {self.source.name}: {exc}")
             return
         self._sample_once()
-        self._thread = threading.Thread(target=self._loop, name=f"edgebench-energy-{self.source.name}", daemon=True)
-        self._thread.start()
+        self._start_thread(f"edgebench-energy-{self.source.name}")
 
     def stop(self) -> None:
         """Stop sampling; the collected series stays measurable.  Idempotent."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._stop_thread()
         self.source.close()
 
     # -- sampling -------------------------------------------------------------------

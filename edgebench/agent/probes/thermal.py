@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .parsers import Throttled, parse_get_throttled, parse_nvpmodel_query
+from .sampler import BackgroundSampler
 from .sysfs import ProbeUnavailable, Sysfs, run_command, try_read_int, try_read_text, which
 
 #: Governors whose clocks stay at the policy maximum under load.
@@ -184,10 +185,11 @@ def wait_until_cool(fs: Sysfs, below_c: float, max_wait_s: float, poll_s: float 
         time.sleep(min(poll_s, max(0.0, max_wait_s - waited)))
 
 
-class ThermalMonitor:
+class ThermalMonitor(BackgroundSampler):
     """Background maxima of zone temperatures and minima of CPU clocks during a job."""
 
     def __init__(self, fs: Sysfs, sample_hz: float = 2.0) -> None:
+        super().__init__()
         self.fs = fs
         self.period_s = 1.0 / sample_hz
         self.samples = 0
@@ -196,27 +198,11 @@ class ThermalMonitor:
         self.min_freq_khz: Dict[str, int] = {}
         self._zone_dirs = zone_dirs(fs)
         self._policy_dirs = policy_dirs(fs)
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-
-    def __enter__(self) -> "ThermalMonitor":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(target=self._loop, name="edgebench-thermal", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+            self._start_thread("edgebench-thermal")
 
     def _loop(self) -> None:
         while True:
