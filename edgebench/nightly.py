@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from edgebench.errors import EdgebenchError
+from edgebench.quality import LATENCY_FACTOR
 
 if TYPE_CHECKING:
     from edgebench.report.compare import Comparison
@@ -53,7 +54,7 @@ def default_runner() -> Runner:
 def run_nightly(suite_path: Path, *, baseline: str | None = None,
                 devices_path: Path | None = None, out_dir: Path = Path("results"),
                 store: "Store | str | Path | None" = None, site_dir: Path | None = None,
-                runner: Runner | None = None, metric: str = "p50", factor: float = 1.1,
+                runner: Runner | None = None, metric: str = "p50", factor: float = LATENCY_FACTOR,
                 force: bool = False) -> NightlyOutcome:
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.report.cli import add_store_args, open_from_args
+from edgebench.quality import LATENCY_FACTOR
 
 HELP = """\
 Write index.html (latest run of each suite and its regressions), runs/<run>.html (full
@@ -19,7 +20,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("publish", help="write a static results site", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", metavar="DIR", required=True, help="site folder")
-    p.add_argument("--factor", type=float, default=1.1, help="regression factor (default 1.1)")
+    p.add_argument("--factor", type=float, default=LATENCY_FACTOR,
+                   help=f"regression factor (default {LATENCY_FACTOR:g})")
     add_store_args(p)
     p.set_defaults(func=handle)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.report.cli import add_store_args
+from edgebench.quality import MAX_ACCURACY_DROP_PTS
 
 HELP = """\
 Per model: variants x devices (p50, speedup vs fp32 on the same device and format, size
@@ -27,7 +28,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: RESULTS/RUN_ID)")
     p.add_argument("--objective", choices=("latency", "size"), default="latency",
                    help="what the recommendation minimises (default: latency)")
-    p.add_argument("--max-accuracy-drop", type=float, default=1.0, metavar="POINTS",
+    p.add_argument("--max-accuracy-drop", type=float, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
                    help="accuracy budget vs fp32 in percentage points (default: 1)")
     add_store_args(p)
     p.set_defaults(func=handle)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.errors import UsageError
-from edgebench.quality import LATENCY_FACTOR
+from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS
 from edgebench.report.tables import diff_fingerprints
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _SE_FACTOR = {"p50": 1.2533, "mean": 1.0, "p90": 1.7094}
 _Z_99_8 = 3.0902  # two-sided 99.8 % -> the same 0.002 as the U test
 DEFAULT_FACTOR = LATENCY_FACTOR  # edgebench.quality: the same noise factor everywhere
 DEFAULT_ALPHA = 0.002
-DEFAULT_ACCURACY_THRESHOLD_PTS = 1.0
+DEFAULT_ACCURACY_THRESHOLD_PTS = MAX_ACCURACY_DROP_PTS
 REGRESSION_STATES = ("regression", "broken")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.journal import write_atomic
+from edgebench.quality import LATENCY_FACTOR
 from edgebench.report.html import e, page, table_html
 from edgebench.report.view import Cell, Table, fmt_seconds
 
@@ -38,7 +39,7 @@ def model_href(model: str, prefix: str = "history/") -> str:
 
 
 def publish(store: "Store | str | Path | None", out_dir: Path, *,
-            factor: float = 1.1, metric: str = "p50") -> list[Path]:
+            factor: float = LATENCY_FACTOR, metric: str = "p50") -> list[Path]:
     """Write the whole site into ``out_dir``; returns every file written."""
     from edgebench import results
     from edgebench.report import report_from_store
