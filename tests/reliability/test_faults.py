@@ -9,6 +9,7 @@ are all ok; nothing the fault left behind (a process, a mount, a netns) survives
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,6 +72,19 @@ def _wait_mid_job(out: Path, device: str, workdir: Path, after_records: int = 1,
     return wait_for(ready, timeout, f"a running job on {device}")
 
 
+@contextlib.contextmanager
+def _running(suite: Path, devices: Path, out: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """``edgebench run`` in the background (log in tmp_path/cli.log); its process group is
+    killed if the test leaves the block before the run ended (a failed wait, a hang)."""
+    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
+                     cwd=tmp_path, log=tmp_path / "cli.log")
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _finish(proc: subprocess.Popen, timeout: float = 180) -> int:
     try:
         return proc.wait(timeout=timeout)
@@ -104,17 +118,12 @@ def test_sshd_killed_while_a_job_runs(ssh_lab: Any, scratch_device: str, lab_env
     reaper.append(workdir)
     devices, suite = _setup(ssh_lab, scratch_device, tmp_path, lab_envs)
     out = tmp_path / "results"
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         pgid = _wait_mid_job(out, scratch_device, workdir)
         before = {r["job_id"] for r in journal_lines(run_dir_of(out))}
         ssh_lab.kill(scratch_device)  # listener and every connection: the device vanishes
         assert group_alive(pgid), "the fault must land while the job is running"
         rc = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: sshd killed mid-job"] += 1
     assert rc == 1, (tmp_path / "cli.log").read_text()[-2000:]
     _, latest = _check(out, before)
@@ -131,16 +140,11 @@ def test_agent_sigkill_fails_that_job_only(ssh_lab: Any, scratch_device: str, la
     reaper.append(workdir)
     devices, suite = _setup(ssh_lab, scratch_device, tmp_path, lab_envs)
     out = tmp_path / "results"
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         pgid = _wait_mid_job(out, scratch_device, workdir)
         before = {r["job_id"] for r in journal_lines(run_dir_of(out))}
         kill_group(pgid, signal.SIGKILL)  # the OOM killer's way
         rc = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: agent SIGKILL mid-job"] += 1
     assert rc == 1
     _, latest = _check(out, before)
@@ -159,9 +163,7 @@ def test_agent_sigstop_times_out_and_its_group_is_killed(ssh_lab: Any, scratch_d
     devices, suite = _setup(ssh_lab, scratch_device, tmp_path, lab_envs,
                             scratch_overrides={"job_timeout_s": 6.0})
     out = tmp_path / "results"
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         pgid = _wait_mid_job(out, scratch_device, workdir)
         before = {r["job_id"] for r in journal_lines(run_dir_of(out))}
         kill_group(pgid, signal.SIGSTOP)  # a hung inference: alive, never finishing
@@ -169,9 +171,6 @@ def test_agent_sigstop_times_out_and_its_group_is_killed(ssh_lab: Any, scratch_d
         wait_for(lambda: not group_alive(pgid), 30, "the stopped job's group to be killed")
         killed_after = time.monotonic() - started
         rc = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: agent SIGSTOP (hung) mid-job"] += 1
     assert rc == 1 and killed_after < 6.0 + 3.0 + 5.0, killed_after
     _, latest = _check(out, before)
@@ -212,9 +211,7 @@ def test_full_workdir_fails_the_jobs_that_do_not_fit(ssh_lab: Any, scratch_devic
     out = tmp_path / "results"
     filled = {}
 
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         # once the big model was refused, fill the disk completely while m2 runs
         def refused_big() -> bool:
             rd = run_dir_of(out)
@@ -231,9 +228,6 @@ def test_full_workdir_fails_the_jobs_that_do_not_fit(ssh_lab: Any, scratch_devic
                 pass
         filled["free"] = os.statvfs(tmpfs_workdir).f_bavail * os.statvfs(tmpfs_workdir).f_frsize
         rc = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: device workdir full (tmpfs)"] += 1
     assert rc == 1
     rd, latest = _check(out, set())
@@ -260,16 +254,11 @@ def test_controller_sigkill_then_resume(ssh_lab: Any, scratch_device: str, lab_e
     devices, suite = _setup(ssh_lab, scratch_device, tmp_path, lab_envs, n_models=6,
                             min_duration_s=0.5)
     out = tmp_path / "results"
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         wait_for(lambda: run_dir_of(out) and len(journal_lines(run_dir_of(out))) >= 3, 120,
                  "three journaled jobs")
         os.kill(proc.pid, signal.SIGKILL)  # the controller only: no chance to clean up
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: controller SIGKILL mid-run"] += 1
     rd = run_dir_of(out)
     run_id = rd.name
@@ -345,9 +334,7 @@ def test_link_cut_while_a_model_is_pushed(ssh_lab: Any, slow_device: tuple[str, 
                        benchmark={"min_duration_s": 0.3})
     blobs = ssh_lab.devices[name].workdir / "blobs"
     out = tmp_path / "results"
-    proc = start_cli("run", str(suite), "--devices", str(devices), "--out", str(out), "-q",
-                     cwd=tmp_path, log=tmp_path / "cli.log")
-    try:
+    with _running(suite, devices, out, tmp_path) as proc:
         def uploading() -> bool:
             return any(p.stat().st_size > 100_000 for p in blobs.glob(".tmp-*")) if blobs.exists() else False
         wait_for(uploading, 90, "the big model's upload to be under way")
@@ -356,9 +343,6 @@ def test_link_cut_while_a_model_is_pushed(ssh_lab: Any, slow_device: tuple[str, 
         subprocess.run(["ip", "link", "set", link.host_if, "down"], check=True)
         rc = _finish(proc, timeout=240)
         took = time.monotonic() - cut_at
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     TALLY["faults injected: link cut mid-push"] += 1
     assert rc == 1, (tmp_path / "cli.log").read_text()[-2000:]
     _, latest = _check(out, before)

@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -31,6 +32,35 @@ def _processes_with(marker: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+class _JobInThread:
+    """A long fake job run by ``target`` on a worker thread, started and confirmed running
+    on the device (its marker process exists) before the test injects its fault."""
+
+    def __init__(self, target: SSHTarget, job_id: str, marker: str, timeout_s: float) -> None:
+        import threading
+
+        self.outcomes: list = []
+        self.errors: list[BaseException] = []
+
+        def job() -> None:
+            try:
+                self.outcomes.append(target.run_job(
+                    {"job_id": job_id, "fake": {"sleep_s": 300, "marker": marker}}, timeout_s=timeout_s))
+            except BaseException as exc:  # noqa: BLE001 - the test inspects what was raised
+                self.errors.append(exc)
+
+        self.worker = threading.Thread(target=job)
+        self.worker.start()
+        assert _wait_until(lambda: bool(_processes_with(marker)), 20), "the job never started"
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return condition()
 
 
 @given(st.text(min_size=0, max_size=200))
@@ -126,33 +156,17 @@ def test_lost_connection_mid_job_is_a_device_error_then_recovers(
 ) -> None:
     marker = f"eb-orphan-{uuid.uuid4().hex}"
     target = SSHTarget(ssh_lab.spec(scratch_device), bundle=fake_agent)
-    import threading
-
-    errors: list[BaseException] = []
-
-    def job() -> None:
-        try:
-            target.run_job({"job_id": "cut", "fake": {"sleep_s": 300, "marker": marker}}, timeout_s=120)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    worker = threading.Thread(target=job)
-    worker.start()
-    deadline = time.monotonic() + 20
-    while not _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    running = _JobInThread(target, "cut", marker, timeout_s=120)
     ssh_lab.kill(scratch_device)  # the link drops; the job keeps running on the device
-    worker.join(30)
+    running.worker.join(30)
+    errors = running.errors
     assert len(errors) == 1 and type(errors[0]) is DeviceError, errors
     assert errors[0].data.get("connection_lost") is True
     assert _processes_with(marker)  # orphaned, like on a real device
     ssh_lab.start(scratch_device)
     out = target.run_job({"job_id": "retry", "fake": {}}, timeout_s=60)  # the fleet's retry
     assert out.result["status"] == "ok"
-    deadline = time.monotonic() + 10
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_with(marker) == []  # reconnecting reaped the orphan
+    assert _wait_until(lambda: not _processes_with(marker), 10, 0.1)  # reconnecting reaped the orphan
     target.close()
 
 
@@ -227,26 +241,10 @@ def test_real_agent_runs_a_tiny_onnx_model(ssh_lab: SshdLab, lab_envs: LabEnvs, 
 @pytest.mark.lab
 def test_close_from_another_thread_kills_the_job_in_flight(ssh_lab: SshdLab, fake_agent) -> None:
     """The fleet's Ctrl-C path: close() must not wait for the job, and must kill it."""
-    import threading
-
     marker = f"eb-ctrlc-{uuid.uuid4().hex}"
     target = SSHTarget(ssh_lab.spec("onnx-only"), bundle=fake_agent)
-    errors: list[BaseException] = []
-    outcomes: list = []
-
-    def job() -> None:
-        try:
-            outcomes.append(target.run_job({"job_id": "ctrl-c", "fake": {"sleep_s": 300, "marker": marker}},
-                                           timeout_s=300))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    worker = threading.Thread(target=job)
-    worker.start()
-    deadline = time.monotonic() + 20
-    while not _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _processes_with(marker)
+    running = _JobInThread(target, "ctrl-c", marker, timeout_s=300)
+    worker, errors, outcomes = running.worker, running.errors, running.outcomes
     started = time.monotonic()
     target.close()
     worker.join(15)
@@ -256,8 +254,5 @@ def test_close_from_another_thread_kills_the_job_in_flight(ssh_lab: SshdLab, fak
         assert len(errors) == 1 and isinstance(errors[0], DeviceError), errors
     else:
         assert outcomes[0].result is None and outcomes[0].returncode != 0
-    deadline = time.monotonic() + 5
-    while _processes_with(marker) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _processes_with(marker) == []
+    assert _wait_until(lambda: not _processes_with(marker), 5, 0.1)
     target.close()  # idempotent
