@@ -9,6 +9,7 @@ failing variant becomes an :class:`Artifact` with ``error`` and never stops the 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -118,8 +119,11 @@ def _failed(model: str, variant: str, fmt: str, error: str) -> Artifact:
                                                 "format": fmt, "error": line}, error=line)
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the code that builds variants, so a changed default or fix rebuilds the cache."""
+    """Hash of the code that builds variants, so a changed default or fix rebuilds the cache.
+    Computed once per process: the code cannot change under a running build, and the key
+    is needed for every variant."""
     root = Path(__file__).parent
     h = hashlib.sha256()
     # agent/evaluate.py: presence_scores decides the accuracy written into manifests
