@@ -16,6 +16,7 @@ from typing import Optional
 
 from . import __version__
 from .errors import EdgebenchError
+from .textsafe import printable
 
 COMMANDS = ("run", "compress", "devices", "report", "compare", "nightly", "publish", "ingest")
 
@@ -48,7 +49,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except EdgebenchError as exc:
-        print(f"edgebench: error: {exc.one_line()}", file=sys.stderr)
+        print(f"edgebench: error: {printable(exc.one_line())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgebench: interrupted: jobs in flight were stopped, finished jobs are saved "

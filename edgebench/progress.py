@@ -9,10 +9,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any, Optional, TextIO
+from pathlib import Path
+from typing import Any, Callable, Optional, TextIO
 
 from .fleet import DeviceReport, Job
 from .record import JobRecord
+from .textsafe import plain, printable
 
 
 def _fmt_s(value: Optional[float]) -> str:
@@ -35,9 +37,12 @@ def describe(rec: JobRecord) -> str:
 class ConsoleProgress:
     """Receives run events; renders with rich on a TTY, plain lines elsewhere."""
 
-    def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False,
-                 live: Optional[bool] = None) -> None:
+    def __init__(self, stream: Optional[TextIO] = None, *, quiet: bool = False,
+                 live: Optional[bool] = None,
+                 on_run_dir: Optional[Callable[[Path], None]] = None) -> None:
+        stream = sys.stderr if stream is None else stream
         self.stream = stream
+        self.on_run_dir = on_run_dir
         self.quiet = quiet
         self.live = stream.isatty() if live is None else live
         self._lock = threading.Lock()
@@ -51,11 +56,17 @@ class ConsoleProgress:
     def message(self, text: str) -> None:
         if self.quiet:
             return
+        text = "\n".join(printable(line) for line in str(text).split("\n"))
         with self._lock:
             if self._progress is not None:
                 self._progress.console.print(text, markup=False, highlight=False)
             else:
                 print(text, file=self.stream, flush=True)
+
+    def run_dir_ready(self, path: Path) -> None:
+        """The run's directory exists (files that belong to the run can go there now)."""
+        if self.on_run_dir is not None:
+            self.on_run_dir(path)
 
     def start(self, jobs: list[Job]) -> None:
         self._total = len(jobs)
@@ -72,17 +83,17 @@ class ConsoleProgress:
                                       MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                                       TimeElapsedColumn(), console=Console(file=self.stream))
             for name, total in self._totals.items():
-                self._tasks[name] = self._progress.add_task("", total=total, device=name, status="")
+                self._tasks[name] = self._progress.add_task("", total=total, device=plain(name), status="")
             self._progress.start()
         else:
-            devices = ", ".join(f"{n} ({t})" for n, t in self._totals.items())
+            devices = ", ".join(f"{printable(n)} ({t})" for n, t in self._totals.items())
             self.message(f"running {self._total} job(s) on {len(self._totals)} device(s): {devices}")
 
     def job_done(self, device: str, rec: JobRecord, report: DeviceReport) -> None:
         with self._lock:
             self._done += 1
             done = self._done
-        line = f"[{done}/{self._total}] {rec.job_id}: {describe(rec)}"
+        line = f"[{done}/{self._total}] {printable(rec.job_id)}: {printable(describe(rec))}"
         if self._progress is not None:
             failures = report.failed
             status = f"{report.ok} ok" + (f", [red]{failures} failed" if failures else "")

@@ -127,6 +127,29 @@ def make_target(device: DeviceSpec) -> Any:
     return SSHTarget(device)
 
 
+def _resumed_devices(run_id: str, meta: dict[str, Any], suite: SuiteSpec,
+                     registry: dict[str, DeviceSpec], device_names: Optional[list[str]]
+                     ) -> list[DeviceSpec]:
+    """A resumed run runs on the devices it started with: the suite's default (say
+    ``local``) would run the missing jobs somewhere else and drop the run's own devices
+    from summary.csv and the report."""
+    started = meta.get("devices")
+    if not isinstance(started, list) or not started:  # a run.json from before devices were kept
+        return select_devices(suite, registry, device_names)
+    if device_names is not None:
+        asked = sorted(d.name for d in select_devices(suite, registry, device_names))
+        if asked != sorted(started):
+            raise UsageError(f"run {run_id!r} was started on device(s) {' '.join(started)}, "
+                             f"not {' '.join(asked)}",
+                             hint="resume without --device, or start a new run")
+    missing = [name for name in started if name not in registry]
+    if missing:
+        raise UsageError(f"run {run_id!r} ran on device(s) {', '.join(missing)}, which the device "
+                         "registry no longer has",
+                         hint="resume with the --devices FILE the run started with")
+    return [registry[name] for name in started]
+
+
 def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
               device_names: Optional[list[str]] = None, out_dir: Path = DEFAULT_OUT,
               resume: Optional[str] = None, no_cache: bool = False,
@@ -144,7 +167,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     suite = load_suite(suite_path)
     models = check_model_names(suite, models)
     registry = load_devices(devices_path)
-    devices = select_devices(suite, registry, device_names)
+    devices = None if resume else select_devices(suite, registry, device_names)
     out_dir = Path(out_dir)
     previous: dict[str, JobRecord] = {}
     resume_warnings: list[str] = []
@@ -164,6 +187,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
                              f"{' '.join(started_with) if started_with else '(all models)'}",
                              hint="resume without --model, or start a new run")
         models = started_with
+        devices = _resumed_devices(resume, meta, suite, registry, device_names)
     else:
         run_id = new_run_id(suite.name)
         run_dir = RunDir.create(out_dir, run_id)
@@ -176,6 +200,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     if resume:
         meta.setdefault("resumed_at", []).append(utc_now())
     run_dir.write_run_json(meta)
+    if progress is not None and hasattr(progress, "run_dir_ready"):
+        progress.run_dir_ready(run_dir.path)
     say = progress.message if progress else (lambda _m: None)
 
     n_models = len(models) if models else len(suite.models)

@@ -65,7 +65,9 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": record.run_id, "job_id": record.job_id, "model": record.model,
         "variant": record.variant, "device": record.device, "format": record.format,
-        "runtime": _get(r, "runtime", "name"), "runtime_version": _get(r, "runtime", "version"),
+        # a failed job's result still says which runtime refused the file
+        "runtime": _get(record.result, "runtime", "name"),
+        "runtime_version": _get(record.result, "runtime", "version"),
         "threads": _get(r, "runtime", "threads"), "status": record.status, "error": record.error,
         "size_bytes": _get(r, "model", "size_bytes") or record.artifact.get("size_bytes"),
         "size_gzip_bytes": _get(r, "model", "size_gzip_bytes") or manifest.get("size_gzip_bytes"),

@@ -70,34 +70,82 @@ def slower_than_fp32(records: list) -> list[str]:
     return out
 
 
+def _quality_cell(s: dict) -> str:
+    """Accuracy where labels exist, else agreement with fp32: one column, so the table fits."""
+    acc = s.get("accuracy")
+    return _pct(acc) if acc not in (None, "") else _fidelity(s)
+
+
+def _notes(records: list) -> list[tuple[list[str], str]]:
+    """([job, ...], reason) for every job a person must read about (failed, skipped, NOOP);
+    jobs with the same reason -- every job of an unreachable device -- share one note."""
+    grouped: dict[str, list[str]] = {}
+    for rec in records:
+        reason = rec.error or ""
+        if (rec.summary or {}).get("noop"):
+            reason = "NOOP: compression changed nothing" + (f"; {reason}" if reason else "")
+        if rec.status != "ok":
+            reason = f"{rec.status}: {reason}"
+        if rec.status != "ok" or reason:
+            grouped.setdefault(reason, []).append(rec.job_id)
+    return [(jobs, reason) for reason, jobs in grouped.items()]
+
+
+def _jobs_text(jobs: list[str]) -> str:
+    return jobs[0] if len(jobs) == 1 else f"{len(jobs)} jobs ({', '.join(jobs)})"
+
+
+_STATUS = {"ok": ("ok", "green"), "failed": ("FAIL", "red"), "skipped": ("SKIP", "yellow")}
+
+
 def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
+    """One table per model that fits an 80-column terminal, then every failed, skipped or
+    NOOP job's reason in full: squeezed into a table column, the reason was cut to nothing
+    on a narrow terminal or in a pipe -- exactly where a nightly log is read."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(file=stream, width=max(140, Console(file=stream).width))
-    table = Table(title=f"run {outcome.run_id}", show_lines=False)
-    for col, justify in (("model", "left"), ("variant", "left"), ("format", "left"),
-                         ("device", "left"), ("status", "left"), ("p50", "right"),
-                         ("mean", "right"), ("runs", "right"), ("size KiB", "right"),
-                         ("peak RSS MiB", "right"), ("accuracy", "right"), ("fidelity", "right")):
-        table.add_column(col, justify=justify, no_wrap=True)
-    table.add_column("note", overflow="fold")
-    for rec in sorted(outcome.records, key=lambda r: (r.model, r.format, r.variant, r.device)):
-        s = rec.summary
-        status = {"ok": "[green]ok", "failed": "[red]failed", "skipped": "[yellow]skipped"}[rec.status]
-        note = rec.error or ""
-        if s.get("noop"):
-            note = "[bold yellow]NOOP: compression changed nothing[/] " + note
-        table.add_row(rec.model, rec.variant, rec.format, rec.device, status,
-                      _fmt_s(s.get("latency_p50_s")), _fmt_s(s.get("latency_mean_s")),
-                      str(s.get("runs") or "-"), _kb(s.get("size_bytes")),
-                      _mb(s.get("peak_rss_bytes")), _pct(s.get("accuracy")), _fidelity(s),
-                      note[:160])
-    console.print(table)
+    from .textsafe import plain, printable
+
+    console = Console(file=stream, highlight=False)
+    records = sorted(outcome.records, key=lambda r: (r.model, r.format, r.variant, r.device))
+    devices = sorted({r.device for r in records})
+    one_device = len(devices) == 1
+    notes = _notes(records)
+    ref = {job_id: i for i, (jobs, _) in enumerate(notes, 1) for job_id in jobs}
+    console.print(f"run {plain(outcome.run_id)}")
+    for model in sorted({r.model for r in records}):
+        title = f"{plain(model)}" + (f" on {plain(devices[0])}" if one_device else "")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
+                      padding=(0, 1))
+        table.add_column("variant", overflow="fold")
+        table.add_column("fmt", no_wrap=True)
+        if not one_device:
+            table.add_column("device", overflow="fold")
+        for col in ("status", "p50", "KiB", "RSS MiB", "quality"):
+            table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
+        for rec in (r for r in records if r.model == model):
+            s = rec.summary or {}
+            word, style = _STATUS[rec.status]
+            status = Text(word, style=style)
+            if rec.job_id in ref:
+                status.append(f" [{ref[rec.job_id]}]")
+            cells = [plain(rec.variant), plain(rec.format)] + ([] if one_device else [plain(rec.device)])
+            table.add_row(*cells, status, _fmt_s(s.get("latency_p50_s")), _kb(s.get("size_bytes")),
+                          _mb(s.get("peak_rss_bytes")), _quality_cell(s))
+        console.print(table)
+    if notes:
+        console.print("notes:")
+        for i, (jobs, reason) in enumerate(notes, 1):
+            console.print(f"  [{i}] {printable(_jobs_text(jobs))}: {printable(reason)}", markup=False,
+                          soft_wrap=True)
     counts = outcome.counts
-    pushed = ", ".join(f"{d.name}: {d.bytes_pushed} B" for d in outcome.devices) or "none"
+    pushed = ", ".join(f"{plain(d.name)}: {d.bytes_pushed} B" for d in outcome.devices) or "none"
     console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
-                  f"bytes pushed: {pushed}")
+                  f"bytes pushed: {pushed}", markup=False)
     for warning in outcome.warnings + measurement_warnings(outcome.records):
-        console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
-    console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)")
+        console.print(f"[yellow]warning:[/] {plain(warning)}", soft_wrap=True)
+    console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)",
+                  markup=False, soft_wrap=True)

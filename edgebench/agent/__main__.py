@@ -34,7 +34,7 @@ def _write_atomic(path: str, payload: Dict[str, Any]) -> None:
         raise
 
 
-def _info(workdir: Optional[str]) -> Dict[str, Any]:
+def _info(workdir: Optional[str], sysfs_root: Optional[str] = None) -> Dict[str, Any]:
     from .backends import ort, tflite
     from .sysinfo import disk_free_bytes, machine_info
 
@@ -45,7 +45,7 @@ def _info(workdir: Optional[str]) -> Dict[str, Any]:
     try:
         from .probes import available_probes
 
-        info["probes"] = available_probes()
+        info["probes"] = available_probes(sysfs_root)
     except Exception as exc:  # noqa: BLE001 - inventory must still answer
         info["probes"] = {"error": f"{type(exc).__name__}: {exc}"}
     if workdir:
@@ -62,10 +62,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("--out", required=True, help="where to write the result JSON")
     info = sub.add_parser("info", help="print machine, runtimes and probes as JSON")
     info.add_argument("--workdir", default=None)
+    info.add_argument("--sysfs-root", default=None,
+                      help="probe this tree instead of / (the device's sysfs_root setting)")
     args = parser.parse_args(argv)
 
     if args.cmd == "info":
-        json.dump(_info(args.workdir), sys.stdout)
+        json.dump(_info(args.workdir, args.sysfs_root), sys.stdout)
         sys.stdout.write("\n")
         return 0
     try:

@@ -162,6 +162,8 @@ def run_job(spec: JobSpec) -> Dict[str, Any]:
         result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
                            "traceback": traceback.format_exc()[-4000:]}
     finally:
+        if result["status"] != "ok" and "runtime" not in result and backend is not None and backend.chosen:
+            result["runtime"] = dict(backend.chosen)  # which runtime refused the file
         if probes is not None:
             try:
                 result.update(probes.result())

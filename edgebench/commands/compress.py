@@ -41,6 +41,8 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from edgebench.textsafe import printable
+
     from edgebench.config import load_suite
     from edgebench.variants import build_variants, check_model_names
 
@@ -50,21 +52,21 @@ def handle(args: argparse.Namespace) -> int:
     cache = Path(args.out).expanduser() if args.out else default_cache_dir()
     artifacts = build_variants(suite, cache_dir=cache, no_cache=args.no_cache,
                                only_models=args.model,
-                               progress=lambda msg: console.print(f"[dim]{escape(msg)}[/dim]"))
+                               progress=lambda msg: console.print(f"[dim]{escape(printable(msg))}[/dim]"))
     out = Console() if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
     out.print(render_table(artifacts, title=f"{suite.name}: variants in {cache}"))
     failed = [a for a in artifacts if a.error]
     noops = [a for a in artifacts if not a.error and a.manifest.get("noop")]
     for a in noops:
-        console.print("[bold red]NOOP[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: "
-                                                    f"{a.manifest.get('noop_reason')}"))
+        console.print("[bold red]NOOP[/] " + escape(printable(f"{a.model}/{a.variant} [{a.format}]: "
+                                                              f"{a.manifest.get('noop_reason')}")))
     for a in artifacts:
         warnings = [] if a.error else (a.manifest or {}).get("warnings") or []
         for text in warnings:
             if text.startswith("QUALITY LOSS"):
-                console.print("[bold red]LOSS[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: {text}"))
+                console.print("[bold red]LOSS[/] " + escape(printable(f"{a.model}/{a.variant} [{a.format}]: {text}")))
     for a in failed:
-        console.print("[bold red]FAILED[/] " + escape(f"{a.model}/{a.variant} [{a.format}]: {a.error}"))
+        console.print("[bold red]FAILED[/] " + escape(printable(f"{a.model}/{a.variant} [{a.format}]: {a.error}")))
     return 1 if failed else 0
 
 
@@ -77,6 +79,8 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    from edgebench.textsafe import plain, printable
+
     base = {(a.model, a.format): a.manifest for a in artifacts
             if a.variant == "fp32" and not a.error}
     table = Table(title=title)
@@ -85,14 +89,14 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
         table.add_column(col, justify="left" if col in ("model", "variant", "format", "noop") else "right")
     for a in artifacts:
         if a.error:
-            table.add_row(a.model, a.variant, a.format, "[red]failed[/]", "", "", "", "", "", "",
-                          "", f"[red]{escape(a.error[:80])}[/]")
+            table.add_row(plain(a.model), plain(a.variant), plain(a.format), "[red]failed[/]", "", "", "",
+                          "", "", "", "", f"[red]{escape(printable(a.error[:80]))}[/]")
             continue
         m, b = a.manifest, base.get((a.model, a.format))
         ratio = m["size_bytes"] / b["size_bytes"] if b else None
         delta = m.get("accuracy_delta")
         table.add_row(
-            a.model, a.variant, a.format, _size(m["size_bytes"]), _fmt(ratio, ".3f"),
+            plain(a.model), plain(a.variant), plain(a.format), _size(m["size_bytes"]), _fmt(ratio, ".3f"),
             f"{m['params']:,}", "-" if m.get("macs") is None else f"{m['macs']:,}",
             _fmt(m.get("accuracy"), ".2f"),
             "-" if delta is None else (f"[red]{delta:+.2f}[/]" if delta < -1 else f"{delta:+.2f}"),

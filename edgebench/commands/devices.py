@@ -86,7 +86,11 @@ def _human_bytes(n: Any) -> str:
 
 
 def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    """rich table on a terminal; plain aligned columns when piped (stable for scripts)."""
+    """rich table on a terminal; plain aligned columns when piped (stable for scripts).
+    Cells come from devices.yaml and from the devices themselves: escaped, never raw."""
+    from ..textsafe import plain, printable
+
+    rows = [[printable(c) for c in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
@@ -95,7 +99,7 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
         for h in headers:
             table.add_column(h, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(plain(c) for c in row))
         Console().print(table)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
@@ -155,11 +159,22 @@ def _runtimes_text(info: dict[str, Any]) -> str:
 
 
 def _probes_text(info: dict[str, Any]) -> str:
+    """The measurement sources a job on this device can really use, by name: energy meters
+    that opened, thermal zones, cpufreq policies, vendor tools found; ``none`` if nothing."""
     probes = info.get("probes") or {}
     if not isinstance(probes, dict):
         return str(probes)
-    names = [k for k, v in probes.items() if v and k != "error"]
-    return ",".join(names) or ("error" if "error" in probes else "-")
+    if "error" in probes and len(probes) == 1:
+        return f"error: {probes['error']}"
+    energy = probes.get("energy") or {}
+    names = [name for name, e in energy.items() if isinstance(e, dict) and e.get("usable")]
+    for key, label in (("thermal_zones", "thermal"), ("cpufreq_policies", "cpufreq")):
+        count = probes.get(key)
+        if isinstance(count, int) and count > 0:
+            names.append(f"{label}({count})")
+    tools = probes.get("tools") or {}
+    names += [tool for tool, path in sorted(tools.items()) if path and tool not in names]
+    return ",".join(names) or "none"
 
 
 def handle_check(args: argparse.Namespace) -> int:

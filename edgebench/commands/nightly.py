@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.report.cli import console
+from edgebench.textsafe import printable
 from edgebench.quality import LATENCY_FACTOR
 
 HELP = """\
@@ -45,7 +46,7 @@ def handle(args: argparse.Namespace) -> int:
             store=args.store, site_dir=Path(args.site) if args.site else None,
             runner=args.runner, metric=args.metric, factor=args.factor)
     except EdgebenchError as exc:
-        print(f"edgebench nightly: error: {exc.one_line()}", file=sys.stderr)
+        print(f"edgebench nightly: error: {printable(exc.one_line())}", file=sys.stderr)
         return EXIT_ERROR
     except Exception:  # noqa: BLE001 - nightly must exit 2, with the trace for the log
         traceback.print_exc()
@@ -54,10 +55,10 @@ def handle(args: argparse.Namespace) -> int:
     if outcome.comparison is not None:
         render(outcome.comparison, out)
     for note in outcome.notes:
-        print(f"note: {note}")
+        print(f"note: {printable(note)}")
     regs = outcome.comparison.regressions if outcome.comparison else []
     for pair in regs:
-        print(f"REGRESSION {pair.message()}")
+        print(f"REGRESSION {printable(pair.message())}")
     print(f"run {outcome.run_id} vs baseline {outcome.baseline_run_id or 'none'}: "
           f"{len(regs)} regression(s); {outcome.regressions_path}")
     if outcome.site_paths:

@@ -33,30 +33,38 @@ def add_parser(sub: Any) -> None:
                    "OUT/edgebench.db; any SQLAlchemy URL)")
     p.add_argument("--no-store", action="store_true", help="do not ingest into the database")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the toolchains' own output (TensorFlow, ONNX Runtime, LiteRT) on "
+                        "the terminal instead of RUN_DIR/toolchain.log")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from ..progress import ConsoleProgress
     from ..run import run_suite
+    from ..textsafe import printable
     from ..view import print_run_summary
 
-    progress = ConsoleProgress(quiet=args.quiet)
-    sink = None if args.no_store else StoreSink(args.store, Path(args.out), _warn(progress))
-    try:
-        outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
-                            out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
-                            models=args.models,
-                            on_record=sink, progress=progress)
-        if sink is not None:
-            sink.finish(outcome.run_dir)
-    finally:
-        if sink is not None:
-            sink.close()
+    from ..toolchain_log import ToolchainCapture
+
+    with ToolchainCapture(Path(args.out), enabled=not args.verbose) as capture:
+        progress = ConsoleProgress(capture.terminal, quiet=args.quiet, on_run_dir=capture.place)
+        sink = None if args.no_store else StoreSink(args.store, Path(args.out), _warn(progress))
+        try:
+            outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
+                                out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
+                                models=args.models,
+                                on_record=sink, progress=progress)
+            if sink is not None:
+                sink.finish(outcome.run_dir)
+        finally:
+            if sink is not None:
+                sink.close()
     print_run_summary(outcome, stream=sys.stdout)
     for device in outcome.devices:  # the table cuts notes short; a lost device's reason (a
         if device.error:            # changed host key's two fingerprints) must be read whole
-            print(f"edgebench: device {device.name!r} failed: {device.error}", file=sys.stderr)
+            print(f"edgebench: device '{printable(device.name)}' failed: {printable(device.error)}",
+                  file=sys.stderr)
     return outcome.exit_code
 
 
@@ -64,7 +72,7 @@ def _warn(progress: Any) -> Any:
     """Warnings go to stderr even with --quiet: a store that stopped taking results matters."""
     def warn(text: str) -> None:
         if progress.quiet:
-            print(text, file=sys.stderr, flush=True)
+            print(text, file=progress.stream, flush=True)
         else:
             progress.message(text)
     return warn

@@ -269,12 +269,13 @@ def render(cmp: Comparison, console: Any = None) -> None:
     from rich.table import Table
 
     from edgebench.report.view import fmt_seconds
+    from edgebench.textsafe import plain
 
     if console is None:
         import sys
 
         console = Console(width=None if sys.stdout.isatty() else 200)
-    table = Table(title=f"{cmp.run_b} vs baseline {cmp.run_a} ({cmp.metric}, factor "
+    table = Table(title=f"{plain(cmp.run_b)} vs baseline {plain(cmp.run_a)} ({cmp.metric}, factor "
                         f"{cmp.factor:g}, p < {cmp.alpha:g})")
     for name in ("model", "variant", "format", "device", "A", "B", "ratio", "p", "state",
                  "Δ acc pts", "note"):
@@ -285,11 +286,11 @@ def render(cmp: Comparison, console: Any = None) -> None:
     for p in pairs:
         state = p.state + (f" / accuracy {p.accuracy_state}" if p.accuracy_state else "")
         table.add_row(
-            p.model, p.variant, p.format, p.device, fmt_seconds(p.value_a_s),
+            plain(p.model), plain(p.variant), plain(p.format), plain(p.device), fmt_seconds(p.value_a_s),
             fmt_seconds(p.value_b_s), f"{p.ratio:.3f}" if p.ratio is not None else "–",
             _fmt_p(p.p_value) if p.p_value is not None else (p.test or "–"), state,
             f"{p.accuracy_change_pts:+.2f}" if p.accuracy_change_pts is not None else "–",
-            p.fingerprint_diff if p.state == "incomparable" else p.note,
+            plain(p.fingerprint_diff if p.state == "incomparable" else p.note),
             style="bold red" if p.is_regression else style.get(p.state, ""))
     console.print(table)
     console.print(f"{len(cmp.regressions)} regression(s), {len(cmp.improvements)} "

@@ -256,7 +256,7 @@ def environment(rows: "pd.DataFrame", machines: dict[str, dict[str, Any]]
     for device in rows["device"].dropna().unique():
         info = {k: v for k, v in (machines.get(device) or {}).items()
                 if isinstance(v, (str, int, float, bool)) or v is None}
-        prints = rows.loc[rows["device"].eq(device), "fingerprint"].dropna().unique()
+        prints = [p for p in rows.loc[rows["device"].eq(device), "fingerprint"].dropna().unique() if p]
         info["fingerprint"] = ", ".join(str(p) for p in prints)
         env[str(device)] = info
     return env

@@ -65,3 +65,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def run_job(self, spec: dict[str, Any], *, timeout_s: float) -> JobOutcome:
         """Run one agent job in a fresh process; kill its process group on timeout."""
+
+
+def info_args(device: Any) -> list[str]:
+    """Extra ``agent info`` arguments from the device's settings: the probes it reports must
+    be the ones its jobs will use (a device with ``sysfs_root`` is probed there)."""
+    root = getattr(device, "sysfs_root", None)
+    return ["--sysfs-root", str(root)] if root else []

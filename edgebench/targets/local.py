@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ..agent_bundle import AGENT_PACKAGE, AgentBundle, bundle as default_bundle
 from ..errors import AgentProtocolError, DeviceError
-from .base import JobOutcome, PushReport, Target
+from .base import JobOutcome, PushReport, Target, info_args
 
 _STDERR_TAIL_BYTES = 4000
 
@@ -82,7 +82,8 @@ class LocalTarget(Target):
         self._running.clear()
 
     def inventory(self) -> dict[str, Any]:
-        cmd = [self.python, "-m", AGENT_PACKAGE, "info", "--workdir", str(self.workdir)]
+        cmd = [self.python, "-m", AGENT_PACKAGE, "info", "--workdir", str(self.workdir),
+               *info_args(self.device)]
         try:
             out = subprocess.run(cmd, env=self._env(), capture_output=True, text=True,
                                  timeout=self.device.connect_timeout_s + 60, check=False)

@@ -36,7 +36,7 @@ import paramiko
 from edgebench import agent_bundle
 from edgebench.agent_bundle import AGENT_PACKAGE, AgentBundle
 from edgebench.errors import AgentProtocolError, DeviceError, PushError
-from edgebench.targets.base import JobOutcome, PushReport, Target
+from edgebench.targets.base import JobOutcome, PushReport, Target, info_args
 from edgebench.targets.ssh_connect import DEFAULT_SSH_CONFIG, DeviceLike
 from edgebench.targets.ssh_remote import RemoteResult, SSHSession
 
@@ -343,7 +343,7 @@ class SSHTarget(SSHSession, Target):
         """``agent info`` plus free disk in the workdir and the connection's facts."""
         with self._lock:
             self.push_agent()
-            res = self.exec(self.agent_command("info"), timeout_s=max(120.0, self.device.connect_timeout_s))
+            res = self.exec(self.agent_command("info", *info_args(self.device)), timeout_s=max(120.0, self.device.connect_timeout_s))
             stderr = res.stderr.decode(errors="replace").strip()
             if res.timed_out or res.returncode != 0:
                 hint = "is `python` in devices.yaml right?" if res.returncode == 127 else None

@@ -45,6 +45,9 @@ class Backend:
     """Subclasses implement the four methods; all runtime exceptions become BackendError."""
 
     name = "base"
+    #: which runtime (name, version) ``load`` chose, set before it tries the file: a model the
+    #: runtime refuses must still say which runtime and version refused it
+    chosen: Dict[str, Any] = {}
 
     def load(self, path: str) -> LoadedModel:
         raise NotImplementedError

@@ -48,6 +48,7 @@ class OrtBackend(Backend):
             import onnxruntime as ort
         except Exception as exc:  # noqa: BLE001
             raise BackendError("no_runtime", f"onnxruntime does not import: {exc}") from exc
+        self.chosen = {"name": "onnxruntime", "version": ort.__version__, "threads": self.threads}
         available = ort.get_available_providers()
         missing = [p for p in self.providers if p not in available]
         if missing:

@@ -98,6 +98,7 @@ class TFLiteBackend(Backend):
 
     def load(self, path: str) -> LoadedModel:
         name, mod, version = _import(self.runtime_choice)
+        self.chosen = {"name": name, "version": version, "threads": self.threads}
         kwargs: Dict[str, Any] = {"model_path": path, "num_threads": self.threads}
         delegate = "XNNPACK (default)" if self.use_xnnpack else "none"
         try:
