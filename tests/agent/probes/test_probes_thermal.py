@@ -111,6 +111,16 @@ def test_intel_pstate_turbo_ceiling_is_not_throttling() -> None:
     assert thermal["hottest_before_c"] == 45.0
 
 
+def wait_for_samples(session: ProbeSession, n: int, timeout_s: float = 60.0) -> None:
+    """Block until the session's thermal monitor has taken ``n`` more samples."""
+    monitor = session._monitor
+    assert monitor is not None
+    target, deadline = monitor.samples + n, time.monotonic() + timeout_s
+    while monitor.samples < target:
+        assert time.monotonic() < deadline, f"thermal monitor took {monitor.samples} samples"
+        time.sleep(0.005)
+
+
 def test_temperature_rise_during_the_job(tree: Callable[[str], Path], fakebin: Path) -> None:
     root = tree("rpi5")
     write_atomic(root / POLICY0 / "scaling_cur_freq", "2400000")
@@ -119,9 +129,9 @@ def test_temperature_rise_during_the_job(tree: Callable[[str], Path], fakebin: P
         s.before_job()
         s.start_window()
         write_atomic(root / ZONE0 / "temp", "58500")
-        time.sleep(0.2)  # ~10 monitor samples
+        wait_for_samples(s, 5)  # events, not sleeps: a loaded CI box may sample late
         write_atomic(root / ZONE0 / "temp", "50000")
-        time.sleep(0.1)
+        wait_for_samples(s, 1)
         s.stop_window(1)
         s.after_job()
         thermal = s.result()["thermal"]
@@ -143,7 +153,7 @@ def test_clock_held_down_during_the_job_is_caught(tree: Callable[[str], Path]) -
         s.before_job()
         s.start_window()
         write_atomic(root / POLICY0 / "scaling_cur_freq", "1800000")
-        time.sleep(0.15)
+        wait_for_samples(s, 2)
         write_atomic(root / POLICY0 / "scaling_cur_freq", "2400000")
         s.stop_window(1)
         s.after_job()
