@@ -31,9 +31,9 @@ def handle(args: argparse.Namespace) -> int:
     from edgebench.report.site import publish
     from edgebench.store import require_existing
 
-    ensure_output_dir(Path(args.out), "--out")
     store = require_existing(args.store, Path(args.results))  # a lookup creates no database
     try:
+        ensure_output_dir(Path(args.out), "--out")
         paths = publish(store, Path(args.out), factor=args.factor)
     finally:
         store.close()
