@@ -20,6 +20,8 @@ The tree::
     |   +-- JobTimeoutError        exit 1   ... because it ran past its timeout
     +-- AgentProtocolError         exit 1   the agent's JSON answer is missing or malformed
     +-- StoreError                 exit 1   the results store / run directory is unusable
+        +-- StoreConfigError       exit 2   ... and it was named that way on the command line
+                                            (driver not installed, bad URL, --out is a file)
 """
 
 from __future__ import annotations
@@ -121,3 +123,12 @@ class AgentProtocolError(EdgebenchError):
 
 class StoreError(EdgebenchError):
     """The results store or a run directory cannot be read or written."""
+
+
+class StoreConfigError(StoreError, ConfigError):
+    """The store or an output folder named on the command line cannot be used at all.
+
+    A missing database driver, a malformed URL or an ``--out`` that is a file is the
+    user's input, found before any job runs: exit 2 like any configuration error, yet
+    still a :class:`StoreError` so code that guards store access catches it too.
+    """

@@ -111,10 +111,33 @@ class DeviceWorker:
         self.current_target: Optional[Target] = None
 
     def _emit(self, rec: JobRecord) -> None:
-        self.sink(rec)
+        """Hand a finished job to the sink (journal, then followers), count it, report it.
+
+        This runs outside ``_run_one``'s per-job guard, on the device's thread: an
+        exception escaping here used to end the thread, and with it every later job of the
+        device, unrun and unrecorded.  The sink journals first and its followers (the
+        store) come after, so whatever it raises, the device goes on with its next job; the
+        failure is logged once per device (a journal that cannot be written shows up as a
+        missing job in run.json's counts, ``complete: false`` and exit 1).
+        """
+        import logging
+
+        log = logging.getLogger(__name__)
+        try:
+            self.sink(rec)
+        except Exception as exc:  # noqa: BLE001 - a follower's failure must never cost jobs
+            if not getattr(self, "_sink_failed", False):
+                self._sink_failed = True
+                text = " ".join((exc.one_line() if isinstance(exc, EdgebenchError)
+                                 else f"{type(exc).__name__}: {exc}").split())[:500]
+                log.error("edgebench: device %r: recording job %s failed: %s (further "
+                          "failures of this device not shown)", self.device.name, rec.job_id, text)
         setattr(self.report, rec.status, getattr(self.report, rec.status) + 1)
         if self.progress:
-            self.progress(self.device.name, rec, self.report)
+            try:
+                self.progress(self.device.name, rec, self.report)
+            except Exception:  # noqa: BLE001 - a display problem must not stop measuring
+                log.debug("progress callback failed", exc_info=True)
 
     def run(self) -> DeviceReport:
         start = time.perf_counter()

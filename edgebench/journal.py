@@ -9,6 +9,7 @@ misreading it.  Every other file (run.json, summary.csv, reports) is replaced at
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -17,11 +18,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-from .errors import StoreError
+from .errors import StoreConfigError, StoreError, UsageError
 from .record import JobRecord
 
 JOURNAL = "results.jsonl"
 RUN_JSON = "run.json"
+
+#: OSErrors that say the *path* is wrong (a file where a folder should be, a folder that
+#: cannot exist there, no permission, read-only mount) -- the user's input, exit 2 -- as
+#: opposed to the machine failing under a good path (disk full, I/O error), exit 1.
+_PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.EACCES, errno.EPERM,
+                          errno.EROFS, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP,
+                          errno.EINVAL})
+
+
+def path_error(path: "str | Path", exc: OSError, doing: str, *,
+               hint: Optional[str] = None) -> StoreError:
+    """``exc`` raised while trying to ``doing`` at ``path`` as one line naming the path.
+
+    The shared classifier for output paths (run directories, report and site folders, the
+    store's folder): a path that cannot work is a :class:`StoreConfigError` (exit 2, with
+    ``hint`` saying what to do), anything else a :class:`StoreError` (exit 1).
+    """
+    why = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno in _PATH_ERRNOS:
+        return StoreConfigError(f"cannot {doing} {path}: {why}",
+                                hint=hint or "choose a folder you can write to")
+    return StoreError(f"cannot {doing} {path}: {why}")
+
+
+def ensure_output_dir(path: "str | Path", flag: str = "--out") -> Path:
+    """Make ``path`` a folder we can write into, or say in one line why it cannot be.
+
+    Checked before anything is written, so that ``report --out /proc/x`` or a ``--out``
+    that is a file is an exit-2 usage error up front instead of an OSError half-way.
+    """
+    path = Path(path)
+    hint = f"point {flag} at a folder you can write to"
+    if path.exists() and not path.is_dir():
+        raise StoreConfigError(f"{flag} {path} is a file, not a folder", hint=hint)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".edgebench-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise path_error(path, exc, f"write into {flag}", hint=hint) from exc
+    return path
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id names one folder under the results root: a single, plain path component.
+
+    The one check shared by ``run --resume``, ``report`` and the run directory helpers,
+    so that an id such as ``/elsewhere/run`` or ``../x`` never reads or writes outside the
+    results root.
+    """
+    text = str(run_id)
+    if (not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text
+            or text != text.strip()):
+        raise UsageError(f"{text!r} is not a run id",
+                         hint="a run id is a folder name under the results root, "
+                              "e.g. 20261124T020000Z-nightly-ab12")
+    return text
 
 
 def write_atomic(path: Path, data: Union[str, bytes]) -> Path:
@@ -47,7 +106,7 @@ def write_atomic(path: Path, data: Union[str, bytes]) -> Path:
                 os.unlink(tmp)
             raise
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {exc}") from exc
+        raise path_error(path, exc, "write") from exc
     return path
 
 
@@ -127,11 +186,16 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
         meta = {"schema_version": 1, "run_id": Path(run_dir).name, "suite": {}, "devices": [],
                 "controller": {}, "started_at": None, "finished_at": None,
                 "complete": False, "counts": {}}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise StoreError(f"cannot read {path}: {exc}",
-                         hint="run.json is written atomically; was it edited by hand?") from exc
+    except OSError as exc:
+        raise path_error(path, exc, "read") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:  # input the user pointed at: exit 2
+        raise StoreConfigError(f"cannot read {path}: {exc}",
+                               hint="run.json is written atomically; was it edited by hand?"
+                               ) from exc
     if not isinstance(meta, dict) or not meta.get("run_id"):
-        raise StoreError(f"{path}: not a run.json (no run_id)")
+        what = "an object" if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise StoreConfigError(f"{path}: not a run.json ({what} without a run_id)",
+                               hint="run.json is written atomically; was it edited by hand?")
     return meta
 
 
@@ -166,23 +230,44 @@ class RunDir:
 
     @classmethod
     def create(cls, out_dir: Path, run_id: str) -> "RunDir":
-        path = out_dir / run_id
+        path = Path(out_dir) / validate_run_id(run_id)
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise StoreConfigError(f"--out {out_dir} is a file, not a folder",
+                                   hint="point --out at a folder you can write to")
         try:
             path.mkdir(parents=True, exist_ok=False)
         except FileExistsError as exc:
-            raise StoreError(f"{path} already exists", hint="use --resume RUN_ID to continue it") from exc
+            if path.is_dir():
+                raise StoreError(f"{path} already exists",
+                                 hint="use --resume RUN_ID to continue it") from exc
+            raise path_error(path, exc, "create the run directory",
+                             hint="point --out at a folder you can write to") from exc
         except OSError as exc:
-            raise StoreError(f"cannot create run directory {path}: {exc.strerror}") from exc
+            raise path_error(path, exc, "create the run directory",
+                             hint="point --out at a folder you can write to") from exc
+        return cls(path)
+
+    @classmethod
+    def open(cls, out_dir: Path, run_id: str) -> "RunDir":
+        """An existing run ``run_id`` under ``out_dir`` (``--resume``); never a path elsewhere."""
+        path = Path(out_dir) / validate_run_id(run_id)
+        if not (path / RUN_JSON).exists():
+            raise UsageError(f"no run {run_id!r} in {out_dir}",
+                             hint=f"see the run ids under {out_dir}/")
         return cls(path)
 
     def append(self, record: JobRecord) -> None:
+        """Journal one record (fsync'd); a failure is a :class:`StoreError` naming the file."""
         line = json.dumps(record.to_dict(), allow_nan=False, default=str) + "\n"
         with self._lock:
-            with open(self.journal_path, "a", encoding="utf-8") as fh:
-                self._repair_tail(fh)
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with open(self.journal_path, "a", encoding="utf-8") as fh:
+                    self._repair_tail(fh)
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise path_error(self.journal_path, exc, "append to") from exc
 
     def _repair_tail(self, fh: Any) -> None:
         """After a crash mid-line, start our line on a fresh line so it stays parseable."""
@@ -204,7 +289,7 @@ class RunDir:
 
 
 def find_run(out_dir: Path, run_id: str) -> Optional[RunDir]:
-    path = out_dir / run_id
+    path = Path(out_dir) / validate_run_id(run_id)
     return RunDir(path) if (path / RUN_JSON).exists() else None
 
 

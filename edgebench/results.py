@@ -53,15 +53,15 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     """One row per job (summary columns + run metadata) from the store, oldest run first.
 
     ``run`` is a run id or several, ``suite`` a suite name, ``since`` an ISO date/time or
-    date: runs started at or after it.  Unknown run ids raise :class:`UsageError`.
+    date: runs started at or after it.  Unknown run ids raise :class:`UsageError`, and so
+    does a store that does not exist: reading never creates an empty database.
     """
     import sqlalchemy as sa
 
-    from edgebench.errors import StoreError
     from edgebench.store import open_store
     from edgebench.store import schema as S
 
-    st = open_store(store)
+    st = open_store(store, create=False)  # a lookup: a store that is not there is an error
     runs = _runs_filter(run)
     if runs is not None and not runs:
         return _typed_frame([])
@@ -81,11 +81,8 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     since_text = _since_text(since)
     if since_text is not None:
         query = query.where(r.c.started_at >= since_text)
-    try:
-        with st.engine.connect() as conn:
-            rows = [dict(m) for m in conn.execute(query).mappings().all()]
-    except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot read jobs from {st.url}: {exc}") from exc
+    with st.mapped("read jobs"), st.engine.connect() as conn:  # the store's error mapping
+        rows = [dict(m) for m in conn.execute(query).mappings().all()]
     for row in rows:
         row["fingerprint"] = row.pop("fingerprint_hash")
         row["job_started_at"] = row.pop("started_at")
@@ -164,7 +161,7 @@ def load_samples(store: "Store | str | Path | None" = None,
 
     from edgebench.store import open_store
 
-    st = open_store(store)
+    st = open_store(store, create=False)
     jobs = load(st, run=run, suite=suite, since=since)
     parts = []
     ident = ["run_id", "job_id", "model", "variant", "format", "device"]

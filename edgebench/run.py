@@ -172,9 +172,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     previous: dict[str, JobRecord] = {}
     resume_warnings: list[str] = []
     if resume:
-        run_dir = RunDir(out_dir / resume)
-        if not (run_dir.path / "run.json").exists():
-            raise UsageError(f"no run {resume!r} in {out_dir}", hint="see the run ids under results/")
+        run_dir = RunDir.open(out_dir, resume)  # one plain folder under --out, or UsageError
         run_id = resume
         meta = run_dir.read_run_json()
         before = run_dir.read()  # a controller killed mid-append leaves a torn last line

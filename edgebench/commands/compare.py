@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from edgebench.report.cli import add_store_args, console, open_from_args
+from edgebench.report.cli import add_store_args, console
 from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS
 
 HELP = """\
@@ -38,8 +39,9 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from edgebench.report.compare import compare_runs, render
+    from edgebench.store import require_existing
 
-    store = open_from_args(args)
+    store = require_existing(args.store, Path(args.results))  # a lookup creates no database
     try:
         cmp = compare_runs(store, args.run_a, args.run_b, metric=args.metric,
                            factor=args.factor, force=args.force,

@@ -32,27 +32,34 @@ def _run_dirs(path: Path) -> list[Path]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Check every DIR first, then open (or create) the store and load them.
+
+    Checking first means ``ingest nosuchdir`` creates no database, and a bad DIR is
+    found before half of the others were loaded.
+    """
     from edgebench.errors import UsageError
 
+    plan: list[Path] = []
+    for arg in args.dirs:
+        path = Path(arg)
+        if not path.is_dir():
+            raise UsageError(f"{path} is not a directory")
+        dirs = _run_dirs(path)
+        if not dirs:
+            raise UsageError(f"{path} holds no run directory (no run.json / results.jsonl)")
+        plan += dirs
     store = open_from_args(args)
     total_new = 0
     try:
-        for arg in args.dirs:
-            path = Path(arg)
-            if not path.is_dir():
-                raise UsageError(f"{path} is not a directory")
-            dirs = _run_dirs(path)
-            if not dirs:
-                raise UsageError(f"{path} holds no run directory (no run.json / results.jsonl)")
-            for run_dir in dirs:
-                counts = store.ingest_dir(run_dir)
-                total_new += counts.new
-                print(f"{counts.run_id}: {counts.records} job(s), {counts.new} new, "
-                      f"{counts.replaced} already stored")
-                for lineno, why in counts.bad_lines:
-                    print(f"warning: {run_dir / 'results.jsonl'} line {lineno}: {why}",
-                          file=sys.stderr)
+        for run_dir in plan:
+            counts = store.ingest_dir(run_dir)
+            total_new += counts.new
+            print(f"{counts.run_id}: {counts.records} job(s), {counts.new} new, "
+                  f"{counts.replaced} already stored")
+            for lineno, why in counts.bad_lines:
+                print(f"warning: {run_dir / 'results.jsonl'} line {lineno}: {why}",
+                      file=sys.stderr)
     finally:
         store.close()
-    print(f"store {store.url}: {total_new} new job(s)")
+    print(f"store {store.shown_url}: {total_new} new job(s)")
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from edgebench.report.cli import add_store_args, open_from_args
+from edgebench.report.cli import add_store_args
 from edgebench.quality import LATENCY_FACTOR
 
 HELP = """\
@@ -27,10 +27,13 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from edgebench.journal import ensure_output_dir
     from edgebench.report.site import publish
+    from edgebench.store import require_existing
 
-    store = open_from_args(args)
+    store = require_existing(args.store, Path(args.results))  # a lookup creates no database
     try:
+        ensure_output_dir(Path(args.out), "--out")
         paths = publish(store, Path(args.out), factor=args.factor)
     finally:
         store.close()

@@ -35,31 +35,50 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.errors import UsageError
+    """Report from the store when it holds the run, else from the run directory.
+
+    A lookup: it never creates a store (a missing one just means "read the directory"),
+    and checks the output folder before reading anything, so a bad ``--out`` is one
+    exit-2 line instead of an OSError after the work.
+    """
+    from edgebench.journal import ensure_output_dir, validate_run_id
     from edgebench.report import report_from_dir, report_from_store
     from edgebench.report.formats import parse_formats, write_formats
-    from edgebench.store import Store
+    from edgebench.store import open_existing
 
     formats = parse_formats(args.format)
     results_dir = Path(args.results)
-    run_dir = results_dir / args.run_id
-    if "/" in args.run_id or args.run_id in ("", ".", ".."):
-        raise UsageError(f"{args.run_id!r} is not a run id")
-    store = Store(args.store, results_dir=results_dir)
+    run_id = validate_run_id(args.run_id)
+    run_dir = results_dir / run_id
+    if args.out:
+        ensure_output_dir(Path(args.out), "--out")
+    store = open_existing(args.store, results_dir=results_dir)
     try:
-        known = {r.run_id for r in store.runs()}
-        if args.run_id in known:
-            report = report_from_store(store, args.run_id, objective=args.objective,
+        known = {r.run_id for r in store.runs()} if store is not None else set()
+        if store is not None and run_id in known:
+            report = report_from_store(store, run_id, objective=args.objective,
                                        max_accuracy_drop_pts=args.max_accuracy_drop)
         elif (run_dir / "run.json").exists() or (run_dir / "results.jsonl").exists():
             report = report_from_dir(run_dir, objective=args.objective,
                                      max_accuracy_drop_pts=args.max_accuracy_drop)
         else:
-            store.run(args.run_id)  # raises UsageError listing the latest runs
-            return 2
+            _unknown_run(run_id, results_dir, store)
         out = Path(args.out) if args.out else run_dir
         for path in write_formats(report, out, formats):
             print(path)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     return 0
+
+
+def _unknown_run(run_id: str, results_dir: Path, store: Any) -> None:
+    """UsageError naming where we looked and the latest runs there."""
+    from edgebench.errors import UsageError
+    from edgebench.journal import iter_runs
+
+    if store is not None:
+        store.run(run_id)  # raises UsageError listing the latest stored runs
+    latest = [p.name for p in iter_runs(results_dir)][-5:] if results_dir.is_dir() else []
+    raise UsageError(f"unknown run id {run_id!r}: not in {results_dir} and no results store",
+                     hint=f"latest runs: {', '.join(latest) or 'none'}")

@@ -9,14 +9,18 @@ ingest each record as it finishes and ``edgebench ingest DIR`` can be re-run saf
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from edgebench.errors import StoreError, UsageError
+from edgebench.errors import EdgebenchError, StoreConfigError, StoreError, UsageError
+from edgebench.journal import path_error
 from edgebench.store import schema as S
 from edgebench.store.journal import latest_records, read_journal, read_run_json
 from edgebench.store.rows import fingerprint_hash, upsert_job, upsert_run
@@ -53,48 +57,175 @@ class IngestCounts:
         return asdict(self)
 
 
-def resolve_url(url: str | Path | None, results_dir: Path = DEFAULT_RESULTS_DIR) -> str:
-    """``None`` -> ``results/edgebench.db``; a bare path -> that SQLite file; else as given."""
+#: What a store can raise that is not an edgebench bug: its driver (missing, or refusing a
+#: URL), the database, the SQLite library, the file system.  Mapped once, here, so that no
+#: caller has to know SQLAlchemy, and none lets a driver's ImportError through as a traceback.
+THIRD_PARTY_ERRORS: tuple[type[BaseException], ...] = (
+    ImportError, sa.exc.SQLAlchemyError, sqlite3.Error, OSError)
+
+#: import name of a DBAPI driver -> what to pip install (they differ for the common ones).
+_DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary",
+                    "MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "asyncpg": "asyncpg",
+                    "oracledb": "oracledb", "pyodbc": "pyodbc", "pymssql": "pymssql"}
+
+_URL_HINT = "give --store an SQLAlchemy URL (sqlite:///file.db, postgresql+psycopg://...) or a file path"
+
+
+def display_url(url: str | Path) -> str:
+    """``url`` with its password masked: store URLs end up in errors, logs and reports."""
+    text = str(url)
+    try:
+        return sa.engine.make_url(text).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not parseable: mask what looks like user:password@
+        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", text)
+
+
+def _password(url: str) -> str | None:
+    try:
+        return sa.engine.make_url(url).password or None
+    except Exception:  # noqa: BLE001
+        match = re.search(r"://[^/@:]*:([^/@]*)@", url)
+        return match.group(1) if match else None
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """The driver's own one-line reason (a DBAPIError's text adds the SQL and a web link)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    secret = _password(url)
+    if secret:
+        line = line.replace(secret, "***")
+    return line[:300]
+
+
+def store_error(exc: BaseException, url: str, doing: str, *, opening: bool) -> StoreError:
+    """One of :data:`THIRD_PARTY_ERRORS` as the edgebench error a user can act on.
+
+    Whatever stops a store from *opening* is the command line's fault or the machine's
+    set-up (driver not installed, malformed URL, unwritable folder): a
+    :class:`StoreConfigError` (exit 2), found before any job runs.  A failure later, with
+    the store already open (disk full, file corrupted, server gone), is a plain
+    :class:`StoreError`: the run's journal still holds every job.
+    """
+    shown = display_url(url)
+    if isinstance(exc, ImportError):
+        module = (exc.name or str(exc).rpartition(" ")[2].strip("'\"")) or "?"
+        package = _DRIVER_PACKAGES.get(module.split(".")[0], module.split(".")[0])
+        return StoreConfigError(
+            f"cannot open results store {shown}: database driver {module!r} is not installed",
+            hint=f"pip install {package} into edgebench's environment, or give --store a "
+                 "SQLite file path")
+    if isinstance(exc, sa.exc.NoSuchModuleError):
+        scheme = shown.split("://", 1)[0]
+        return StoreConfigError(f"cannot open results store {shown}: unknown database kind "
+                                f"{scheme!r}", hint=_URL_HINT)
+    if isinstance(exc, sa.exc.ArgumentError):
+        return StoreConfigError(f"{shown} is not a valid results store URL: {_reason(exc, url)}",
+                                hint=_URL_HINT)
+    if opening:
+        return StoreConfigError(
+            f"cannot open results store {shown}: {_reason(exc, url)}",
+            hint="check --store (or --out / --results for the default SQLite file): a "
+                 "writable folder, a reachable server")
+    return StoreError(f"cannot {doing} in results store {shown}: {_reason(exc, url)}")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL; None for other databases and in-memory SQLite."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    db = parsed.database or ""
+    if db in ("", ":memory:") or db.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return Path(db)
+
+
+def resolve_url(url: str | Path | None, results_dir: Path = DEFAULT_RESULTS_DIR, *,
+                create: bool = True) -> str:
+    """``None`` -> ``results/edgebench.db``; a bare path -> that SQLite file; else as given.
+
+    ``create`` makes the SQLite file's folder; lookups pass False so that asking about a
+    run creates nothing.  A folder that is a file, or cannot be made, is a
+    :class:`StoreConfigError` naming it: the user gave that path.
+    """
     if url is None:
         path = Path(results_dir) / DEFAULT_DB_NAME
     elif isinstance(url, Path) or "://" not in str(url):
         path = Path(url)
     else:
         return str(url)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create {path.parent}: {exc}") from exc
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise StoreConfigError(f"cannot use {folder} as the results folder: it is a file",
+                               hint="point --out / --results (or --store) at a folder")
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise path_error(folder, exc, "create the results folder",
+                             hint="point --out / --results (or --store) at a writable folder"
+                             ) from exc
     return f"sqlite:///{path}"
 
 
 class Store:
-    """Open (creating or migrating forward) the store at ``url``."""
+    """Open (creating or migrating forward) the store at ``url``.
+
+    Every method maps the driver's, SQLAlchemy's, sqlite3's and the file system's errors
+    into :class:`StoreError` (see :func:`store_error`), so callers guard one family.
+    ``create=False`` (lookups) neither makes the SQLite folder nor the tables: an empty
+    database then has ``empty`` set, see :func:`open_existing`.
+    """
 
     def __init__(self, url: str | Path | None = None, *,
-                 results_dir: Path = DEFAULT_RESULTS_DIR) -> None:
-        self.url = resolve_url(url, results_dir)
-        try:
+                 results_dir: Path = DEFAULT_RESULTS_DIR, create: bool = True) -> None:
+        self.url = resolve_url(url, results_dir, create=create)
+        self.empty = False
+        self.engine: Any = None
+        with self.mapped("open", opening=True):
             connect_args = {"timeout": 30} if self.url.startswith("sqlite") else {}
             self.engine = sa.create_engine(self.url, connect_args=connect_args)
             if self.url.startswith("sqlite"):
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            self._ensure_schema()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open store {self.url}: {exc}",
-                             hint="check --store (an SQLAlchemy URL or a file path)") from exc
+            self._ensure_schema(create=create)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as printed: password masked."""
+        return display_url(self.url)
+
+    @contextlib.contextmanager
+    def mapped(self, doing: str, *, opening: bool = False) -> Iterator[None]:
+        """The store boundary: third-party errors in, one :class:`StoreError` out."""
+        try:
+            yield
+        except EdgebenchError:
+            raise
+        except THIRD_PARTY_ERRORS as exc:
+            if opening and self.engine is not None:
+                with contextlib.suppress(Exception):
+                    self.engine.dispose()
+            raise store_error(exc, self.url, doing, opening=opening) from exc
 
     # -- schema -------------------------------------------------------------------
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, *, create: bool = True) -> None:
         with self.engine.begin() as conn:
             version = S.current_version(conn)
+            if version is None and not create:
+                self.empty = True  # a lookup found no edgebench tables: write nothing
+                return
             if version is None:
                 S.metadata.create_all(conn)
                 S.set_version(conn, S.SCHEMA_VERSION)
                 return
             if version > S.SCHEMA_VERSION:
-                raise StoreError(
-                    f"store {self.url} has schema version {version}, this edgebench knows "
+                raise StoreConfigError(
+                    f"store {self.shown_url} has schema version {version}, this edgebench knows "
                     f"up to {S.SCHEMA_VERSION}", hint="upgrade edgebench to read this store")
             while version < S.SCHEMA_VERSION:
                 S.MIGRATIONS[version](conn)
@@ -103,11 +234,14 @@ class Store:
             S.metadata.create_all(conn)  # tables added without a migration step: none yet
 
     def schema_version(self) -> int:
-        with self.engine.connect() as conn:
+        with self.mapped("read the schema version"), self.engine.connect() as conn:
             return int(S.current_version(conn) or 0)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Release connections; never raises (it runs in ``finally`` blocks after errors)."""
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self.engine.dispose()
 
     def _begin(self) -> Iterator[sa.Connection]:
         return self.engine.begin()  # type: ignore[return-value]
@@ -121,45 +255,36 @@ class Store:
         """
         if hasattr(record, "to_dict"):
             record = record.to_dict()
-        try:
-            with self.engine.begin() as conn:
-                upsert_run(conn, run_meta)
-                return upsert_job(conn, record)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot store job {record.get('job_id')!r}: {exc}") from exc
+        with self.mapped(f"store job {record.get('job_id')!r}"), self.engine.begin() as conn:
+            upsert_run(conn, run_meta)
+            return upsert_job(conn, record)
 
     def finish_run(self, run_meta: dict[str, Any]) -> None:
         """Record the final run.json state (finished_at, complete, counts)."""
-        try:
-            with self.engine.begin() as conn:
-                upsert_run(conn, run_meta)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot store run {run_meta.get('run_id')!r}: {exc}") from exc
+        with self.mapped(f"store run {run_meta.get('run_id')!r}"), self.engine.begin() as conn:
+            upsert_run(conn, run_meta)
 
     def ingest_dir(self, run_dir: Path) -> IngestCounts:
         """Load a whole run directory; safe to repeat (nothing is stored twice)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
-            raise StoreError(f"{run_dir} is not a run directory")
+            raise StoreConfigError(f"{run_dir} is not a run directory")
         meta = read_run_json(run_dir)
         journal = read_journal(run_dir / "results.jsonl")
         records = latest_records(journal.records)
         counts = IngestCounts(run_id=meta["run_id"], records=len(records),
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
-        try:
-            with self.engine.begin() as conn:
-                upsert_run(conn, meta)
-                for record in records:
-                    if record.get("run_id") != meta["run_id"]:
-                        raise StoreError(
+        with self.mapped(f"ingest {run_dir}"), self.engine.begin() as conn:
+            upsert_run(conn, meta)
+            for record in records:
+                if record.get("run_id") != meta["run_id"]:  # input the user pointed at: exit 2
+                    raise StoreConfigError(
                             f"{run_dir}/results.jsonl: job {record['job_id']!r} belongs to run "
-                            f"{record.get('run_id')!r}, not {meta['run_id']!r}")
-                    if upsert_job(conn, record):
-                        counts.new += 1
-                    else:
-                        counts.replaced += 1
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot ingest {run_dir}: {exc}") from exc
+                        f"{record.get('run_id')!r}, not {meta['run_id']!r}")
+                if upsert_job(conn, record):
+                    counts.new += 1
+                else:
+                    counts.replaced += 1
         return counts
 
     # -- reads --------------------------------------------------------------------
@@ -168,11 +293,8 @@ class Store:
         query = sa.select(S.runs).order_by(S.runs.c.started_at, S.runs.c.run_id)
         if suite is not None:
             query = query.where(S.runs.c.suite == suite)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).mappings().all()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot read runs from {self.url}: {exc}") from exc
+        with self.mapped("read runs"), self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
         return [_run_info(r) for r in rows]
 
     def run(self, run_id: str) -> RunInfo:
@@ -181,7 +303,7 @@ class Store:
             if info.run_id == run_id:
                 return info
         known = [r.run_id for r in self.runs()][-5:]
-        raise UsageError(f"unknown run id {run_id!r} in store {self.url}",
+        raise UsageError(f"unknown run id {run_id!r} in store {self.shown_url}",
                          hint=f"latest runs: {', '.join(known) or 'none (run edgebench ingest)'}")
 
     def last_complete_run(self, suite: str | None, before: str | None = None) -> RunInfo | None:
@@ -203,7 +325,7 @@ class Store:
         query = sa.select(S.samples).where(S.samples.c.run_id == run_id)
         if job_ids is not None:
             query = query.where(S.samples.c.job_id.in_(job_ids))
-        with self.engine.connect() as conn:
+        with self.mapped(f"read samples of run {run_id!r}"), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {r["job_id"]: np.frombuffer(r["latencies_s"], dtype=r["dtype"]).astype(float)
                 for r in rows}
@@ -211,7 +333,7 @@ class Store:
     def device_snapshots(self, run_id: str) -> dict[str, dict[str, Any]]:
         """{device: machine info dict} as recorded in ``run_id``."""
         query = sa.select(S.devices).where(S.devices.c.run_id == run_id)
-        with self.engine.connect() as conn:
+        with self.mapped(f"read devices of run {run_id!r}"), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {r["device"]: json.loads(r["machine_json"] or "{}") for r in rows}
 
@@ -233,6 +355,45 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def open_store(store: "Store | str | Path | None",
-               results_dir: Path = DEFAULT_RESULTS_DIR) -> Store:
-    """Accept a Store, a URL, a path or None (the default file) wherever a store is taken."""
-    return store if isinstance(store, Store) else Store(store, results_dir=results_dir)
+               results_dir: Path = DEFAULT_RESULTS_DIR, *, create: bool = True) -> Store:
+    """Accept a Store, a URL, a path or None (the default file) wherever a store is taken.
+
+    ``create=False`` is for lookups: a store that does not exist is a :class:`UsageError`
+    naming it (see :func:`require_existing`), and nothing is created.
+    """
+    if isinstance(store, Store):
+        return store
+    if not create:
+        return require_existing(store, results_dir)
+    return Store(store, results_dir=results_dir)
+
+
+def open_existing(url: "str | Path | None",
+                  results_dir: Path = DEFAULT_RESULTS_DIR) -> Store | None:
+    """The store at ``url`` when one exists there; None, having created nothing, otherwise.
+
+    ``report``, ``compare`` and ``publish`` only look things up: asking about a run id
+    that is not there used to leave an empty ``results/edgebench.db`` (and its folder)
+    behind, which the next command then took for a real, empty history.
+    """
+    resolved = resolve_url(url, results_dir, create=False)
+    path = sqlite_file(resolved)
+    if path is not None and not path.is_file():
+        return None
+    store = Store(resolved, create=False)
+    if store.empty:
+        store.close()
+        return None
+    return store
+
+
+def require_existing(url: "str | Path | None",
+                     results_dir: Path = DEFAULT_RESULTS_DIR) -> Store:
+    """:func:`open_existing`, or a :class:`UsageError` naming where no store was found."""
+    store = open_existing(url, results_dir)
+    if store is None:
+        where = display_url(resolve_url(url, results_dir, create=False))
+        raise UsageError(f"no results store at {where}: nothing has been stored there",
+                         hint="check --store / --results, or load run directories with "
+                              "'edgebench ingest DIR'")
+    return store

@@ -14,6 +14,7 @@ only from environment variables and never appear in messages.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import threading
@@ -49,6 +50,44 @@ def _handshake_limit() -> int:
 
 
 HANDSHAKES = threading.BoundedSemaphore(_handshake_limit())
+
+
+def quiet_paramiko_logging() -> None:
+    """Keep paramiko's own error logging off the terminal.
+
+    A handshake that fails (a port that accepts and closes, a silent server) is logged by
+    paramiko's transport thread at ERROR with a 20-line traceback; with no logging set
+    up, Python's last-resort handler prints that on stderr, next to the one-line error
+    edgebench already reports for it.  Unless the application configured the
+    ``paramiko`` logger itself, its records now go nowhere (add a handler to the
+    ``paramiko`` logger to see them while debugging).
+    """
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers and logger.level == logging.NOTSET:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+quiet_paramiko_logging()
+
+
+def connect_failure_reason(exc: BaseException) -> str:
+    """paramiko's reason for a failed handshake, in words a user can act on.
+
+    "Error reading SSH protocol banner" means the peer closed the connection (or stayed
+    silent) before saying ``SSH-2.0-...``: what answers on that port is not an SSH
+    server -- or an sshd at its MaxStartups limit, which drops new connections the same way.
+    """
+    text = str(exc) or type(exc).__name__
+    if text.startswith("Error reading SSH protocol banner"):
+        cause = exc.__context__
+        if isinstance(cause, (socket.timeout, TimeoutError)):
+            return "not an SSH server (no SSH banner before the connect timeout)"
+        return ("not an SSH server (no SSH banner: the connection was closed without one; "
+                "an sshd at its MaxStartups limit does this too)")
+    if text.startswith("Indecipherable protocol version"):
+        return f"not an SSH server (no SSH banner; it answered {text.partition(' version ')[2][:80]})"
+    return text
 
 PASSPHRASE_ENV = "EDGEBENCH_SSH_PASSPHRASE"
 PASSWORD_ENV = "EDGEBENCH_SSH_PASSWORD"
@@ -286,7 +325,7 @@ class Connection:
             ) from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
             client.close()
-            reason = str(exc) or type(exc).__name__
+            reason = connect_failure_reason(exc)
             raise DeviceError(f"cannot connect to {ep}: {reason}", device=self.device.name) from exc
         return client
 

@@ -242,7 +242,7 @@ class SSHSession:
 
     def free_disk_bytes(self, path: str | None = None) -> int:
         """Bytes available to us in ``path`` (default: the workdir, created if missing)."""
-        path = path or self.workdir
+        path = path or self.workdir or "/"  # workdir "/" is "" once its slash is stripped
         self.mkdirs(path)
         cmd = self._py_fallback(f"df -Pk -- {shlex.quote(path)}", _DF_PY, path)
         out = self._sh(cmd, what="free-disk check").strip().splitlines()
