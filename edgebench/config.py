@@ -323,7 +323,9 @@ def _raise_validation(exc: ValidationError, path: Path, node: Optional[yaml.Node
         msg = f"invalid value {show(first.get('input'))}: {first['msg']}"
     else:
         if first.get("input") is not None and not isinstance(first.get("input"), (dict, list)):
-            msg = f"{msg} (got {show(first['input'])})"
+            shown = show(first["input"])
+            if shown not in msg:  # a validator's own message may quote the value already
+                msg = f"{msg} (got {shown})"
     msg = msg.replace("Value error, ", "")
     if len(msg) > 400:  # a validator may quote a value; the message stays one readable line
         msg = msg[:399] + "…"

@@ -70,13 +70,15 @@ def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
 
 
 _REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_SHOWN_CHARS, MAX_SHOWN_CHARS
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 2 * MAX_SHOWN_CHARS, 2 * MAX_SHOWN_CHARS
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
 
 
 def show(value: Any) -> str:
-    """A bounded repr for error messages: a huge or deeply nested value costs no more than a
-    small one (reprlib stops early), and the result is at most MAX_SHOWN_CHARS long."""
+    """A bounded repr for error messages, at most MAX_SHOWN_CHARS long and cut with '…': a
+    huge or deeply nested value costs no more than a small one (reprlib stops early)."""
+    if isinstance(value, str):
+        return shorten(repr(value[: MAX_SHOWN_CHARS + 1]))
     return shorten(_REPR.repr(value))
 
 
