@@ -173,8 +173,9 @@ def _check_step_params(index: int, name: str, params: dict[str, Any]) -> None:
     for key, value in params.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"step {index} ({name}): {key}: {value} is not a finite number")
+    model: Any = STEP_PARAMS[name]
     try:
-        STEP_PARAMS[name].model_validate(params, strict=True)
+        model.model_validate(params, strict=True)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}"
                              for e in exc.errors())

@@ -16,8 +16,8 @@ MemoryError, 500 nested brackets overflowed PyYAML's recursive composer, and
 * **duplicate keys**: an error naming both lines, never "the last one wins" silently;
 * **NUL characters** (``"\\0"``) in any value: no path, argv or environment can hold one.
 
-The event stream comes from libyaml when PyYAML has it (about 20x faster than the pure
-Python parser) and is composed into nodes here, iteratively, with those checks on the way;
+The event stream comes from libyaml when PyYAML has it (its parser is about 20x faster than
+PyYAML's pure-Python one) and is composed into nodes here, iteratively, with those checks;
 the node tree is kept for line numbers and constructed once with PyYAML's safe constructor.
 """
 
@@ -34,18 +34,18 @@ from typing import Any, Iterable, Optional, Union
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import (AliasEvent, CollectionStartEvent, DocumentStartEvent, MappingEndEvent,
-                         MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent)
+                         MappingStartEvent, ScalarEvent, SequenceEndEvent)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import ConfigError
 
-#: A real suite is a few KB and a 1,000-device registry about 150 KB; 4 MiB leaves room for
-#: generated files while keeping the worst case (a file of tiny values) to about a second.
+#: A real suite is a few KB and a 1,000-device registry about 130 KB; 4 MiB leaves room for
+#: generated files.  Denser files stop at MAX_NODES first, so the worst case stays ~1 s.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 #: Real files nest about 7 levels (suite > variants > [i] > steps > [j] > step > params).
 MAX_DEPTH = 64
 #: Values after alias expansion.  The biggest shipped file has a few hundred; a 100-device
-#: registry about 2,000; 100,000 (some 5,000 devices) composes in about a second.
+#: registry about 2,000; 100,000 (some 4,800 devices) loads in about a second.
 MAX_NODES = 100_000
 #: How much of a value an error message shows.
 MAX_SHOWN_CHARS = 80
@@ -155,7 +155,7 @@ class _Constructor(SafeConstructor):
 class _Open:
     """A mapping or sequence being composed: its node, expanded size, height, pending key."""
 
-    __slots__ = ("node", "part", "size", "height", "key", "keys")
+    __slots__ = ("height", "key", "keys", "node", "part", "size")
 
     def __init__(self, node: Node, part: Union[int, str]) -> None:
         self.node = node
@@ -325,9 +325,9 @@ def _yaml_error(exc: yaml.YAMLError, path: Path, raw: bytes, text: str) -> Confi
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark else None
     position = getattr(exc, "position", None)  # a ReaderError (control character) has no mark
-    if line is None and isinstance(position, int):
-        before = raw[:position] if _PARSER is not yaml.SafeLoader else text[:position]
-        line = before.count(b"\n" if isinstance(before, bytes) else "\n") + 1
+    if line is None and isinstance(position, int):  # libyaml counts bytes, PyYAML characters
+        line = (raw[:position].count(b"\n") if _PARSER is not yaml.SafeLoader
+                else text[:position].count("\n")) + 1
     problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
     if "maximum nesting depth" in problem:  # libyaml scans ahead and stops at its own 1,000
         return ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=str(path), line=line,

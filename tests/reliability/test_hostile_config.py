@@ -26,7 +26,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -94,12 +94,30 @@ def deep_block(depth: int) -> str:
     return "".join("  " * i + "a:\n" for i in range(depth - 1)) + "  " * (depth - 1) + "a: 1\n"
 
 
+#: ``python -m edgebench`` that also writes its own peak RSS (VmHWM) at exit: wait4's
+#: ru_maxrss of a child started with vfork + exec also counts the parent's (pytest's) peak.
+MEASURED_MAIN = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as fh:
+        kb = next(line.split()[1] for line in fh if line.startswith("VmHWM:"))
+    with open(os.environ["EB_PEAK_FILE"], "w") as fh:
+        fh.write(kb)
+atexit.register(_peak)
+sys.argv = ["edgebench", *sys.argv[1:]]
+runpy.run_module("edgebench", run_name="__main__", alter_sys=True)
+"""
+
+
 def measured_cli(args: list[str], cwd: Path, timeout: float = 60) -> dict[str, Any]:
-    """Run ``python -m edgebench ARGS``; exit code, stderr, wall, CPU and peak RSS (wait4)."""
-    err_path = cwd / f"stderr.{time.monotonic_ns()}"
+    """Run ``python -m edgebench ARGS``: exit code, stderr, wall time, CPU time (wait4) and
+    peak RSS (the child's own VmHWM; wait4's ru_maxrss as an upper bound)."""
+    stamp = time.monotonic_ns()
+    err_path, peak_path = cwd / f"stderr.{stamp}", cwd / f"peak.{stamp}"
     with open(err_path, "wb") as err:
         started = time.monotonic()
-        proc = subprocess.Popen([PY, "-m", "edgebench", *args], cwd=cwd, env=cli_env(),
+        proc = subprocess.Popen([PY, "-c", MEASURED_MAIN, *args], cwd=cwd,
+                                env=cli_env(EB_PEAK_FILE=str(peak_path)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
@@ -109,9 +127,11 @@ def measured_cli(args: list[str], cwd: Path, timeout: float = 60) -> dict[str, A
             killer.cancel()
         wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
+    peak_kb = int(peak_path.read_text()) if peak_path.exists() else None
     return {"rc": proc.returncode, "stderr": err_path.read_text(errors="replace"),
             "wall_s": round(wall, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "rss_mb": round(usage.ru_maxrss / 1024, 1)}
+            "rss_mb": round(peak_kb / 1024, 1) if peak_kb else None,
+            "ru_maxrss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
 def _wall_bound() -> float:
@@ -178,15 +198,15 @@ def test_exploding_yaml_ends_fast_small_and_in_one_line(bombs: dict[str, tuple[l
     cwd = path.parent if path.parent != Path("/dev") else bombs[BOMB_CASES[0]][1].parent
     res = measured_cli(args + ["--out", str(cwd / "results"), "-q"], cwd=cwd)
     TALLY["hostile config: exploding YAML through the real CLI"] += 1
-    FIGURES.setdefault("hostile config: bomb cases (exit, wall s, cpu s, peak RSS MB)", {})[case] = [
-        res["rc"], res["wall_s"], res["cpu_s"], res["rss_mb"]]
+    FIGURES.setdefault("hostile config: bomb cases (exit, wall s, cpu s, peak RSS MB, ru_maxrss MB)",
+                       {})[case] = [res["rc"], res["wall_s"], res["cpu_s"], res["rss_mb"], res["ru_maxrss_mb"]]
     lines = [ln for ln in res["stderr"].splitlines() if ln.strip()]
     assert res["rc"] == 2, res
     assert len(lines) == 1 and lines[0].startswith("edgebench: error: "), res["stderr"][-2000:]
     assert EXPECTED[case] in lines[0], lines[0]
     assert len(lines[0]) < 400, lines[0][:500]
     assert res["cpu_s"] < BOMB_CPU_S and res["wall_s"] < _wall_bound(), res
-    assert res["rss_mb"] < BOMB_RSS_MB, res
+    assert res["rss_mb"] is not None and res["rss_mb"] < BOMB_RSS_MB, res
 
 
 def test_the_suite_is_read_once_and_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -646,7 +666,7 @@ def test_names_must_be_printable(tmp_path: Path, name: str, where: str) -> None:
     if name.isprintable():
         loaded = load(path)
         got = {"model": lambda: loaded.models[0].name, "variant": lambda: loaded.variants[0].name,
-               "device": lambda: [n for n in loaded if n != "local"][0],
+               "device": lambda: next(n for n in loaded if n != "local"),
                "tag": lambda: loaded["pi"].tags[0]}[where]()
         assert got == name
         return
@@ -671,8 +691,8 @@ def test_hostile_settings_through_the_real_cli(tmp_path: Path) -> None:
     """A sample of the classes above as `edgebench run`: exit 2, one line, the file named."""
     good = _write(tmp_path / "good.yaml", suite_text())
     cases = [
-        ("suite", "name: s\nmodels: [{name: m, builtin: digits-cnn}]\nbenchmark:\n  min_duration_s: 0.05\n"
-                  "  min_duration_s: 3\n", ":5: benchmark.min_duration_s: duplicate key"),
+        ("suite", ("name: s\nmodels: [{name: m, builtin: digits-cnn}]\nbenchmark:\n  min_duration_s: 0.05\n"
+                   "  min_duration_s: 3\n"), ":5: benchmark.min_duration_s: duplicate key"),
         ("suite", suite_text(benchmark={"input_shapes": {"input": [-1, 1, 8, 8]}}), "input_shapes.input[0]"),
         ("devices", "devices:\n  pi:\n    host: h\n    port: true\n", ":4: devices.pi.port"),
         ("devices", "devices:\n  pi:\n    host: h\n    python: python3 'oops\n", ":4: devices.pi.python"),
@@ -688,3 +708,26 @@ def test_hostile_settings_through_the_real_cli(tmp_path: Path) -> None:
         lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
         assert res.returncode == 2 and len(lines) == 1, (text, res.returncode, res.stderr[-1500:])
         assert lines[0].startswith(f"edgebench: error: {path.name}") and expect in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("parser", ["libyaml", "pure-python"])
+def test_both_parsers_give_the_same_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str) -> None:
+    """libyaml is used when PyYAML has it; without it the pure-Python parser must hold the same bounds."""
+    from edgebench import yamlload
+
+    if parser == "libyaml" and not getattr(yaml, "__with_libyaml__", False):
+        pytest.skip("PyYAML without libyaml")
+    monkeypatch.setattr(yamlload, "_PARSER", yaml.CSafeLoader if parser == "libyaml" else yaml.SafeLoader)
+    cases = {
+        "name: s\nmodels: " + "[" * 5000 + "]" * 5000 + "\n": f":2: nested deeper than {MAX_DEPTH} levels",
+        laughs(9): f":7: more than {MAX_NODES:,} values once aliases are expanded",
+        "name: s\nmodels: []\nname: t\n": ":3: name: duplicate key (first at line 1, again at line 3;",
+        "name: s\nmodels: [\x07]\n": ":2: invalid YAML: unacceptable character #x0007",
+        "name: s\nmodels: [\n  - name\n": ":3: invalid YAML: ",
+    }
+    for i, (text, expected) in enumerate(cases.items()):
+        path = _write(tmp_path / f"p{i}.yaml", text)
+        with pytest.raises(ConfigError) as info:
+            load_yaml(path)
+        assert one_line(info.value).startswith(f"{path}{expected}"), one_line(info.value)
+    assert load_yaml(_write(tmp_path / "ok.yaml", suite_text())).data["models"] == [MODEL]
