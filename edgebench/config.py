@@ -3,29 +3,112 @@
 Validation happens on load, with pydantic models that forbid unknown keys.  A failure is
 reported as ``FILE:LINE: key.path: problem (allowed: ...)``: the line comes from PyYAML's
 node marks, because a user fixes a YAML file by line, not by pydantic's error location.
+Everything a job would trip over later (a shell line that does not split, an env name the
+shell rejects, a known_hosts path that is not one) is checked here, because at job time it
+only shows up as "device unreachable".  Reading is bounded by :mod:`edgebench.yamlload`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import os
+import re
+import shlex
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
-from .recipes import DEFAULT_VARIANTS, ModelSpec, StrictModel, VariantSpec, resolve_path
+from .recipes import DEFAULT_VARIANTS, Dim, ModelSpec, Name, StrictModel, VariantSpec, resolve_path
+from .yamlload import key_path, load_yaml, show
 
 DEFAULT_DEVICES_FILE = Path("devices.yaml")
 EnergyProbe = Literal["auto", "rapl", "jetson-ina3221", "rpi5-pmic", "hwmon", "tegrastats",
                       "command", "none"]
+#: Keys that only mean something over SSH: on a ``local`` device they would be ignored and the
+#: jobs would silently run on the controller instead of the machine they name.
+SSH_ONLY = ("host", "port", "user", "identity_file", "ssh_config_host", "known_hosts")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@._-]+$")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{show(value)} is not an environment variable name "
+                         "(letters, digits and '_', not starting with a digit)")
+    return value
+
+
+def _env_value(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("contains a NUL character, which no environment value can hold")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+EnvValue = Annotated[str, AfterValidator(_env_value)]
+
+
+def check_known_hosts(value: str) -> None:
+    """Refuse a ``known_hosts`` setting the SSH layer would misread or misuse.
+
+    An existing file must look like known_hosts (``[@marker] HOSTS KEYTYPE BASE64``): any
+    other file (``/etc/passwd``) would silently act as an empty one, every key would be
+    "unknown", and ``edgebench devices trust`` would append to it.  A missing file is fine
+    (nothing trusted yet) if ``devices trust`` could create it.  Only the first 64 KiB are
+    checked: enough to tell the format, cheap for a huge file.  Lines are never echoed.
+    """
+    path = Path(value).expanduser()
+    if path.exists():
+        if not path.is_file():
+            raise ValueError(f"{show(str(path))} is not a file")
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(64 * 1024 + 1)
+        except OSError as exc:
+            raise ValueError(f"cannot read {show(str(path))}: {exc.strerror or exc}") from None
+        lines = head[: 64 * 1024].split(b"\n")
+        if len(head) > 64 * 1024:
+            lines = lines[:-1]  # cut mid-line
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if line and not line.startswith(b"#") and not _known_hosts_line(line):
+                raise ValueError(f"{show(str(path))} is not a known_hosts file (line {number} is not "
+                                 "'HOSTS KEYTYPE BASE64-KEY')")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{show(str(path))} does not exist and cannot be created "
+                         f"({show(str(ancestor))} is not a writable directory), so no host key "
+                         "could ever be trusted")
+
+
+def _known_hosts_line(line: bytes) -> bool:
+    """Is this one OpenSSH known_hosts entry (key type and base64 blob agreeing)?"""
+    fields = line.split()
+    if fields and fields[0].startswith(b"@"):
+        fields = fields[1:]
+    if len(fields) < 3:
+        return False
+    try:
+        key_type = fields[1].decode("ascii")
+        blob = base64.b64decode(fields[2], validate=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not _KEY_TYPE.match(key_type) or len(blob) < 4:
+        return False
+    size = int.from_bytes(blob[:4], "big")
+    return blob[4:4 + size] == key_type.encode("ascii")
 
 
 class DeviceSpec(StrictModel):
     """One device of the registry; ``local`` is the controller itself (no SSH)."""
 
-    name: str = ""
+    name: Name = ""
     kind: Literal["local", "ssh"] = "ssh"
     host: Optional[str] = None
     port: int = Field(22, ge=1, le=65535)
@@ -35,8 +118,8 @@ class DeviceSpec(StrictModel):
     known_hosts: str = "~/.ssh/known_hosts"
     python: str = "python3"
     workdir: str = "~/.cache/edgebench"
-    tags: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    tags: list[Annotated[Name, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     runtimes: Optional[list[Literal["onnx", "tflite"]]] = None
     # upper bounds: the OS rejects absurd socket timeouts (OverflowError), and a typo such
     # as 1e9 would make a hung device hold the night forever
@@ -47,13 +130,40 @@ class DeviceSpec(StrictModel):
     energy: EnergyProbe = "auto"
     energy_command: Optional[list[str]] = None
     energy_sample_hz: float = Field(20.0, gt=0, le=1000)
-    idle_s: float = Field(2.0, ge=0)
+    idle_s: float = Field(2.0, ge=0, le=3600)
     sysfs_root: Optional[str] = None
-    cooldown_below_c: Optional[float] = None
-    cooldown_max_wait_s: float = Field(60.0, ge=0)
+    cooldown_below_c: Optional[float] = Field(None, gt=0, le=150)  # a SoC temperature in C
+    cooldown_max_wait_s: float = Field(60.0, ge=0, le=86400)
+
+    @field_validator("python")
+    @classmethod
+    def _python(cls, value: str, info: ValidationInfo) -> str:
+        """Over SSH ``python`` is a command line (``nice -n 5 python3``) split with shlex on
+        every job: an unbalanced quote would fail each one as "device unreachable"."""
+        if info.data.get("kind", "ssh") != "ssh":
+            return value  # a local device runs this path as is
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"{show(value)} is not a valid command line: {exc} "
+                             "(quote with ' or \" in pairs)") from None
+        if not argv:
+            raise ValueError("is empty: give the interpreter, e.g. python3")
+        return value
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_hosts(cls, value: str) -> str:
+        check_known_hosts(value)
+        return value
 
     @model_validator(mode="after")
     def _reachable(self) -> "DeviceSpec":
+        if self.kind == "local":
+            given = [k for k in SSH_ONLY if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for kind 'ssh'; a local device runs "
+                                 "on the controller itself (set kind: ssh, or remove them)")
         if self.kind == "ssh" and not (self.host or self.ssh_config_host):
             raise ValueError("an ssh device needs 'host' or 'ssh_config_host'")
         if self.energy == "command" and not self.energy_command:
@@ -74,27 +184,27 @@ class DeviceSpec(StrictModel):
 
 
 class DevicesFile(StrictModel):
-    devices: dict[str, DeviceSpec] = Field(default_factory=dict)
+    devices: dict[Annotated[Name, Field(min_length=1, max_length=200)], DeviceSpec] = Field(default_factory=dict)
 
 
 class BenchmarkSpec(StrictModel):
     """When to stop timing; defaults in the spirit of LiteRT's benchmark_model."""
 
     warmup_runs: int = Field(5, ge=0)
-    warmup_min_s: float = Field(0.5, ge=0)
+    warmup_min_s: float = Field(0.5, ge=0, le=86400)
     min_runs: int = Field(50, ge=1)
-    min_duration_s: float = Field(1.0, ge=0)
+    min_duration_s: float = Field(1.0, ge=0, le=86400)
     max_duration_s: float = Field(150.0, gt=0, le=86400)
     threads: int = Field(1, ge=1, le=256)
-    memory_sample_interval_s: float = Field(0.05, ge=0)
+    memory_sample_interval_s: float = Field(0.05, ge=0, le=60)
     job_timeout_s: Optional[float] = Field(None, gt=0, le=7 * 86400)  # overrides the device's
-    seed: int = 0
-    input_shapes: dict[str, list[int]] = Field(default_factory=dict)
-    default_dim: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's default_rng refuses negative seeds
+    input_shapes: dict[str, list[Dim]] = Field(default_factory=dict)  # dims: positive ints only
+    default_dim: Dim = 1
     evaluate_on_device: bool = False
     eval_samples: int = Field(0, ge=0)  # on-device evaluation: 0 = the whole eval subset
     energy_min_samples: int = Field(20, ge=1)
-    energy_min_window_s: float = Field(1.0, ge=0)
+    energy_min_window_s: float = Field(1.0, ge=0, le=86400)
 
     @model_validator(mode="after")
     def _durations(self) -> "BenchmarkSpec":
@@ -121,7 +231,8 @@ class SuiteSpec(StrictModel):
 
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
-    devices: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
+    devices: list[Annotated[Name, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=lambda: ["local"], min_length=1)
     models: list[ModelSpec] = Field(min_length=1)
     variants: list[VariantSpec] = Field(default_factory=lambda: list(DEFAULT_VARIANTS))
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
@@ -146,30 +257,12 @@ class SuiteSpec(StrictModel):
         return self
 
 
-def _load_yaml(path: Path) -> tuple[Any, Optional[yaml.Node]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError("file not found", file=str(path),
-                          hint="check the path; suites live in suites/") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", file=str(path)) from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML: {problem}", file=str(path),
-                          line=mark.line + 1 if mark else None,
-                          hint="fix the YAML syntax at that line") from exc
-    return data, node
-
-
 def _line_of(node: Optional[yaml.Node], loc: tuple[Union[int, str], ...]) -> Optional[int]:
     """Walk the YAML node tree along pydantic's error location; return a 1-based line."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself": the key's line is right
+            return line
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if key_node.value == str(part):
@@ -216,7 +309,7 @@ def _raise_validation(exc: ValidationError, path: Path, node: Optional[yaml.Node
     errors = exc.errors()
     first = errors[0]
     loc = tuple(first["loc"])
-    key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+    key = key_path(p for p in loc if p != "[key]")
     msg = first["msg"]
     hint = None
     if first["type"] == "extra_forbidden":
@@ -227,28 +320,54 @@ def _raise_validation(exc: ValidationError, path: Path, node: Optional[yaml.Node
     elif first["type"] == "missing":
         msg = "required key is missing"
     elif first["type"] in ("literal_error", "enum"):
-        msg = f"invalid value {first.get('input')!r}: {first['msg']}"
+        msg = f"invalid value {show(first.get('input'))}: {first['msg']}"
     else:
         if first.get("input") is not None and not isinstance(first.get("input"), (dict, list)):
-            msg = f"{msg} (got {first['input']!r})"
+            shown = show(first["input"])
+            if shown not in msg:  # a validator's own message may quote the value already
+                msg = f"{msg} (got {shown})"
     msg = msg.replace("Value error, ", "")
+    if len(msg) > 400:  # a validator may quote a value; the message stays one readable line
+        msg = msg[:399] + "…"
     if len(errors) > 1:
         msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     raise ConfigError(msg, file=str(path), key=key or None, line=_line_of(node, loc), hint=hint) from exc
 
 
+def _check_unique_names(entries: Any, section: str, path: Path, node: Optional[yaml.Node]) -> None:
+    """Two models (or variants) with one name would overwrite each other's results: name
+    both lines.  (SuiteSpec checks too, for suites built in Python, but cannot know lines.)"""
+    if not isinstance(entries, list):
+        return
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            first = seen[name]
+            raise ConfigError(f"duplicate {section[:-1]} name {show(name)} (first at line "
+                              f"{_line_of(node, (section, first, 'name'))}, {section}[{first}])",
+                              file=str(path), key=f"{section}[{index}].name",
+                              line=_line_of(node, (section, index, "name")),
+                              hint=f"each {section[:-1]} needs its own name")
+        seen[name] = index
+
+
 def load_suite(path: Union[str, Path]) -> SuiteSpec:
     """Read and validate a suite file; paths in it are relative to the file."""
     path = Path(path)
-    data, node = _load_yaml(path)
+    doc = load_yaml(path)
+    data, node = doc.data, doc.node
     if not isinstance(data, dict):
         raise ConfigError("a suite must be a YAML mapping with at least 'name' and 'models'",
                           file=str(path))
     for reserved in ("path", "sha256"):
         if reserved in data:
             raise ConfigError("unknown key", file=str(path), key=reserved, line=_line_of(node, (reserved,)))
-    data = {**data, "path": str(path.resolve()),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    for section in ("models", "variants"):
+        _check_unique_names(data.get(section), section, path, node)
+    data = {**data, "path": str(path.resolve()), "sha256": doc.sha256}
     try:
         return SuiteSpec.model_validate(data, context={"base_dir": str(path.resolve().parent)})
     except ValidationError as exc:
@@ -267,11 +386,23 @@ def load_devices(path: Union[str, Path, None] = None) -> dict[str, DeviceSpec]:
             return devices
         path = DEFAULT_DEVICES_FILE
     path = Path(path)
-    data, node = _load_yaml(path)
+    doc = load_yaml(path)
+    data, node = doc.data, doc.node
     if data is None:
         return devices
     if not isinstance(data, dict):
         raise ConfigError("devices file must be a mapping with a 'devices' key", file=str(path))
+    entries = data.get("devices")
+    if isinstance(entries, dict) and isinstance(entries.get("local"), dict):
+        local = entries["local"]
+        if local.get("kind", "local") != "local":
+            raise ConfigError("the name 'local' is the controller itself: its kind is local",
+                              file=str(path), key="devices.local.kind",
+                              line=_line_of(node, ("devices", "local", "kind")),
+                              hint="give an SSH device another name")
+        # 'local' without 'kind' is the controller: validate it as one, so that an SSH key
+        # in it (host, port, ...) is an error instead of being dropped after validation
+        data = {**data, "devices": {**entries, "local": {**local, "kind": "local"}}}
     try:
         parsed = DevicesFile.model_validate(data, context={"base_dir": str(path.resolve().parent)})
     except ValidationError as exc:

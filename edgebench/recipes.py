@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Optional
+import math
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
+
+from .yamlload import show
 
 Format = Literal["onnx", "tflite"]
 BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
@@ -22,7 +26,26 @@ STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors; types are strict (``port: true`` is not port 1, ``threads:
+    2.5`` is not 2) and NaN / infinity are no number, so a setting is what it says or the
+    file does not load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _printable_name(value: str) -> str:
+    """Names end up in terminals, file names and reports: an escape sequence or an invisible
+    right-to-left override in one would rewrite what a user reads, so refuse them here."""
+    if not value.isprintable():
+        raise ValueError(f"{show(value)} contains control or invisible characters; names must be "
+                         "printable (letters, digits, '-', '_', '.' are safest)")
+    return value
+
+
+#: A model, variant, device or tag name: any printable text.
+Name = Annotated[str, AfterValidator(_printable_name)]
+#: One dimension of an input shape: a positive int (an ONNX / TFLite dim is int32).
+Dim = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 
 
 def resolve_path(value: str, info: ValidationInfo, *, must_exist: bool = True) -> str:
@@ -39,7 +62,7 @@ def resolve_path(value: str, info: ValidationInfo, *, must_exist: bool = True) -
 class ModelSpec(StrictModel):
     """One source model: a built-in reference model, a model file, or a PyTorch factory."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     builtin: Optional[Literal[BUILTIN_MODELS]] = None  # type: ignore[valid-type]
     # An installed Python package that carries the model file; 'path' is then relative to
     # the package's folder and is looked up when the variant is built (a missing package
@@ -48,7 +71,7 @@ class ModelSpec(StrictModel):
     path: Optional[str] = None  # .onnx / .tflite / .keras / SavedModel directory
     torch: Optional[str] = None  # "package.module:factory"
     state_dict: Optional[str] = None  # torch only: weights to load into the factory's module
-    input_shape: Optional[list[int]] = None  # torch only: example input shape, batch first
+    input_shape: Optional[list[Dim]] = None  # torch only: example input shape, batch first
     formats: Optional[list[Format]] = None  # default: the file's own format, both for built-ins
     data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
     # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
@@ -116,7 +139,7 @@ class ModelSpec(StrictModel):
 class VariantSpec(StrictModel):
     """A named recipe: an ordered list of steps; ``[]`` is the unmodified fp32 model."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1, max_length=200)
     steps: list[dict[str, Any]] = Field(default_factory=list)
     formats: Optional[list[Format]] = None  # restrict this variant to some formats
 
@@ -130,7 +153,7 @@ class VariantSpec(StrictModel):
                 )
             (name, params), = step.items()
             if name not in STEP_NAMES:
-                raise ValueError(f"step {i}: unknown step {name!r}; allowed: {', '.join(STEP_NAMES)}")
+                raise ValueError(f"step {i}: unknown step {show(name)}; allowed: {', '.join(STEP_NAMES)}")
             if params is not None and not isinstance(params, dict):
                 raise ValueError(f"step {i} ({name}): parameters must be a mapping")
             _check_step_params(i, name, params or {})
@@ -147,8 +170,12 @@ def _check_step_params(index: int, name: str, params: dict[str, Any]) -> None:
 
     from edgebench.compressors.params import STEP_PARAMS
 
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"step {index} ({name}): {key}: {value} is not a finite number")
+    model: Any = STEP_PARAMS[name]
     try:
-        STEP_PARAMS[name](**params)
+        model.model_validate(params, strict=True)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}"
                              for e in exc.errors())

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgebench.cliargs import accuracy_points, latency_factor
 from edgebench.report.cli import add_store_args, console
 from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS
 
@@ -26,9 +27,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_a", metavar="RUN_A", help="baseline run id")
     p.add_argument("run_b", metavar="RUN_B", help="run id to judge")
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")
-    p.add_argument("--factor", type=float, default=LATENCY_FACTOR,
+    p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR,
                    help="minimum ratio to count (default 1.1 = 10%%)")
-    p.add_argument("--accuracy-threshold", type=float, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
+    p.add_argument("--accuracy-threshold", type=accuracy_points, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
                    help="accuracy change in points that counts (default 1)")
     p.add_argument("--force", action="store_true",
                    help="compare pairs whose environment fingerprints differ")

@@ -17,6 +17,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+from ..cliargs import int_range
 from ..errors import EdgebenchError, HostKeyError, UsageError
 
 HELP = """\
@@ -44,7 +45,7 @@ def add_parser(sub: Any) -> None:
     chk.add_argument("names", nargs="*", metavar="NAME", help="devices or tags (default: all)")
     common(chk)
     chk.add_argument("--json", action="store_true", help="machine-readable output")
-    chk.add_argument("--parallel", type=int, default=8, metavar="N", help="devices at once (default 8)")
+    chk.add_argument("--parallel", type=int_range(1, 256), default=8, metavar="N", help="devices at once (default 8)")
     chk.set_defaults(func=handle_check)
 
     tr = actions.add_parser("trust", help="record a device's SSH host key after confirmation")

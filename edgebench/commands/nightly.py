@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from edgebench.cliargs import latency_factor
 from edgebench.report.cli import console
 from edgebench.textsafe import printable
 from edgebench.quality import LATENCY_FACTOR
@@ -30,7 +31,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--store", metavar="URL", help="results database (default OUT/edgebench.db)")
     p.add_argument("--site", metavar="DIR", help="publish the static site here")
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")
-    p.add_argument("--factor", type=float, default=LATENCY_FACTOR)
+    p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR)
     p.set_defaults(func=handle, runner=None)
 
 

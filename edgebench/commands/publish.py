@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgebench.cliargs import latency_factor
 from edgebench.report.cli import add_store_args
 from edgebench.quality import LATENCY_FACTOR
 
@@ -20,7 +21,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("publish", help="write a static results site", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", metavar="DIR", required=True, help="site folder")
-    p.add_argument("--factor", type=float, default=LATENCY_FACTOR,
+    p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR,
                    help=f"regression factor (default {LATENCY_FACTOR:g})")
     add_store_args(p)
     p.set_defaults(func=handle)

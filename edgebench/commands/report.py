@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgebench.cliargs import accuracy_points
 from edgebench.report.cli import add_store_args
 from edgebench.quality import MAX_ACCURACY_DROP_PTS
 
@@ -28,7 +29,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: RESULTS/RUN_ID)")
     p.add_argument("--objective", choices=("latency", "size"), default="latency",
                    help="what the recommendation minimises (default: latency)")
-    p.add_argument("--max-accuracy-drop", type=float, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
+    p.add_argument("--max-accuracy-drop", type=accuracy_points, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
                    help="accuracy budget vs fp32 in percentage points (default: 1)")
     add_store_args(p)
     p.set_defaults(func=handle)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,11 @@ def test_mutated_devices_load_or_fail_in_one_line(work: Path, text: str) -> None
     assert "local" in reg
     for dev in reg.values():  # what loads must be usable: no timeout the OS would reject
         assert 0 < dev.connect_timeout_s <= 3600 and 0 < dev.job_timeout_s <= 7 * 86400
+        # ... and nothing that only fails at job time (as "device unreachable")
+        assert dev.name.isprintable() and all(t.isprintable() for t in dev.tags)
+        assert all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) and "\0" not in v for k, v in dev.env.items())
+        assert dev.kind == "local" or shlex.split(dev.python)
+        assert type(dev.port) is int and type(dev.retries) is int
 
 
 ABSURD = [("benchmark", "min_runs", -1), ("benchmark", "min_runs", 0), ("benchmark", "warmup_runs", -5),
@@ -157,11 +164,14 @@ ABSURD = [("benchmark", "min_runs", -1), ("benchmark", "min_runs", 0), ("benchma
           ("benchmark", "max_duration_s", float("nan")), ("benchmark", "job_timeout_s", 0),
           ("benchmark", "job_timeout_s", -3), ("benchmark", "job_timeout_s", 1e308),
           ("benchmark", "threads", 0), ("benchmark", "threads", 100000),
-          ("benchmark", "default_dim", 0), ("benchmark", "eval_samples", -1)]
+          ("benchmark", "default_dim", 0), ("benchmark", "eval_samples", -1),
+          ("benchmark", "threads", True), ("benchmark", "min_runs", 2.5), ("benchmark", "seed", -1),
+          ("benchmark", "warmup_min_s", float("inf")), ("benchmark", "memory_sample_interval_s", float("nan"))]
 ABSURD_DEVICE = [("connect_timeout_s", 0), ("connect_timeout_s", 1e308), ("connect_timeout_s", float("inf")),
                  ("job_timeout_s", 0), ("job_timeout_s", float("nan")), ("job_timeout_s", 1e12),
                  ("port", 0), ("port", 70000), ("retries", -1), ("retries", 1000),
-                 ("io_timeout_s", 0), ("io_timeout_s", 1e9)]
+                 ("io_timeout_s", 0), ("io_timeout_s", 1e9), ("port", True), ("retries", 1.0),
+                 ("idle_s", float("inf")), ("cooldown_below_c", float("nan")), ("energy_sample_hz", float("nan"))]
 
 
 @pytest.mark.parametrize("section,key,value", ABSURD)
