@@ -6,6 +6,7 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .progress import _fmt_s
+from .report.synergy import best_combination_lines
 
 
 def _mb(value: Optional[float]) -> str:
@@ -100,4 +101,6 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
                   f"bytes pushed: {pushed}")
     for warning in outcome.warnings + measurement_warnings(outcome.records):
         console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+    for line in best_combination_lines(outcome.records):  # edgebench.report.synergy
+        console.print(f"[bold]combination:[/] {line}", markup=True, highlight=False)
     console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)")
