@@ -207,15 +207,19 @@ def best_combination(combos: Sequence[Combination], *, max_accuracy_drop_pts: fl
 # --- adapters: the report's DataFrame rows and the run's job records -----------------------
 
 def _steps(recipe: Any) -> Optional[list[dict[str, Any]]]:
-    if isinstance(recipe, list):
-        return recipe
-    if isinstance(recipe, str) and recipe.strip():
+    """The recipe column as a list of one-key step mappings; None for anything else
+    (not recorded, or written by a tool that records recipes differently)."""
+    value = recipe
+    if isinstance(recipe, str):
         try:
-            value = json.loads(recipe)
+            value = json.loads(recipe) if recipe.strip() else None
         except ValueError:
             return None
-        return value if isinstance(value, list) else None
-    return None
+    if not isinstance(value, list):
+        return None
+    if not all(isinstance(s, dict) and len(s) == 1 for s in value):
+        return None
+    return value
 
 
 def rows_from_frame(frame: Any) -> list[Row]:

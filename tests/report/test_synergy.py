@@ -104,7 +104,8 @@ def test_rows_from_report_frame() -> None:
          "latency_p50_s": None, "energy_per_inference_j": None, "accuracy_eff": None,
          "auto_added": None},
     ])
-    rows = rows_from_frame(frame)
+    odd = frame.iloc[[1]].assign(variant="odd", recipe='["int8"]')  # not step mappings: skipped
+    rows = rows_from_frame(pd.concat([frame, odd], ignore_index=True))
     assert [(r.variant, r.steps, r.energy_per_inference_j, r.auto_added) for r in rows] == [
         ("fp32", [], None, False), ("auto-int8", [INT8], None, True)]
 
