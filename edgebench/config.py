@@ -226,6 +226,19 @@ class TFLiteSpec(StrictModel):
     use_xnnpack: bool = True
 
 
+class McuBudget(StrictModel):
+    """A microcontroller's flash and RAM (for the tensor arena), in bytes."""
+
+    flash_bytes: int = Field(gt=0)
+    ram_bytes: int = Field(gt=0)
+
+
+def _default_mcu_budgets() -> dict[str, McuBudget]:
+    from edgebench.compressors.mcu import DEFAULT_BUDGETS
+
+    return {name: McuBudget(**b) for name, b in DEFAULT_BUDGETS.items()}
+
+
 class SuiteSpec(StrictModel):
     """What to benchmark: models x variants x formats, on devices, with these settings."""
 
@@ -239,6 +252,8 @@ class SuiteSpec(StrictModel):
     onnxruntime: OnnxRuntimeSpec = Field(default_factory=OnnxRuntimeSpec)
     tflite: TFLiteSpec = Field(default_factory=TFLiteSpec)
     input_npz: Optional[str] = None
+    # which .tflite variants fit which microcontroller (docs/wearables.md)
+    mcu_budgets: dict[str, McuBudget] = Field(default_factory=_default_mcu_budgets)
     path: str = ""  # filled by load_suite
     sha256: str = ""  # of the suite file, for run records
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
 from edgebench.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from edgebench.tsformat import TsData
 
 DIGITS_SEED = 0
 DIGITS_EVAL_FRACTION = 0.2
@@ -61,6 +64,8 @@ def to_layout(x: np.ndarray, fmt: str) -> np.ndarray:
     """Canonical channels-first arrays -> the layout of ``fmt`` ('onnx' keeps it, 'tflite' is NHWC)."""
     if fmt == "tflite" and x.ndim == 4:
         return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
+    if fmt == "tflite" and x.ndim == 3:  # 1-D signals: [N, channels, steps] -> [N, steps, channels]
+        return np.ascontiguousarray(np.transpose(x, (0, 2, 1)))
     return x
 
 
@@ -172,9 +177,75 @@ def load_lfw_faces_dataset(side: int = LFW_SIDE) -> Dataset:
 
 
 def load_dataset(spec: str) -> Dataset:
-    """``'digits'``, ``'lfw-faces'`` or a path to an ``.npz`` file."""
-    if spec == "digits":
-        return load_digits_dataset()
-    if spec == "lfw-faces":
-        return load_lfw_faces_dataset()
-    return load_npz_dataset(spec)
+    """A built-in data set's name (:data:`BUILTIN_DATASETS`) or a path to an ``.npz`` file."""
+    loader = BUILTIN_DATASETS.get(spec)
+    return loader() if loader is not None else load_npz_dataset(spec)
+
+
+# --- UEA time-series data shipped in the ``aeon`` wheel (read, never imported) -------------
+
+AEON_DATA = "datasets/data"  # folder inside the aeon package
+AEON_HINT = "pip install --no-deps aeon==1.6.0 (edgebench reads only its data files)"
+
+
+def _aeon_split(problem: str, split: str) -> "TsData":
+    """Parse ``<problem>_<split>.ts`` from the installed aeon package without importing aeon
+    (its import pulls numba and takes seconds; the file is plain text)."""
+    from edgebench.compressors.sources import package_file
+    from edgebench.tsformat import read_ts
+
+    try:
+        path = package_file("aeon", f"{AEON_DATA}/{problem}/{problem}_{split}.ts")
+    except ModelError as exc:
+        raise ModelError(f"data {problem!r}: {exc.message}", hint=AEON_HINT) from exc
+    return read_ts(path)
+
+
+def load_uea_dataset(name: str, problem: str, length: Optional[int] = None) -> Dataset:
+    """A UEA problem's own TRAIN / TEST files as train / evaluation splits.
+
+    Channels are standardised with the mean and standard deviation of the *training*
+    split's real values (not the padding), then cases shorter than ``length`` are padded
+    at the end with 0 -- the channel mean after standardising -- and longer ones cut
+    (default: the longest case of both splits, so none is).  Labels are indices into the
+    header's ``@classLabel`` order.  Layout: channels first ``[N, channels, steps]``.
+    The whole training split (up to 200 cases) is the calibration pool, so int8 is never
+    calibrated on the samples it is scored on.
+    """
+    train, test = _aeon_split(problem, "TRAIN"), _aeon_split(problem, "TEST")
+    steps = length or max(max(train.lengths), max(test.lengths))
+    x_train = train.to_array(steps, pad_value=np.nan)
+    x_eval = test.to_array(steps, pad_value=np.nan)
+    mean = np.nanmean(x_train, axis=(0, 2), keepdims=True)
+    std = np.nanstd(x_train, axis=(0, 2), keepdims=True)
+    std = np.where(std > 0, std, 1.0)
+
+    def standardise(x: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((x - mean) / std, nan=0.0).astype(np.float32)
+
+    x_train, x_eval = standardise(x_train), standardise(x_eval)
+    return Dataset(name=name, x_train=x_train, y_train=train.label_indices(),
+                   x_calib=x_train[:CALIBRATION_SAMPLES], x_eval=x_eval,
+                   y_eval=test.label_indices())
+
+
+def load_basic_motions_dataset() -> Dataset:
+    """BasicMotions (UEA): 6-axis smart-watch IMU, 100 steps, 4 activities, 40 / 40 cases."""
+    return load_uea_dataset("basic-motions", "BasicMotions")
+
+
+def load_japanese_vowels_dataset() -> Dataset:
+    """JapaneseVowels (UEA): 12 LPC coefficients, 7..29 frames padded to 29, 9 speakers,
+    270 training / 370 test cases."""
+    from edgebench.models.timeseries import SPEECH_STEPS
+
+    return load_uea_dataset("japanese-vowels", "JapaneseVowels", SPEECH_STEPS)
+
+
+#: Built-in data sets by the name a suite's ``data:`` uses (recipes.BUILTIN_DATA lists them).
+BUILTIN_DATASETS: dict[str, Callable[[], Dataset]] = {
+    "digits": load_digits_dataset,
+    "lfw-faces": load_lfw_faces_dataset,
+    "basic-motions": load_basic_motions_dataset,
+    "japanese-vowels": load_japanese_vowels_dataset,
+}

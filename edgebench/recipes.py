@@ -19,8 +19,10 @@ from .yamlload import show
 
 Format = Literal["onnx", "tflite"]
 BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
-                  "all-minilm-l6-v2")  # the last needs extras: see docs/compression.md
-BUILTIN_DATA = ("digits", "lfw-faces")  # lfw-faces needs scikit-image: docs/compression.md
+                  "all-minilm-l6-v2",  # needs extras: see docs/compression.md
+                  "har-1dcnn", "speech-1dcnn")  # need aeon's data files: docs/wearables.md
+BUILTIN_DATA = ("digits", "lfw-faces",  # lfw-faces needs scikit-image: docs/compression.md
+                "basic-motions", "japanese-vowels")  # aeon's data files: docs/wearables.md
 _PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
 

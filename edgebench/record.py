@@ -25,6 +25,9 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "params", "nonzero_params", "macs", "noop", "recipe",
     "energy_per_inference_j", "net_energy_per_inference_j", "mean_power_w", "energy_probe",
     "throttled", "temp_rise_c", "governor", "fingerprint", "job_id",
+    # from the manifest: added for synergy; microcontroller figures of .tflite files
+    # (edgebench.compressors.mcu), kept in the store's extra_json (no table change)
+    "auto_added", "flash_bytes", "weights_bytes", "arena_bytes", "mcu_fit",
 )
 
 STATUSES = ("ok", "failed", "skipped")

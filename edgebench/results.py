@@ -60,6 +60,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
     from edgebench.store import open_store
     from edgebench.store import schema as S
+    from edgebench.store.rows import clean_value
 
     st = open_store(store, create=False)  # a lookup: a store that is not there is an error
     runs = _runs_filter(run)
@@ -89,6 +90,11 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
         row["job_finished_at"] = row.pop("finished_at")
         extra = json.loads(row.pop("extra_json") or "{}")
         row.update({k: v for k, v in extra.items() if k not in row})
+        for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
+            try:
+                row[name] = clean_value(name, row.get(name))
+            except (TypeError, ValueError):
+                row[name] = None
     return _typed_frame(rows)
 
 

@@ -92,8 +92,19 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "throttled": thermal.get("throttled"), "temp_rise_c": thermal.get("temp_rise_c"),
         "governor": record.fingerprint.get("governor"),
         "fingerprint": fingerprint_hash(record.fingerprint),
+        **_mcu_cells(manifest),
     }
     return {col: row.get(col) for col in SUMMARY_COLUMNS}
+
+
+def _mcu_cells(manifest: dict[str, Any]) -> dict[str, Any]:
+    """auto_added and the microcontroller columns (empty for ONNX files)."""
+    from .compressors.mcu import fit_text
+
+    mcu = manifest.get("mcu") or {}
+    return {"auto_added": True if manifest.get("auto_added") else None,
+            "flash_bytes": mcu.get("flash_bytes"), "weights_bytes": mcu.get("weights_bytes"),
+            "arena_bytes": mcu.get("arena_bytes"), "mcu_fit": fit_text(mcu.get("fits")) or None}
 
 
 def _peak_rss(result: Optional[dict[str, Any]]) -> Optional[int]:

@@ -64,6 +64,10 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
     versions = tool_versions()
     say = progress or (lambda _msg: None)
     variants = list(suite.variants) or list(DEFAULT_VARIANTS)
+    from edgebench.report.synergy import auto_single_step_variants
+
+    auto = auto_single_step_variants(variants)  # synergy needs each combined step alone
+    variants += auto
     artifacts: list[Artifact] = []
     for spec in suite.models:
         if only_models and spec.name not in only_models:
@@ -74,7 +78,24 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
                 continue
             artifacts.extend(_build_model_format(spec, fmt, chosen, cache_dir, versions,
                                                  no_cache, say))
+    _annotate(artifacts, suite, {v.name for v in auto})
     return artifacts
+
+
+def _annotate(artifacts: list[Artifact], suite: Any, auto: set[str]) -> None:
+    """Suite-dependent facts, kept out of the cached manifest file (the same file serves
+    any suite): which variants were added for synergy, and the MCU budget verdicts."""
+    from edgebench.compressors.mcu import DEFAULT_BUDGETS, fits
+
+    budgets = {name: (b.model_dump() if hasattr(b, "model_dump") else dict(b)) for name, b in
+               (getattr(suite, "mcu_budgets", None) or DEFAULT_BUDGETS).items()}
+    for art in artifacts:
+        if art.variant in auto:
+            art.manifest["auto_added"] = ("single step of a combination the suite lacked; "
+                                          "built to measure the combination's synergy")
+        footprint = art.manifest.get("mcu")
+        if isinstance(footprint, dict) and "arena_bytes" in footprint:
+            footprint["fits"] = fits(footprint, budgets)
 
 
 def check_model_names(suite: Any, names: Optional[list[str]]) -> Optional[list[str]]:

@@ -6,6 +6,7 @@ import sys
 from typing import Any, Optional, TextIO
 
 from .progress import _fmt_s
+from .report.synergy import best_combination_lines
 
 
 def _mb(value: Optional[float]) -> str:
@@ -147,5 +148,7 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
                   f"bytes pushed: {pushed}", markup=False)
     for warning in outcome.warnings + measurement_warnings(outcome.records):
         console.print(f"[yellow]warning:[/] {plain(warning)}", soft_wrap=True)
+    for line in best_combination_lines(outcome.records):  # edgebench.report.synergy
+        console.print(f"[bold]combination:[/] {plain(line)}", soft_wrap=True)
     console.print(f"results: {outcome.run_dir} (summary.csv, report.md, results.jsonl)",
                   markup=False, soft_wrap=True)

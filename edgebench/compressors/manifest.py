@@ -57,6 +57,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         _write_npz(path, io, x, y, ref)
     params, nonzero = stats["params"], stats["nonzero_params"]
     noop_reasons = list(state.noop_reasons)
+    mcu = _mcu_footprint(path) if ctx.fmt == "tflite" else None
     return {
         "path": str(path),
         "sha256": _sha(path),
@@ -75,7 +76,20 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "eval_data": None if ctx.data is None else ctx.data.name,
         "quality": q,
         **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},
+        **({"mcu": mcu} if mcu is not None else {}),
     }
+
+
+def _mcu_footprint(path: Path) -> dict[str, Any]:
+    """Flash and tensor-arena figures of a .tflite file (:mod:`edgebench.compressors.mcu`);
+    a file the estimator cannot read says so instead of failing the variant."""
+    from edgebench.compressors.mcu import footprint
+
+    try:
+        return footprint(path)
+    except Exception as exc:  # noqa: BLE001 - an estimate must never fail a built variant
+        return {"flash_bytes": path.stat().st_size,
+                "error": f"arena not estimated: {type(exc).__name__}: {exc}"}
 
 
 def _check_presence_output(io: dict[str, Any], output: Optional[str]) -> None:

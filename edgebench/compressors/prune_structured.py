@@ -1,6 +1,6 @@
 """Structured pruning: physically remove the lowest-L1 output channels / units.
 
-Works on plain ``Sequential`` stacks (Conv / depthwise Conv / BatchNorm / Dense with
+Works on plain ``Sequential`` stacks (Conv 2-D or 1-D / depthwise Conv / BatchNorm / Dense with
 parameter-free layers between them), in PyTorch and tf_keras.  Every Conv/Dense except
 the output layer keeps ``round(n * (1 - sparsity))`` outputs (at least 1); the following
 layer's inputs are sliced to match, through depthwise convs, BatchNorm and Flatten (whose
@@ -17,9 +17,12 @@ import numpy as np
 from edgebench.errors import CompressionError
 
 _TORCH_PASS = ("ReLU", "ReLU6", "LeakyReLU", "Hardswish", "Sigmoid", "Tanh", "MaxPool2d",
-               "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "Identity", "MaxPool1d", "AvgPool1d")
+               "AvgPool2d", "AdaptiveAvgPool2d", "Dropout", "Identity", "MaxPool1d", "AvgPool1d",
+               "AdaptiveAvgPool1d")
 _KERAS_PASS = ("ReLU", "Activation", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-               "GlobalMaxPooling2D", "Dropout", "ZeroPadding2D", "InputLayer", "LeakyReLU")
+               "GlobalMaxPooling2D", "Dropout", "ZeroPadding2D", "InputLayer", "LeakyReLU",
+               "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
+               "GlobalMaxPooling1D")  # 1-D: har-1dcnn, speech-1dcnn
 
 
 def prune_structured(model: Any, fw: str, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
@@ -47,7 +50,8 @@ def _torch(model: Any, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
     for h in hooks:
         h.remove()
     producers = [i for i, m in enumerate(layers)
-                 if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1)]
+                 if isinstance(m, nn.Linear)
+                 or (isinstance(m, (nn.Conv2d, nn.Conv1d)) and m.groups == 1)]
     if len(producers) < 2:
         raise CompressionError("structured pruning needs at least two Conv/Linear layers")
     last = producers[-1]
@@ -73,8 +77,8 @@ def _torch(model: Any, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
                 if isinstance(m, nn.Linear):
                     new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
                 else:
-                    new = nn.Conv2d(w.shape[1], w.shape[0], m.kernel_size, m.stride, m.padding,
-                                    m.dilation, 1, b is not None, m.padding_mode)
+                    new = type(m)(w.shape[1], w.shape[0], m.kernel_size, m.stride, m.padding,
+                                  m.dilation, 1, b is not None, m.padding_mode)
                 new.weight.copy_(w)
                 if b is not None:
                     new.bias.copy_(b)
@@ -123,7 +127,8 @@ def _keras(model: Any, sparsity: float) -> tuple[Any, dict[str, int]]:
         raise CompressionError(f"structured pruning needs a keras.Sequential stack, got "
                                f"{type(model).__name__}")
     layers = model.layers
-    producers = [i for i, layer in enumerate(layers) if type(layer).__name__ in ("Conv2D", "Dense")]
+    producers = [i for i, layer in enumerate(layers)
+                 if type(layer).__name__ in ("Conv2D", "Conv1D", "Dense")]
     if len(producers) < 2:
         raise CompressionError("structured pruning needs at least two Conv2D/Dense layers")
     last = producers[-1]
@@ -145,7 +150,7 @@ def _keras(model: Any, sparsity: float) -> tuple[Any, dict[str, int]]:
                 kernel = np.take(kernel, new_keep, axis=-1)
                 rest = [np.take(b, new_keep, axis=-1) for b in rest]
                 keep = new_keep
-                sizes[layer.name] = {"filters" if kind == "Conv2D" else "units": len(new_keep)}
+                sizes[layer.name] = {"units" if kind == "Dense" else "filters": len(new_keep)}
             else:
                 keep = None
             new_weights[layer.name] = [kernel, *rest]

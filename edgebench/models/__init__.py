@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from edgebench.datasets import Dataset, load_digits_dataset, synthetic_dataset, to_layout
+from edgebench.datasets import (Dataset, load_basic_motions_dataset, load_digits_dataset,
+                                 load_japanese_vowels_dataset, synthetic_dataset, to_layout)
 from edgebench.errors import ModelError
 
 
 @dataclass(frozen=True)
 class BuiltinModel:
     name: str
-    input_shape: tuple[int, ...]  # channels first, without batch
+    input_shape: tuple[int, ...]  # channels first, without batch ((channels, steps) for 1-D)
     task: str  # 'classification' | 'regression'
     torch_factory: Callable[[float], Any]
     keras_factory: Callable[[float], Any]
@@ -32,11 +33,11 @@ class BuiltinModel:
 
     def keras_input_shape(self) -> tuple[int, ...]:
         s = self.input_shape
-        return (*s[1:], s[0]) if len(s) == 3 else s
+        return (*s[1:], s[0]) if len(s) in (2, 3) else s
 
 
 def _registry() -> dict[str, BuiltinModel]:
-    from edgebench.models import digits, minilm, mlperf_tiny as mt
+    from edgebench.models import digits, minilm, mlperf_tiny as mt, timeseries as ts
 
     return {
         "digits-cnn": BuiltinModel("digits-cnn", digits.INPUT_SHAPE, "classification",
@@ -49,6 +50,11 @@ def _registry() -> dict[str, BuiltinModel]:
         "all-minilm-l6-v2": BuiltinModel("all-minilm-l6-v2", minilm.INPUT_SHAPE, "embedding",
                                          minilm.torch_model, minilm.keras_model, minilm.dataset,
                                          input_dtype="int64"),
+        **{spec.name: BuiltinModel(spec.name, spec.input_shape, "classification", torch_f,
+                                   keras_f, data, spec.train_epochs, spec.lr)
+           for spec, torch_f, keras_f, data in (
+               (ts.HAR, ts.har_torch, ts.har_keras, load_basic_motions_dataset),
+               (ts.SPEECH, ts.speech_torch, ts.speech_keras, load_japanese_vowels_dataset))},
     }
 
 

@@ -69,6 +69,8 @@ class ReportData:
     history: "pd.DataFrame | None" = None  # run_id, run_started_at, ident, latency_p50_s
     samples: dict[str, Any] = field(default_factory=dict)  # job_id -> latencies (s)
     regressions: list[dict[str, Any]] = field(default_factory=list)  # from a comparison
+    # combination variants vs the product of their steps alone (edgebench.report.synergy)
+    combinations: list[Any] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
@@ -286,7 +288,14 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
                                                 max_accuracy_drop_pts=max_accuracy_drop_pts),
                       warnings=warnings, environment=environment(rows, machines or {}),
                       objective=objective, max_accuracy_drop_pts=max_accuracy_drop_pts,
-                      history=history, samples=dict(samples or {}))
+                      history=history, samples=dict(samples or {}),
+                      combinations=_combinations(rows))
+
+
+def _combinations(rows: "pd.DataFrame") -> list[Any]:
+    from edgebench.report.synergy import combinations, rows_from_frame
+
+    return combinations(rows_from_frame(rows))
 
 
 def as_jsonable(report: ReportData) -> dict[str, Any]:

@@ -207,6 +207,7 @@ def sections(report: ReportData) -> list[Section]:
     for model in report.models:
         out.append(Section(f"Model {model}", f"m-{model}", tables=[model_table(report, model)],
                            plot_key="model", plot_arg=model))
+    out += synergy_sections(report) + mcu_sections(report)
     out.append(Section("Compatibility (variant × device)", "compat", tables=[compat_table(report)]))
     env_keys = list(dict.fromkeys(k for info in report.environment.values() for k in info))
     env_devices = list(report.environment)
@@ -221,3 +222,90 @@ def sections(report: ReportData) -> list[Section]:
     if report.history is not None and not report.history.empty:
         out.append(Section("History (p50 per run)", "history", plot_key="history"))
     return out
+
+
+def _synergy_cell(m: Any) -> Cell:
+    """'5.1× vs 1.4 × 2.6 = 3.6× → 1.42' (ratios) or '-1.0 vs -0.5 + -0.2 = -0.7 → -0.3' (pts)."""
+    if m is None or m.measured is None:
+        return Cell("–")
+    if m.kind == "points":
+        text = f"{m.measured:+.2f}"
+        if m.expected is not None:
+            parts = " + ".join(f"{p:+.2f}" for p in m.parts)
+            text += f" vs {parts} = {m.expected:+.2f} → {m.synergy:+.2f} pts"
+        return Cell(text, "" if m.synergy is None else ("ok" if m.synergy >= 0 else "warn"))
+    text = f"{m.measured:.3g}×"
+    if m.expected is not None:
+        parts = " × ".join(f"{p:.3g}" for p in m.parts)
+        text += f" vs {parts} = {m.expected:.3g}× → synergy {m.synergy:.3g}"
+    else:
+        text += " (a part not measured)"
+    return Cell(text, "" if m.synergy is None else ("ok" if m.synergy >= 1 else "warn"))
+
+
+def synergy_sections(report: ReportData) -> list[Section]:
+    """One table per model per device: every combination's measured gain against the
+    product (accuracy: the sum) of its steps' gains alone, same device and runtime."""
+    combos = report.combinations
+    if not combos:
+        return []
+    auto = sorted(set(report.rows.loc[report.rows["auto_added"].fillna(False).astype(bool),
+                                      "variant"])) if "auto_added" in report.rows else []
+    out = []
+    for model in report.models:
+        for device in report.devices:
+            group = [c for c in combos if c.model == model and c.device == device]
+            if not group:
+                continue
+            rows = []
+            for c in group:
+                parts = ", ".join(f"{label}: {v or 'not built'}"
+                                  + (" (auto-added)" if v in auto else "")
+                                  for label, v in zip(c.step_names, c.part_variants))
+                rows.append([Cell(c.variant), Cell(str(c.format)), Cell(c.runtime or "–"),
+                             Cell(" → ".join(c.step_names)), Cell(parts)]
+                            + [_synergy_cell(c.metrics.get(k))
+                               for k in ("size", "latency", "energy", "accuracy")])
+            paragraphs = ["Gain = fp32 ÷ variant (size, p50 latency, energy per inference); "
+                          "expected = product of each step's gain alone; synergy = measured ÷ "
+                          "expected (> 1: the steps help each other).  Accuracy: change in "
+                          "points vs fp32, expected = sum of the steps' changes, synergy = "
+                          "measured − expected."]
+            if auto:
+                paragraphs.append("auto-added (built because the suite lacked the step "
+                                  f"alone): {', '.join(auto)}")
+            out.append(Section(f"Combination synergy: {model} on {device}",
+                               f"syn-{model}-{device}", paragraphs=paragraphs, tables=[Table(
+                                   ["combination", "format", "runtime", "steps", "each step alone",
+                                    "size gain", "speedup", "energy gain", "accuracy Δ pts"],
+                                   rows, table_id=f"synergy-{model}-{device}")]))
+    return out
+
+
+def mcu_sections(report: ReportData) -> list[Section]:
+    """Flash, weights and tensor-arena estimate of every .tflite variant, and which
+    microcontroller budgets it fits (edgebench.compressors.mcu)."""
+    rows = report.rows
+    if "arena_bytes" not in rows:
+        return []
+    tfl = rows[rows["format"].eq("tflite") & rows["arena_bytes"].notna()]
+    if tfl.empty:
+        return []
+    out_rows = []
+    for model in report.models:
+        sub = tfl[tfl["model"].eq(model)]
+        for variant in variant_order(list(sub["variant"])):
+            r = sub[sub["variant"].eq(variant)].iloc[-1]
+            fit = str(r.get("mcu_fit") or "")
+            out_rows.append([Cell(model), Cell(variant), Cell(f"{int(r['flash_bytes']):,} B"),
+                             Cell(f"{int(r['weights_bytes']):,} B") if _isnum(r["weights_bytes"])
+                             else Cell("–"),
+                             Cell(f"{int(r['arena_bytes']):,} B"),
+                             Cell(fit or "–", "ok" if fit and ": no" not in fit else
+                                  ("warn" if fit else ""))])
+    return [Section("Microcontroller budgets (.tflite)", "mcu", paragraphs=[
+        "flash = the file (TFLite Micro runs it in place); arena = peak of TFLite Micro's "
+        "greedy memory plan of the activation tensors (16-byte aligned), without TFLM's "
+        "persistent structures and kernel scratch buffers: a lower bound (docs/wearables.md)."],
+        tables=[Table(["model", "variant", "flash", "weights", "arena estimate", "fits"],
+                      out_rows, table_id="mcu")])]

@@ -27,13 +27,17 @@ SCHEMA_VERSION = 1
 #: Summary columns kept as text; the rest of the measured columns are floats or ints.
 TEXT_COLUMNS = frozenset({
     "model", "variant", "device", "format", "runtime", "runtime_version", "status",
-    "error", "recipe", "energy_probe", "governor",
+    "error", "recipe", "energy_probe", "governor", "mcu_fit",
 })
-BOOL_COLUMNS = frozenset({"noop", "throttled"})
+BOOL_COLUMNS = frozenset({"noop", "throttled", "auto_added"})
 INT_COLUMNS = frozenset({
     "threads", "size_bytes", "size_gzip_bytes", "runs", "peak_rss_bytes", "params",
-    "nonzero_params", "macs",
+    "nonzero_params", "macs", "flash_bytes", "weights_bytes", "arena_bytes",
 })
+#: Summary columns without a ``jobs`` column: stored in ``extra_json`` (no migration),
+#: read back into frames by ``results.load``.
+EXTRA_JSON_COLUMNS = frozenset({"auto_added", "flash_bytes", "weights_bytes", "arena_bytes",
+                                "mcu_fit"})
 #: Summary columns that become keys or are stored under another name.
 SPECIAL_COLUMNS = frozenset({"run_id", "job_id", "fingerprint"})
 
@@ -81,7 +85,8 @@ def _summary_column(name: str) -> sa.Column:
     return sa.Column(name, sa.Float)
 
 
-SUMMARY_DB_COLUMNS: tuple[str, ...] = tuple(c for c in SUMMARY_COLUMNS if c not in SPECIAL_COLUMNS)
+SUMMARY_DB_COLUMNS: tuple[str, ...] = tuple(c for c in SUMMARY_COLUMNS if c not in SPECIAL_COLUMNS
+                                            and c not in EXTRA_JSON_COLUMNS)
 
 jobs = sa.Table(
     "jobs", metadata,
