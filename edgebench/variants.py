@@ -7,8 +7,9 @@ Files are cached content-addressed by source hash + recipe + the model's input s
 toolchain versions; one failing variant becomes an :class:`Artifact` with ``error`` and
 never stops the others.
 
-Variants that are not cached are built in a child process (``spawn``: torch / TensorFlow
-misbehave in a forked child), one per model and format so the toolchain is imported once:
+Variants that are not cached are built in a child process (a fresh interpreter, not a
+fork: torch / TensorFlow misbehave in a forked child), one per model and format so the
+toolchain is imported once:
 a quantizer that segfaults, hangs past ``EDGEBENCH_BUILD_TIMEOUT_S`` or is killed for
 memory fails the variant it was building, named with its signal and step, and a fresh
 child builds the rest.  ``EDGEBENCH_BUILD_ISOLATION=0`` builds in this process instead.
@@ -21,9 +22,13 @@ import gzip
 import hashlib
 import json
 import os
+import queue
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -193,55 +198,47 @@ def _cached(source: Any, variant: str, steps: list[dict], cache_dir: Path,
 def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list[dict]]],
                     baseline: Optional[Artifact], cache_dir: Path, versions: dict[str, str],
                     say: Callable[[str], None]) -> dict[str, Artifact]:
-    """Build ``todo`` in a spawned child; when it dies, fail the variant it was on (with
+    """Build ``todo`` in a child process; when it dies, fail the variant it was on (with
     the signal and the step) and go on with a fresh child for the rest."""
-    import multiprocessing
-
-    mp = multiprocessing.get_context("spawn")
     results: dict[str, Artifact] = {}
     pending = list(todo)
     while pending:
-        parent, child = mp.Pipe(duplex=False)
-        proc = mp.Process(target=_worker, name=f"edgebench-build-{source.name}",
-                          args=(child, spec, fmt, cache_dir, versions, source.suite_shapes,
-                                pending, baseline), daemon=True)
-        proc.start()
-        child.close()
+        proc, messages = _start_worker((spec, fmt, cache_dir, versions, source.suite_shapes,
+                                        pending, baseline))
         current, step, started = None, "load source", time.monotonic()
         timed_out = False
         while True:
-            if parent.poll(1.0):
-                try:
-                    msg = parent.recv()
-                except (EOFError, OSError):
+            try:
+                msg = messages.get(timeout=1.0)
+            except queue.Empty:
+                if time.monotonic() - started > BUILD_TIMEOUT_S:
+                    proc.kill()
+                    timed_out = True
                     break
-                if msg[0] == "say":
-                    say(msg[1])
-                elif msg[0] == "start":
-                    current, step, started = msg[1], "start", time.monotonic()
-                elif msg[0] == "step":
-                    step = msg[1]
-                elif msg[0] == "done":
-                    art = msg[2]
-                    results[msg[1]] = art
-                    pending = [t for t in pending if t[0] != msg[1]]
-                    if msg[1] == "fp32":
-                        baseline = art
-                    current, step, started = None, "between variants", time.monotonic()
-                elif msg[0] == "exit":
-                    break
-            elif not proc.is_alive():
+                continue
+            if msg is None or msg[0] == "exit":  # stream closed: the child exited or died
                 break
-            elif time.monotonic() - started > BUILD_TIMEOUT_S:
-                proc.kill()
-                timed_out = True
-                break
-        proc.join(30)
-        parent.close()
+            if msg[0] == "say":
+                say(msg[1])
+            elif msg[0] == "start":
+                current, step, started = msg[1], "start", time.monotonic()
+            elif msg[0] == "step":
+                step = msg[1]
+            elif msg[0] == "done":
+                results[msg[1]] = msg[2]
+                pending = [t for t in pending if t[0] != msg[1]]
+                if msg[1] == "fp32":
+                    baseline = msg[2]
+                current, step, started = None, "between variants", time.monotonic()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         if not pending:
             break
         how = (f"timed out after {BUILD_TIMEOUT_S:g} s (EDGEBENCH_BUILD_TIMEOUT_S)" if timed_out
-               else _death(proc.exitcode))
+               else _death(proc.returncode))
         if current is None:  # died loading the source or between variants: nothing to blame
             for name, _ in pending:
                 results[name] = _failed(source.name, name, fmt, f"step {step}: build process {how}")
@@ -250,6 +247,36 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
         results[current] = _failed(source.name, current, fmt, f"step {step} {how}")
         pending = [t for t in pending if t[0] != current]
     return results
+
+
+def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
+    """``python -m edgebench.compressors.build_worker`` fed ``task``; its messages arrive on
+    the queue (None when its stream ends)."""
+    import pickle
+
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)  # this edgebench, not another install
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench.compressors.build_worker"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    messages: "queue.Queue[Any]" = queue.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                messages.put(pickle.load(proc.stdout))
+        except (EOFError, OSError, pickle.UnpicklingError):
+            messages.put(None)
+        except Exception:  # noqa: BLE001 - a torn message: the child died mid-write
+            messages.put(None)
+
+    threading.Thread(target=read, name="edgebench-build-reader", daemon=True).start()
+    try:
+        pickle.dump(task, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        proc.stdin.close()
+    except OSError:
+        pass  # the child is already gone: its exit status tells why
+    return proc, messages
 
 
 def _death(exitcode: Optional[int]) -> str:

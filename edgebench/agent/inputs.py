@@ -89,14 +89,14 @@ def _take(arr: np.ndarray, shape: List[int], info: TensorInfo, path: str) -> np.
     if arr.ndim == len(shape) + 1:
         if arr.shape[0] == 0:
             raise BackendError("input_error", f"{path}: no samples for {info.name!r}")
-        sample = arr[0]
+        sample = np.asarray(arr[0])
         if list(sample.shape) != list(shape):
             raise BackendError(
                 "input_error",
                 f"{path}: samples for {info.name!r} have shape {list(sample.shape)}, "
                 f"model expects {shape}",
             )
-        return np.ascontiguousarray(to_input_dtype(sample, info, path))
+        return np.asarray(to_input_dtype(sample, info, path), order="C")  # 0-d stays 0-d
     if arr.ndim == 0 or len(shape) == 0:
         raise BackendError(
             "input_error",
