@@ -41,7 +41,7 @@ def _sample_feeds(arrays: Dict[str, np.ndarray], inputs: List[TensorInfo],
             raise BackendError("input_error", f"{path}: eval npz has no samples for input(s) "
                                f"{', '.join(missing)}")
         n = len(named[inputs[0].name])
-        return n, lambda i: {t.name: named[t.name][i] for t in inputs}
+        return n, lambda i: {t.name: np.asarray(named[t.name][i]) for t in inputs}  # 0-d stays an array
     if "x" not in arrays:
         raise BackendError("input_error", f"{path}: eval npz has no 'x' array")
     if len(inputs) != 1:
