@@ -272,6 +272,7 @@ def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
 
     threading.Thread(target=read, name="edgebench-build-reader", daemon=True).start()
     try:
+        pickle.dump([os.path.abspath(p) if p else os.getcwd() for p in sys.path], proc.stdin)
         pickle.dump(task, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         proc.stdin.close()
     except OSError:

@@ -33,6 +33,10 @@ class _Channel:
 def main() -> None:
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # fd 1 is stderr from here on: prints of the toolchain stay out of the stream
+    # the caller's import path first (a test's or a notebook's sys.path additions, where a
+    # suite's 'torch: mypkg:factory' or 'package:' lives), then the task that may need it
+    paths = pickle.load(sys.stdin.buffer)
+    sys.path[:0] = [p for p in paths if p not in sys.path]
     task = pickle.load(sys.stdin.buffer)
     from edgebench.variants import _worker
 
