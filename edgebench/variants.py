@@ -42,6 +42,7 @@ from edgebench.errors import EdgebenchError, ModelError
 BUILD_REV = 2  # bump when a change here alters what a recipe builds
 #: Longest one variant may build in its child process before it is killed.
 BUILD_TIMEOUT_S = float(os.environ.get("EDGEBENCH_BUILD_TIMEOUT_S", "3600"))
+LOAD_TIMEOUT_S = 3600.0  # loading a source in the child (a built-in may train first)
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
          "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
          "scikit-image", "ai-edge-quantizer", "flatbuffers")
@@ -211,7 +212,10 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
             try:
                 msg = messages.get(timeout=1.0)
             except queue.Empty:
-                if time.monotonic() - started > BUILD_TIMEOUT_S:
+                # the limit is per variant; loading the source (imports, training a
+                # built-in) gets the longer of it and LOAD_TIMEOUT_S
+                limit = BUILD_TIMEOUT_S if current is not None else max(BUILD_TIMEOUT_S, LOAD_TIMEOUT_S)
+                if time.monotonic() - started > limit:
                     proc.kill()
                     timed_out = True
                     break
@@ -237,7 +241,8 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
             proc.wait()
         if not pending:
             break
-        how = (f"timed out after {BUILD_TIMEOUT_S:g} s (EDGEBENCH_BUILD_TIMEOUT_S)" if timed_out
+        how = (f"timed out after {time.monotonic() - started:.0f} s (limit: EDGEBENCH_BUILD_TIMEOUT_S="
+               f"{BUILD_TIMEOUT_S:g})" if timed_out
                else _death(proc.returncode))
         if current is None:  # died loading the source or between variants: nothing to blame
             for name, _ in pending:
