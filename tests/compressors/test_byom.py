@@ -171,6 +171,10 @@ def test_detector_with_dynamic_h_w_judged_at_the_suites_shape(eb_cache: Path, tm
     from_data = build(eb_cache, [{"name": "fp32"}], name="fcn-data", path=str(model), data=str(tmp_path / "imgs.npz"))
     plan = ok(from_data[("fp32", "onnx")])["inputs"][0]
     assert plan["shape"] == [1, 3, 24, 32] and plan["shape_from"] == "data"
+    # a model-level input_shape is used (and keys the cache), no longer silently ignored
+    own = build(eb_cache, [{"name": "fp32"}], name="fcn-own", path=str(model), input_shape=[1, 3, 16, 20])
+    assert ok(own[("fp32", "onnx")])["inputs"][0]["shape"] == [1, 3, 16, 20]
+    assert own[("fp32", "onnx")].path != from_data[("fp32", "onnx")].path
 
 
 def test_a_segfaulting_step_fails_only_its_variant(eb_cache: Path, vad: tuple[Path, Path],
