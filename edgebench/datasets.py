@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import numpy as np
 
@@ -27,15 +27,20 @@ DIGITS_EVAL_FRACTION = 0.2
 CALIBRATION_SAMPLES = 200
 
 
+#: A split's inputs: one array (one-input models) or arrays keyed by input name, each
+#: stacking N samples on a new leading axis (see :mod:`edgebench.compressors.feeds`).
+Inputs = Union[np.ndarray, dict[str, np.ndarray]]
+
+
 @dataclass
 class Dataset:
     """Splits of one data source; ``y_*`` is None when the data has no labels."""
 
     name: str
-    x_train: np.ndarray
+    x_train: Inputs
     y_train: Optional[np.ndarray]
-    x_calib: np.ndarray
-    x_eval: np.ndarray
+    x_calib: Inputs
+    x_eval: Inputs
     y_eval: Optional[np.ndarray]
     synthetic: bool = False  # True: random inputs, judge by fidelity only
     # 'canonical': channels first, transposed for TFLite; 'model': already the model's layout
@@ -49,14 +54,25 @@ class Dataset:
         """Content hash of every split, so caches notice when the data changed."""
         h = hashlib.sha256()
         for arr in (self.x_train, self.y_train, self.x_calib, self.x_eval, self.y_eval):
-            if arr is not None:
+            if isinstance(arr, dict):
+                for key in sorted(arr):
+                    h.update(key.encode() + str(arr[key].dtype).encode() + str(arr[key].shape).encode())
+                    h.update(np.ascontiguousarray(arr[key]).tobytes())
+            elif arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
+
+    @property
+    def named(self) -> bool:
+        """True when the inputs are keyed by input name (a multi-input model's data)."""
+        return isinstance(self.x_eval, dict)
 
 
 def split_in_layout(data: Dataset, split: str, fmt: str) -> np.ndarray:
     """``x_<split>`` as the model of format ``fmt`` takes it."""
     x = getattr(data, f"x_{split}")
+    if isinstance(x, dict):  # keyed by input name: always the model's own layout
+        return x
     return to_layout(x, fmt) if data.layout == "canonical" else x
 
 
@@ -112,34 +128,56 @@ def synthetic_dataset(name: str, input_shape: tuple[int, ...], *, n_train: int =
 
 
 def load_npz_dataset(path: str | Path, *, eval_fraction: float = 0.5, seed: int = 0) -> Dataset:
-    """A user ``.npz`` with ``x`` (model layout, batch first) and optional ``y`` labels.
+    """A user ``.npz``: ``x`` (model layout, batch first) or one array per input name
+    (N samples stacked on a new leading axis, each exactly that input's shape: a 0-d
+    input gives ``[N]``), and optional ``y`` labels.
 
     Half the samples (shuffled with ``seed``) calibrate, the other half evaluate, so a
     quantized model is never scored on the samples it was calibrated on.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
-            if "x" not in data:
-                raise ConfigError("npz has no 'x' array", file=str(path))
-            x = np.asarray(data["x"])
-            y = np.asarray(data["y"]) if "y" in data else None
+            arrays = {k: np.asarray(data[k]) for k in data.files}
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read data file: {exc}", file=str(path)) from exc
-    if x.ndim < 2 or len(x) < 2:
-        raise ConfigError("'x' must be batch-first with at least 2 samples", file=str(path))
-    if y is not None and len(y) != len(x):
-        raise ConfigError(f"'y' has {len(y)} rows but 'x' has {len(x)}", file=str(path))
-    if x.dtype == np.float64:
-        x = x.astype(np.float32)
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_eval = max(1, int(round(len(x) * eval_fraction)))
+    y = arrays.pop("y", None)
+    if not arrays:
+        raise ConfigError("npz has no input arrays: give 'x' (one-input models) or one array "
+                          "per input name", file=str(path))
+    if "x" in arrays and len(arrays) == 1:
+        x: Inputs = arrays["x"]
+        if x.ndim < 2 or len(x) < 2:
+            raise ConfigError("'x' must be batch-first with at least 2 samples", file=str(path))
+        if x.dtype == np.float64:
+            x = x.astype(np.float32)
+        n = len(x)
+    else:
+        x = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in arrays.items()}
+        lengths = {k: (len(v) if v.ndim else 0) for k, v in x.items()}
+        if len(set(lengths.values())) != 1:
+            raise ConfigError("arrays keyed by input name must stack the same number of samples "
+                              "on their first axis; got " + ", ".join(f"{k} {v}" for k, v in
+                                                                       lengths.items()), file=str(path))
+        n = next(iter(lengths.values()))
+        if n < 2:
+            raise ConfigError("give at least 2 samples per input (first axis)", file=str(path))
+    if y is not None and len(y) != n:
+        raise ConfigError(f"'y' has {len(y)} rows but the inputs have {n}", file=str(path))
+    order = np.random.default_rng(seed).permutation(n)
+    n_eval = max(1, int(round(n * eval_fraction)))
     ev, tr = order[:n_eval], order[n_eval:]
+
+    def rows(idx: np.ndarray, limit: Optional[int] = None) -> Inputs:
+        if isinstance(x, dict):
+            return {k: v[idx][:limit] for k, v in x.items()}
+        return x[idx][:limit]
+
     return Dataset(
         name=f"npz:{Path(path).name}",
-        x_train=x[tr],
+        x_train=rows(tr),
         y_train=None if y is None else y[tr],
-        x_calib=x[tr][:CALIBRATION_SAMPLES],
-        x_eval=x[ev],
+        x_calib=rows(tr, CALIBRATION_SAMPLES),
+        x_eval=rows(ev),
         y_eval=None if y is None else y[ev],
     )
 

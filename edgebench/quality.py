@@ -23,9 +23,30 @@ def accuracy_lost(delta_pts: Optional[float], budget_pts: float = MAX_ACCURACY_D
     return delta_pts is not None and delta_pts < -budget_pts
 
 
-def fidelity_lost(accuracy: Optional[float], cosine: Optional[float]) -> bool:
-    """Only where there is no accuracy: with labels, accuracy is the truth."""
-    return accuracy is None and cosine is not None and cosine < MIN_COSINE
+#: Without labels and with one value per sample (a score, a regression value) cosine is
+#: always +-1, so the error relative to fp32's largest value judges: beyond 5 % warns.
+MAX_RELATIVE_ERROR = 0.05
+
+
+def fidelity_lost(accuracy: Optional[float], cosine: Optional[float],
+                  relative_error: Optional[float] = None) -> bool:
+    """Only where there is no accuracy: with labels, accuracy is the truth.  ``cosine``
+    judges outputs with several values per sample, ``relative_error`` the one-value ones
+    (where the cosine is None)."""
+    if accuracy is not None:
+        return False
+    if cosine is not None:
+        return cosine < MIN_COSINE
+    return relative_error is not None and relative_error > MAX_RELATIVE_ERROR
+
+
+def within_fidelity_budget(cosine: Optional[float], relative_error: Optional[float] = None,
+                           min_cosine: float = MIN_COSINE) -> bool:
+    """May an unlabelled variant be recommended?  Only with a measured fidelity inside the
+    budget: an unknown fidelity is not "good enough" (the recommendation needs a figure)."""
+    if cosine is not None:
+        return cosine >= min_cosine
+    return relative_error is not None and relative_error <= MAX_RELATIVE_ERROR
 
 
 def slowdown(p50_s: Optional[float], fp32_p50_s: Optional[float],

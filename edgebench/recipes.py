@@ -73,13 +73,33 @@ class ModelSpec(StrictModel):
     path: Optional[str] = None  # .onnx / .tflite / .keras / SavedModel directory
     torch: Optional[str] = None  # "package.module:factory"
     state_dict: Optional[str] = None  # torch only: weights to load into the factory's module
-    input_shape: Optional[list[Dim]] = None  # torch only: example input shape, batch first
+    # torch: example input shape, batch first; a one-input .onnx / .tflite file: its shape
+    input_shape: Optional[list[Dim]] = None
     formats: Optional[list[Format]] = None  # default: the file's own format, both for built-ins
     data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
     # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
     # judged output's logits, labels 1/0 (see edgebench.compressors.evaluate.presence_scores)
     task: Literal["classification", "regression", "embedding", "presence", "auto"] = "auto"
     output: Optional[str] = None  # name of the output to judge; default: the first one
+    # Per input name, for .onnx / .tflite files (docs/byom.md): shapes that resolve dynamic
+    # dims, and constant values or fills ('zeros', 'ones', 'random') for inputs the data
+    # does not hold -- a sample rate, a recurrent state.  Used for calibration, fidelity
+    # and the device alike; a name the model lacks fails its variants, naming its inputs.
+    input_shapes: dict[str, list[Dim]] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("inputs")
+    @classmethod
+    def _input_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, v in value.items():
+            if isinstance(v, str):
+                if v not in ("zeros", "ones", "random"):
+                    raise ValueError(f"inputs: {name}: {v!r} is not a number, a list, or one of "
+                                     "zeros, ones, random")
+            elif not _numeric(v):
+                raise ValueError(f"inputs: {name}: give a number, a bool, a (nested) list of "
+                                 "numbers, or zeros / ones / random")
+        return value
 
     @field_validator("package")
     @classmethod
@@ -111,6 +131,9 @@ class ModelSpec(StrictModel):
             raise ValueError("'package' names where a model file lives: give its 'path' too")
         if self.task == "presence" and self.source_kind not in ("onnx", "tflite"):
             raise ValueError("task 'presence' applies to .onnx / .tflite detector files")
+        if (self.inputs or self.input_shapes) and self.source_kind not in ("onnx", "tflite"):
+            raise ValueError("'inputs' and 'input_shapes' set the inputs of an .onnx / .tflite "
+                             "file; built-in, PyTorch and Keras models have one known input")
         if self.output is not None and self.source_kind not in ("onnx", "tflite"):
             raise ValueError("'output' picks an output of an .onnx / .tflite file; built-in, "
                              "PyTorch and Keras models are judged on their single output")
@@ -138,6 +161,20 @@ class ModelSpec(StrictModel):
         return ["onnx", "tflite"] if kind == "builtin" else ["tflite"]
 
 
+def _test_step(name: str) -> bool:
+    """Crash-on-purpose steps, only with EDGEBENCH_TEST_STEPS=1 (compressors/test_steps.py)."""
+    from edgebench.compressors import test_steps
+
+    return name in test_steps.NAMES and test_steps.enabled()
+
+
+def _numeric(value: Any) -> bool:
+    """A number, a bool, or a nested list of them (a literal input value)."""
+    if isinstance(value, (bool, int, float)):
+        return True
+    return isinstance(value, list) and all(_numeric(v) for v in value)
+
+
 class VariantSpec(StrictModel):
     """A named recipe: an ordered list of steps; ``[]`` is the unmodified fp32 model."""
 
@@ -154,7 +191,7 @@ class VariantSpec(StrictModel):
                     f"step {i} must be a mapping with exactly one key, one of {', '.join(STEP_NAMES)}"
                 )
             (name, params), = step.items()
-            if name not in STEP_NAMES:
+            if name not in STEP_NAMES and not _test_step(name):
                 raise ValueError(f"step {i}: unknown step {show(name)}; allowed: {', '.join(STEP_NAMES)}")
             if params is not None and not isinstance(params, dict):
                 raise ValueError(f"step {i} ({name}): parameters must be a mapping")

@@ -82,7 +82,7 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
         "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
         "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
         "inputs": {"seed": b.seed, "npz_path": suite.input_npz or _real_inputs(artifact),
-                   "shapes": dict(b.input_shapes),
+                   "shapes": {**dict(b.input_shapes), **_resolved_shapes(artifact)},
                    "default_dim": b.default_dim},
         "benchmark": {"warmup_runs": b.warmup_runs, "warmup_min_s": b.warmup_min_s,
                       "min_runs": b.min_runs, "min_duration_s": b.min_duration_s,
@@ -96,6 +96,14 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
                         "output": manifest.get("judged_output") or "",
                         "task": "presence" if manifest.get("task") == "presence" else ""}
     return spec
+
+
+def _resolved_shapes(artifact: Any) -> dict[str, list[int]]:
+    """The input shapes the variant was calibrated and judged at (suite, data, model:
+    ``manifest['inputs']``), so the device times the very same shapes."""
+    manifest = getattr(artifact, "manifest", None) or {}
+    return {i["name"]: list(i["shape"]) for i in manifest.get("inputs") or []
+            if i.get("name") and isinstance(i.get("shape"), list)}
 
 
 def _real_inputs(artifact: Any) -> Optional[str]:

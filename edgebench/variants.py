@@ -3,8 +3,16 @@
 Each artifact carries a manifest measured on the built file itself (size, params, zeros,
 MACs, quantized ops, accuracy and fidelity to the fp32 variant of the same model and
 format), so "nothing was quantized" or "pruning shrank nothing" is visible as ``noop``.
-Files are cached content-addressed by source hash + recipe + toolchain versions; one
-failing variant becomes an :class:`Artifact` with ``error`` and never stops the others.
+Files are cached content-addressed by source hash + recipe + the model's input settings +
+toolchain versions; one failing variant becomes an :class:`Artifact` with ``error`` and
+never stops the others.
+
+Variants that are not cached are built in a child process (a fresh interpreter, not a
+fork: torch / TensorFlow misbehave in a forked child), one per model and format so the
+toolchain is imported once:
+a quantizer that segfaults, hangs past ``EDGEBENCH_BUILD_TIMEOUT_S`` or is killed for
+memory fails the variant it was building, named with its signal and step, and a fresh
+child builds the rest.  ``EDGEBENCH_BUILD_ISOLATION=0`` builds in this process instead.
 """
 
 from __future__ import annotations
@@ -13,8 +21,14 @@ import functools
 import gzip
 import hashlib
 import json
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -23,9 +37,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, ModelError
 
-BUILD_REV = 1  # bump when a change here alters what a recipe builds
+BUILD_REV = 2  # bump when a change here alters what a recipe builds
+#: Longest one variant may build in its child process before it is killed.
+BUILD_TIMEOUT_S = float(os.environ.get("EDGEBENCH_BUILD_TIMEOUT_S", "3600"))
+LOAD_TIMEOUT_S = 3600.0  # loading a source in the child (a built-in may train first)
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
          "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
          "scikit-image", "ai-edge-quantizer", "flatbuffers")
@@ -68,6 +85,8 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
 
     auto = auto_single_step_variants(variants)  # synergy needs each combined step alone
     variants += auto
+    bench = getattr(suite, "benchmark", None)
+    suite_shapes = dict(getattr(bench, "input_shapes", None) or {})
     artifacts: list[Artifact] = []
     for spec in suite.models:
         if only_models and spec.name not in only_models:
@@ -76,9 +95,27 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
             chosen = [v for v in variants if not v.formats or fmt in v.formats]
             if not chosen:
                 continue
-            artifacts.extend(_build_model_format(spec, fmt, chosen, cache_dir, versions,
-                                                 no_cache, say))
+            built = _build_model_format(spec, fmt, chosen, cache_dir, versions, no_cache, say,
+                                        suite_shapes, strict=len(suite.models) == 1)
+            artifacts.extend(_mark_identical(built))
     _annotate(artifacts, suite, {v.name for v in auto})
+    return artifacts
+
+
+def _mark_identical(artifacts: list[Artifact]) -> list[Artifact]:
+    """A variant whose file is byte-identical to another's says so: ``per_channel: true``
+    once wrote the very bytes of per-tensor, silently."""
+    first: dict[str, str] = {}
+    for art in artifacts:
+        sha = None if art.error else art.manifest.get("sha256")
+        if not sha:
+            continue
+        if sha in first:
+            art.manifest = dict(art.manifest, identical_to=first[sha])
+            art.manifest["warnings"] = list(art.manifest.get("warnings") or []) + [
+                f"byte-identical to variant {first[sha]!r}: this recipe built the same file"]
+        else:
+            first[sha] = art.variant
     return artifacts
 
 
@@ -113,25 +150,203 @@ def check_model_names(suite: Any, names: Optional[list[str]]) -> Optional[list[s
 
 def _build_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Path,
                         versions: dict[str, str], no_cache: bool,
-                        say: Callable[[str], None]) -> list[Artifact]:
+                        say: Callable[[str], None], suite_shapes: Optional[dict] = None,
+                        strict: bool = False) -> list[Artifact]:
     from edgebench.compressors.sources import load_source
 
     say(f"{spec.name} [{fmt}]: loading source")
     try:
         source = load_source(spec, fmt, cache_dir, versions, no_cache=no_cache)
+        _apply_suite_shapes(source, suite_shapes or {}, strict)
     except EdgebenchError as exc:
         return [_failed(spec.name, v.name, fmt, exc.one_line()) for v in variants]
     except Exception as exc:  # noqa: BLE001 - never crash the whole suite on one model
         return [_failed(spec.name, v.name, fmt, f"{type(exc).__name__}: {exc}") for v in variants]
-    baseline = _build_one(source, "fp32", [], cache_dir, versions, no_cache, None, say)
+    tasks = [("fp32", [])] + [(v.name, list(v.steps)) for v in variants
+                              if v.steps or v.name != "fp32"]
+    built: dict[str, Artifact] = {}
+    todo = []
+    for name, steps in tasks:
+        cached = None if no_cache else _cached(source, name, steps, cache_dir, versions)
+        if cached is not None:
+            say(f"{source.name}/{name} [{fmt}]: cached")
+            built[name] = cached
+        else:
+            todo.append((name, steps))
+    if todo:
+        if os.environ.get("EDGEBENCH_BUILD_ISOLATION", "1") == "0":
+            baseline = built.get("fp32")
+            for name, steps in todo:
+                built[name] = _build_one(source, name, steps, cache_dir, versions, True,
+                                         None if name == "fp32" else baseline, say)
+                if name == "fp32":
+                    baseline = built[name]
+        else:
+            built.update(_build_isolated(spec, fmt, source, todo, built.get("fp32"), cache_dir,
+                                         versions, say))
     out = []
     for v in variants:
-        if not v.steps and v.name == "fp32":
-            out.append(baseline)
-            continue
-        out.append(_build_one(source, v.name, list(v.steps), cache_dir, versions, no_cache,
-                              baseline, say))
+        out.append(built["fp32"] if not v.steps and v.name == "fp32" else built[v.name])
     return out
+
+
+def _apply_suite_shapes(source: Any, suite_shapes: dict[str, list[int]], strict: bool) -> None:
+    """``benchmark.input_shapes`` apply to every model that has an input of that name; in a
+    one-model suite a name the model lacks is a misspelling, and an error naming its inputs."""
+    source.suite_shapes = dict(suite_shapes)
+    if not (strict and suite_shapes and source.kind in ("onnx", "tflite")):
+        return
+    from edgebench.compressors.feeds import model_inputs
+
+    names = [i["name"] for i in model_inputs(Path(source.model), source.fmt)]
+    unknown = sorted(set(suite_shapes) - set(names))
+    if unknown:
+        raise ModelError(f"benchmark.input_shapes names {', '.join(map(repr, unknown))}, but the "
+                         f"model's inputs are {', '.join(map(repr, names))}")
+
+
+def _cached(source: Any, variant: str, steps: list[dict], cache_dir: Path,
+            versions: dict[str, str]) -> Optional[Artifact]:
+    out_path, manifest_path, key = _paths(source, variant, steps, cache_dir, versions)
+    if not (out_path.exists() and manifest_path.exists()):
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable (e.g. half-written by a killed build): rebuild
+    return _artifact(source, variant, out_path, manifest) if manifest.get("cache_key") == key else None
+
+
+def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list[dict]]],
+                    baseline: Optional[Artifact], cache_dir: Path, versions: dict[str, str],
+                    say: Callable[[str], None]) -> dict[str, Artifact]:
+    """Build ``todo`` in a child process; when it dies, fail the variant it was on (with
+    the signal and the step) and go on with a fresh child for the rest."""
+    results: dict[str, Artifact] = {}
+    pending = list(todo)
+    while pending:
+        proc, messages = _start_worker((spec, fmt, cache_dir, versions, source.suite_shapes,
+                                        pending, baseline))
+        current, step, started = None, "load source", time.monotonic()
+        timed_out = False
+        while True:
+            try:
+                msg = messages.get(timeout=1.0)
+            except queue.Empty:
+                # the limit is per variant; loading the source (imports, training a
+                # built-in) gets the longer of it and LOAD_TIMEOUT_S
+                limit = BUILD_TIMEOUT_S if current is not None else max(BUILD_TIMEOUT_S, LOAD_TIMEOUT_S)
+                if time.monotonic() - started > limit:
+                    proc.kill()
+                    timed_out = True
+                    break
+                continue
+            if msg is None or msg[0] == "exit":  # stream closed: the child exited or died
+                break
+            if msg[0] == "say":
+                say(msg[1])
+            elif msg[0] == "start":
+                current, step, started = msg[1], "start", time.monotonic()
+            elif msg[0] == "step":
+                step = msg[1]
+            elif msg[0] == "done":
+                results[msg[1]] = msg[2]
+                pending = [t for t in pending if t[0] != msg[1]]
+                if msg[1] == "fp32":
+                    baseline = msg[2]
+                current, step, started = None, "between variants", time.monotonic()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if not pending:
+            break
+        how = (f"timed out after {time.monotonic() - started:.0f} s (limit: EDGEBENCH_BUILD_TIMEOUT_S="
+               f"{BUILD_TIMEOUT_S:g})" if timed_out
+               else _death(proc.returncode))
+        if current is None:  # died loading the source or between variants: nothing to blame
+            for name, _ in pending:
+                results[name] = _failed(source.name, name, fmt, f"step {step}: build process {how}")
+            break
+        say(f"{source.name}/{current} [{fmt}]: build process {how} in step {step}")
+        results[current] = _failed(source.name, current, fmt, f"step {step} {how}")
+        pending = [t for t in pending if t[0] != current]
+    return results
+
+
+def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
+    """``python -m edgebench.compressors.build_worker`` fed ``task``; its messages arrive on
+    the queue (None when its stream ends)."""
+    import pickle
+
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)  # this edgebench, not another install
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench.compressors.build_worker"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    messages: "queue.Queue[Any]" = queue.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                messages.put(pickle.load(proc.stdout))
+        except (EOFError, OSError, pickle.UnpicklingError):
+            messages.put(None)
+        except Exception:  # noqa: BLE001 - a torn message: the child died mid-write
+            messages.put(None)
+
+    threading.Thread(target=read, name="edgebench-build-reader", daemon=True).start()
+    try:
+        pickle.dump([os.path.abspath(p) if p else os.getcwd() for p in sys.path], proc.stdin)
+        pickle.dump(task, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        proc.stdin.close()
+    except OSError:
+        pass  # the child is already gone: its exit status tells why
+    return proc, messages
+
+
+def _death(exitcode: Optional[int]) -> str:
+    if exitcode is None:
+        return "did not exit"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"killed by signal {-exitcode} ({name}){hint}"
+    return f"exited with status {exitcode}"
+
+
+def _worker(conn: Any, spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
+            suite_shapes: dict, todo: list[tuple[str, list[dict]]],
+            baseline: Optional[Artifact]) -> None:
+    """Child process: load the source once, build ``todo`` in order, report each step."""
+    from edgebench.compressors.sources import load_source
+
+    def say(msg: str) -> None:
+        conn.send(("say", msg))
+
+    try:
+        source = load_source(spec, fmt, cache_dir, versions, no_cache=False)
+        source.suite_shapes = dict(suite_shapes)
+    except Exception as exc:  # noqa: BLE001 - reported per variant
+        line = exc.one_line() if isinstance(exc, EdgebenchError) else f"{type(exc).__name__}: {exc}"
+        for name, _ in todo:
+            conn.send(("done", name, _failed(spec.name, name, fmt, line)))
+        conn.send(("exit",))
+        return
+    for name, steps in todo:
+        conn.send(("start", name))
+        art = _build_one(source, name, steps, cache_dir, versions, True,
+                         None if name == "fp32" else baseline, say,
+                         on_step=lambda step: conn.send(("step", step)))
+        if name == "fp32":
+            baseline = art
+        conn.send(("done", name, art))
+    conn.send(("exit",))
+    conn.close()
 
 
 def _failed(model: str, variant: str, fmt: str, error: str) -> Artifact:
@@ -156,8 +371,9 @@ def code_fingerprint() -> str:
 
 
 def _cache_key(source: Any, steps: list[dict], versions: dict[str, str]) -> str:
+    settings = source.input_settings() if hasattr(source, "input_settings") else None
     blob = json.dumps({"source": source.sha256, "format": source.fmt, "steps": steps,
-                       "code": code_fingerprint(),
+                       "code": code_fingerprint(), "inputs": settings,
                        "data": source.data.fingerprint() if source.data else None,
                        "task": source.task, "output": source.output,
                        "versions": versions, "rev": BUILD_REV},
@@ -165,31 +381,36 @@ def _cache_key(source: Any, steps: list[dict], versions: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _build_one(source: Any, variant: str, steps: list[dict], cache_dir: Path,
-               versions: dict[str, str], no_cache: bool, baseline: Optional[Artifact],
-               say: Callable[[str], None]) -> Artifact:
+def _paths(source: Any, variant: str, steps: list[dict], cache_dir: Path,
+           versions: dict[str, str]) -> tuple[Path, Path, str]:
+    """(variant file, its manifest, cache key)."""
     key = _cache_key(source, steps, versions)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
     out_dir = cache_dir / "variants" / _safe(source.name) / source.fmt
     out_path = out_dir / f"{safe}-{key[:16]}.{source.fmt}"
-    manifest_path = Path(f"{out_path}.manifest.json")
-    if out_path.exists() and manifest_path.exists() and not no_cache:
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            manifest = {}  # unreadable (e.g. half-written by a killed build): rebuild
-        if manifest.get("cache_key") == key:
+    return out_path, Path(f"{out_path}.manifest.json"), key
+
+
+def _build_one(source: Any, variant: str, steps: list[dict], cache_dir: Path,
+               versions: dict[str, str], no_cache: bool, baseline: Optional[Artifact],
+               say: Callable[[str], None],
+               on_step: Optional[Callable[[str], None]] = None) -> Artifact:
+    out_path, manifest_path, key = _paths(source, variant, steps, cache_dir, versions)
+    if not no_cache:
+        cached = _cached(source, variant, steps, cache_dir, versions)
+        if cached is not None:
             say(f"{source.name}/{variant} [{source.fmt}]: cached")
-            return _artifact(source, variant, out_path, manifest)
+            return cached
     say(f"{source.name}/{variant} [{source.fmt}]: building")
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="build-", dir=_mkdir(cache_dir / "tmp")))
     try:
-        manifest = _build_and_measure(source, variant, steps, out_path, work, baseline)
+        manifest = _build_and_measure(source, variant, steps, out_path, work, baseline, on_step)
     except EdgebenchError as exc:
         return _failed(source.name, variant, source.fmt, exc.one_line())
     except Exception as exc:  # noqa: BLE001 - a toolchain bug must not stop the suite
-        return _failed(source.name, variant, source.fmt, f"{type(exc).__name__}: {exc}")
+        return _failed(source.name, variant, source.fmt, f"{type(exc).__name__}: {exc!s}" if str(exc)
+                       else repr(exc))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     manifest.update({"cache_key": key, "tool_versions": versions,
@@ -201,14 +422,19 @@ def _build_one(source: Any, variant: str, steps: list[dict], cache_dir: Path,
 
 
 def _build_and_measure(source: Any, variant: str, steps: list[dict], out_path: Path,
-                       work: Path, baseline: Optional[Artifact]) -> dict[str, Any]:
+                       work: Path, baseline: Optional[Artifact],
+                       on_step: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
     from edgebench.compressors.manifest import measure
     from edgebench.compressors.pipeline import Context, State, run_recipe
 
     kind, obj = source.fresh_state_obj()
     ctx = Context(source.name, source.fmt, source.input_shape, source.task, source.data, work,
                   builtin=source.builtin, teacher=source.model if kind in ("torch", "keras") else None,
-                  input_dtype=source.input_dtype, output=source.output)
+                  input_dtype=source.input_dtype, output=source.output,
+                  input_shapes=dict(source.input_shapes or {}),
+                  suite_shapes=dict(source.suite_shapes or {}),
+                  input_values=dict(source.input_values or {}),
+                  single_shape=source.single_shape, on_step=on_step)
     state = run_recipe(State(kind, obj), steps, ctx, out_path)
     manifest = measure(state, ctx, out_path, baseline)
     manifest.update({"model": source.name, "variant": variant, "format": source.fmt,

@@ -29,22 +29,39 @@ def presence_scores(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(top, -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)))
 
 
+def _sample_feeds(arrays: Dict[str, np.ndarray], inputs: List[TensorInfo],
+                  path: str) -> "tuple[int, Any]":
+    """(sample count, sample index -> feed).  ``input:<name>`` arrays stack whole samples
+    (every input of a multi-input model, 0-d ones included); a plain ``x`` holds the
+    rows of a one-input model, each fed as a batch of one."""
+    named = {k[len("input:"):]: v for k, v in arrays.items() if k.startswith("input:")}
+    if named:
+        missing = [i.name for i in inputs if i.name not in named]
+        if missing:
+            raise BackendError("input_error", f"{path}: eval npz has no samples for input(s) "
+                               f"{', '.join(missing)}")
+        n = len(named[inputs[0].name])
+        return n, lambda i: {t.name: np.asarray(named[t.name][i]) for t in inputs}  # 0-d stays an array
+    if "x" not in arrays:
+        raise BackendError("input_error", f"{path}: eval npz has no 'x' array")
+    if len(inputs) != 1:
+        raise BackendError("input_error", f"{path}: eval npz has one 'x' array for a model with "
+                           f"{len(inputs)} inputs")
+    x, name = arrays["x"], inputs[0].name
+    return len(x), lambda i: {name: x[i:i + 1]}
+
+
 def evaluate(backend: Backend, inputs: List[TensorInfo], spec: EvalSpec,
              outputs_info: Optional[List[TensorInfo]] = None) -> Dict[str, Any]:
-    if len(inputs) != 1:
-        return {"skipped": f"on-device evaluation supports single-input models ({len(inputs)} inputs)"}
     try:
         with np.load(spec.npz_path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # noqa: BLE001
         raise BackendError("input_error", f"{spec.npz_path}: cannot read eval npz ({exc})") from exc
-    if "x" not in arrays:
-        raise BackendError("input_error", f"{spec.npz_path}: eval npz has no 'x' array")
-    x = arrays["x"]
-    n = len(x) if not spec.max_samples else min(len(x), spec.max_samples)
+    total, feed = _sample_feeds(arrays, inputs, spec.npz_path)
+    n = total if not spec.max_samples else min(total, spec.max_samples)
     y = arrays.get("y")
     ref = arrays.get("ref")
-    name = inputs[0].name
     index = 0
     if spec.output:
         names = [o.name for o in outputs_info or []]
@@ -53,7 +70,7 @@ def evaluate(backend: Backend, inputs: List[TensorInfo], spec: EvalSpec,
         index = names.index(spec.output)
     outputs = []
     for i in range(n):
-        out = backend.run({name: x[i:i + 1]})[index]
+        out = backend.run(feed(i))[index]
         outputs.append(np.asarray(out, dtype=np.float64).reshape(-1))
     out_mat = np.stack(outputs)
     result: Dict[str, Any] = {"samples": int(n)}
@@ -72,8 +89,17 @@ def evaluate(backend: Backend, inputs: List[TensorInfo], spec: EvalSpec,
             result["top1_agreement"] = float((pred == ref[:n].reshape(n, -1).argmax(axis=1)).mean())
     if ref is not None:
         r = ref[:n].reshape(n, -1).astype(np.float64)
-        if r.shape == out_mat.shape:
-            denom = np.linalg.norm(out_mat, axis=1) * np.linalg.norm(r, axis=1)
-            cos = np.where(denom > 0, (out_mat * r).sum(axis=1) / np.where(denom > 0, denom, 1), 1.0)
+        if r.shape != out_mat.shape:
+            result["fidelity_note"] = (f"output shape {list(out_mat.shape)} differs from the "
+                                       f"reference's {list(r.shape)}")
+        elif out_mat.shape[1] <= 1:  # one value: a cosine is always +-1, say the error instead
+            scale = float(np.abs(r).max()) if r.size else 0.0
+            err = float(np.abs(out_mat - r).max()) if r.size else 0.0
+            result["relative_error"] = err / scale if scale > 0 else (0.0 if err == 0 else float("inf"))
+        else:
+            no, nr = np.linalg.norm(out_mat, axis=1), np.linalg.norm(r, axis=1)
+            both = (no > 0) & (nr > 0)
+            cos = np.where(both, (out_mat * r).sum(axis=1) / np.where(both, no * nr, 1.0),
+                           np.where((no == 0) & (nr == 0), 1.0, 0.0))
             result["cosine"] = float(cos.mean())
     return result

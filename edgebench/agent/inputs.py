@@ -78,7 +78,31 @@ def _load_npz(path: str) -> Dict[str, np.ndarray]:
 
 
 def _take(arr: np.ndarray, shape: List[int], info: TensorInfo, path: str) -> np.ndarray:
-    """The first ``shape[0]`` samples, checked against the model's per-sample shape."""
+    """The model's input from an npz array.  Two layouts, told apart by rank:
+
+    * samples stacked on a new leading axis (``arr.ndim == len(shape) + 1``: what the
+      variant builder writes, and the only way to give a 0-d input): the first sample;
+    * batch-first rows (``arr.ndim == len(shape)``): the first ``shape[0]`` rows, reused
+      in order when the batch is larger than the rows.
+    """
+    arr = np.asarray(arr)
+    if arr.ndim == len(shape) + 1:
+        if arr.shape[0] == 0:
+            raise BackendError("input_error", f"{path}: no samples for {info.name!r}")
+        sample = np.asarray(arr[0])
+        if list(sample.shape) != list(shape):
+            raise BackendError(
+                "input_error",
+                f"{path}: samples for {info.name!r} have shape {list(sample.shape)}, "
+                f"model expects {shape}",
+            )
+        return np.asarray(to_input_dtype(sample, info, path), order="C")  # 0-d stays 0-d
+    if arr.ndim == 0 or len(shape) == 0:
+        raise BackendError(
+            "input_error",
+            f"{path}: array for {info.name!r} has shape {list(arr.shape)}; the input has shape "
+            f"{shape}: stack samples on a new leading axis ([N, *shape])",
+        )
     if list(arr.shape[1:]) != list(shape[1:]):
         raise BackendError(
             "input_error",

@@ -18,7 +18,8 @@ import numpy as np
 from edgebench.agent.evaluate import presence_scores
 from edgebench.errors import ModelError
 
-__all__ = ["presence_scores", "quality", "run_model", "run_onnx", "run_tflite"]
+__all__ = ["cosine_rows", "fidelity", "presence_scores", "quality", "run_model", "run_onnx",
+           "run_outputs", "run_tflite"]
 
 ONNX_BATCH = 256
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
@@ -77,6 +78,144 @@ def run_tflite(path: Path, x: np.ndarray, output: Optional[str] = None) -> np.nd
     except Exception as exc:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError
         raise ModelError(f"LiteRT cannot run {Path(path).name}: {_one_line(exc)}") from exc
     return np.stack(results).reshape(len(results), -1)
+
+
+def run_outputs(path: Path, fmt: str, samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of ``path`` for every sample of ``samples`` (input name -> ``[N, *shape]``,
+    see :mod:`edgebench.compressors.feeds`): output name -> ``[N, *output shape]`` float32
+    (integer outputs dequantized).  ONNX runs several samples per call when every input and
+    output has a dynamic leading (batch) dim and each sample is a batch of one."""
+    try:
+        if fmt == "onnx":
+            return _onnx_outputs(path, samples)
+        return _tflite_outputs(path, samples)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - runtimes raise their own untyped errors
+        runtime = "onnxruntime" if fmt == "onnx" else "LiteRT"
+        raise ModelError(f"{runtime} cannot run {Path(path).name}: {_one_line(exc)}") from exc
+
+
+def _stack(rows: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, values in rows.items():
+        shapes = {v.shape for v in values}
+        if len(shapes) > 1:  # e.g. a detector's variable number of boxes
+            raise ModelError(f"output {name!r} changes shape from sample to sample "
+                             f"({', '.join(map(str, sorted(shapes)[:3]))}): judge another output "
+                             "with 'output:'")
+        out[name] = np.stack(values) if values else np.zeros((0,), np.float32)
+    return out
+
+
+def _onnx_outputs(path: Path, samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    from edgebench.compressors.feeds import feed_for, n_samples, to_dtype
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    inputs = [{"name": i.name, "dtype": np.dtype(_ORT_DTYPES.get(i.type, np.float32)).name}
+              for i in sess.get_inputs()]
+    names = [o.name for o in sess.get_outputs()]
+    n = n_samples(samples)
+    batchable = all(i.shape and not isinstance(i.shape[0], int) for i in sess.get_inputs()) and all(
+        o.shape and not isinstance(o.shape[0], int) for o in sess.get_outputs()) and all(
+        samples[i["name"]].ndim >= 2 and samples[i["name"]].shape[1] == 1 for i in inputs)
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    if batchable:
+        for start in range(0, n, ONNX_BATCH):
+            feed = {i["name"]: to_dtype(samples[i["name"]][start:start + ONNX_BATCH, 0], i)
+                    for i in inputs}
+            for name, value in zip(names, sess.run(names, feed)):
+                rows[name].extend(np.asarray(value, dtype=np.float32)[:, None])
+        return _stack(rows)
+    for index in range(n):
+        for name, value in zip(names, sess.run(names, feed_for(samples, index, inputs))):
+            rows[name].append(np.asarray(value, dtype=np.float32))
+    return _stack(rows)
+
+
+def _tflite_outputs(path: Path, samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgebench.compressors.feeds import n_samples, to_dtype
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    details = interp.get_input_details()
+    infos = [{"name": d["name"], "dtype": np.dtype(d["dtype"]).name,
+              "scale": float(d.get("quantization", (0.0, 0))[0]),
+              "zero_point": int(d.get("quantization", (0.0, 0))[1])} for d in details]
+    missing = [i["name"] for i in infos if i["name"] not in samples]
+    if missing:
+        raise ModelError(f"no samples for input(s) {', '.join(missing)}")
+    resized = False
+    for d in details:
+        shape = list(samples[d["name"]].shape[1:])
+        if list(d["shape"]) != shape:
+            interp.resize_tensor_input(d["index"], shape, strict=False)
+            resized = True
+    if resized:
+        interp.allocate_tensors()
+    outs = interp.get_output_details()
+    rows: dict[str, list[np.ndarray]] = {o["name"]: [] for o in outs}
+    for index in range(n_samples(samples)):
+        for d, info in zip(details, infos):
+            interp.set_tensor(d["index"], to_dtype(np.asarray(samples[d["name"]][index]), info))
+        interp.invoke()
+        for o in outs:
+            rows[o["name"]].append(dequantize_output(interp.get_tensor(o["index"]), o))
+    return _stack(rows)
+
+
+def cosine_rows(outputs: np.ndarray, ref: np.ndarray) -> float:
+    """Mean per-sample cosine similarity.  Degenerate rows are defined, not divided by
+    zero: two all-zero rows are identical (1.0), a zero row against a non-zero one has
+    nothing in common (0.0) -- an all-zeros output once read "cosine 0.0000" against itself."""
+    o = outputs.reshape(len(outputs), -1).astype(np.float64)
+    r = ref.reshape(len(ref), -1).astype(np.float64)
+    no, nr = np.linalg.norm(o, axis=1), np.linalg.norm(r, axis=1)
+    both = (no > 0) & (nr > 0)
+    cos = np.where(both, (o * r).sum(axis=1) / np.where(both, no * nr, 1.0),
+                   np.where((no == 0) & (nr == 0), 1.0, 0.0))
+    return float(np.mean(cos)) if len(cos) else 1.0
+
+
+def fidelity(outputs: np.ndarray, ref: Optional[np.ndarray],
+             why_no_ref: str = "no fp32 reference") -> dict[str, Any]:
+    """Fidelity of one output to fp32 on the same inputs.
+
+    ``cosine``: mean per-sample cosine (:func:`cosine_rows`); with one value per sample a
+    cosine is always +-1, so there it is None and ``relative_error`` (max abs error / max
+    abs fp32 value) judges instead.  ``max_abs_diff``, ``mean_abs_diff``: absolute errors.
+    A figure that cannot be computed is None and ``note`` says why."""
+    res: dict[str, Any] = {"cosine": None, "max_abs_diff": None, "mean_abs_diff": None,
+                           "relative_error": None, "values_per_sample": None, "note": None}
+    o = np.asarray(outputs, dtype=np.float64)
+    o = o.reshape(len(o), -1)
+    res["values_per_sample"] = int(o.shape[1])
+    if ref is None:
+        res["note"] = why_no_ref
+        return res
+    r = np.asarray(ref, dtype=np.float64)
+    r = r.reshape(len(r), -1)[: len(o)]
+    if r.shape != o.shape:
+        res["note"] = f"output shape {list(o.shape)} differs from fp32's {list(r.shape)}"
+        return res
+    diff = np.abs(o - r)
+    res["max_abs_diff"] = float(diff.max()) if diff.size else 0.0
+    res["mean_abs_diff"] = float(diff.mean()) if diff.size else 0.0
+    scale = float(np.abs(r).max()) if r.size else 0.0
+    res["relative_error"] = (res["max_abs_diff"] / scale if scale > 0
+                             else (0.0 if res["max_abs_diff"] == 0 else float("inf")))
+    if o.shape[1] <= 1:
+        res["note"] = "one value per sample: judged by relative error, not cosine"
+    else:
+        res["cosine"] = cosine_rows(o, r)
+    return res
 
 
 def quantize_input(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -148,10 +287,9 @@ def quality(outputs: np.ndarray, *, y: Optional[np.ndarray], ref: Optional[np.nd
     if ref is not None and ref.shape == outputs.shape:
         if classification and outputs.shape[1] > 1:
             q["top1_agreement"] = float(np.mean(outputs.argmax(1) == ref.argmax(1)))
-        num = np.sum(outputs * ref, axis=1)
-        den = np.linalg.norm(outputs, axis=1) * np.linalg.norm(ref, axis=1)
-        q["cosine"] = float(np.mean(num / np.maximum(den, 1e-12)))
-        q["max_abs_diff"] = float(np.max(np.abs(outputs - ref)))
+    f = fidelity(outputs, ref)
+    q.update(cosine=f["cosine"], max_abs_diff=f["max_abs_diff"], relative_error=f["relative_error"],
+             fidelity_note=f["note"])
     return q
 
 

@@ -33,28 +33,42 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         stats["macs_source"] = "float graph before quantization"
     io = stats.pop("io", None) or (onnx_io(path) if ctx.fmt == "onnx" else {})
     warnings = list(state.warnings)
-    x, y = ctx.x("eval"), ctx.y("eval")
-    if x is None:
-        x = random_inputs(io, RANDOM_EVAL_SAMPLES)
-        if x is not None:
-            warnings.append("no data given: fidelity measured on random inputs, no accuracy")
+    ctx.step("measure")
+    # every input gets samples (data, the suite's values, else seeded ones), so every
+    # variant gets fidelity to fp32 on the same inputs, whatever its number of inputs
+    samples, plans, feed_warnings = ctx.feeds("eval", path, RANDOM_EVAL_SAMPLES)
+    y = ctx.y("eval")
+    if ctx.x("eval") is None:
+        warnings.append("no data given: fidelity measured on seeded random inputs, no accuracy")
+    warnings.extend(feed_warnings)
     classification = ctx.task == "classification"
-    q: dict[str, Any] = {}
-    outputs = None
     if ctx.task == "presence":
         _check_presence_output(io, ctx.output)
-    if x is not None:
-        outputs = evaluate.run_model(path, ctx.fmt, x, ctx.output)
-        if ctx.task == "presence" and outputs.size and outputs.min() >= 0.0 and outputs.max() <= 1.0:
-            warnings.append("task presence: every judged output lies in [0, 1] -- if these are "
-                            "probabilities, not logits, the sigmoid makes every sample 'present'")
-        ref, ref_acc = (outputs, None) if baseline is None else _baseline_ref(baseline)
-        q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
-                             classification=classification, presence=ctx.task == "presence")
-        if baseline is None and q.get("accuracy") is not None:
-            q["accuracy_delta"] = 0.0
-        warnings.extend(quality_warnings(q, ref_acc))
-        _write_npz(path, io, x, y, ref)
+    all_outputs = evaluate.run_outputs(path, ctx.fmt, samples)
+    names = list(all_outputs)
+    judged = names[evaluate.pick_output(names, ctx.output, path)]
+    outputs = all_outputs[judged].reshape(len(all_outputs[judged]), -1)
+    if ctx.task == "presence" and outputs.size and outputs.min() >= 0.0 and outputs.max() <= 1.0:
+        warnings.append("task presence: every judged output lies in [0, 1] -- if these are "
+                        "probabilities, not logits, the sigmoid makes every sample 'present'")
+    if baseline is None:
+        refs, ref_acc, why = all_outputs, None, None
+    else:
+        refs, ref_acc, why = _baseline_refs(baseline)
+    ref = refs.get(judged)
+    ref = None if ref is None else ref.reshape(len(ref), -1)
+    q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
+                         classification=classification, presence=ctx.task == "presence")
+    q["outputs"] = {name: evaluate.fidelity(value, refs.get(name), why or f"fp32 has no output {name!r}")
+                    for name, value in all_outputs.items()}
+    q["judged_output"] = judged
+    if q["cosine"] is None and q.get("relative_error") is None:
+        q["fidelity_missing"] = why or q["outputs"][judged]["note"]
+        warnings.append(f"fidelity to fp32 not measured: {q['fidelity_missing']}")
+    if baseline is None and q.get("accuracy") is not None:
+        q["accuracy_delta"] = 0.0
+    warnings.extend(quality_warnings(q, ref_acc))
+    _write_npz(path, io, plans, samples, y, ref, refs if baseline is None else None)
     params, nonzero = stats["params"], stats["nonzero_params"]
     noop_reasons = list(state.noop_reasons)
     mcu = _mcu_footprint(path) if ctx.fmt == "tflite" else None
@@ -71,6 +85,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "steps": state.reports,
         "warnings": warnings,
         "io": io,
+        "inputs": [p.to_dict() for p in plans],
         "task": ctx.task,
         "judged_output": ctx.output,  # None: the first output
         "eval_data": None if ctx.data is None else ctx.data.name,
@@ -105,24 +120,47 @@ def _check_presence_output(io: dict[str, Any], output: Optional[str]) -> None:
 
 def quality_warnings(q: dict[str, Any], ref_accuracy: Optional[float]) -> list[str]:
     """'QUALITY LOSS' lines for a variant worse than fp32 beyond the budget (rules:
-    :mod:`edgebench.quality`)."""
+    :mod:`edgebench.quality`): the judged output, then every other output by fidelity
+    (labels only cover the judged one; a recurrent model's state can collapse alone)."""
     from edgebench import quality
 
     delta, cosine = q.get("accuracy_delta"), q.get("cosine")
+    out = []
     if ref_accuracy is not None and quality.accuracy_lost(delta):
-        return [f"QUALITY LOSS: accuracy {q['accuracy']:.2f} % vs {ref_accuracy:.2f} % for fp32 "
-                f"({delta:+.2f} points, budget {quality.MAX_ACCURACY_DROP_PTS:g})"]
-    if quality.fidelity_lost(q.get("accuracy"), cosine):
-        return [f"QUALITY LOSS: outputs' cosine to fp32 is {cosine:.4f} (< {quality.MIN_COSINE:g})"]
-    return []
+        out.append(f"QUALITY LOSS: accuracy {q['accuracy']:.2f} % vs {ref_accuracy:.2f} % for fp32 "
+                   f"({delta:+.2f} points, budget {quality.MAX_ACCURACY_DROP_PTS:g})")
+    elif quality.fidelity_lost(q.get("accuracy"), cosine, q.get("relative_error")):
+        out.append(_loss_line("outputs'", cosine, q.get("relative_error")))
+    judged = q.get("judged_output")
+    for name, f in (q.get("outputs") or {}).items():
+        if name != judged and quality.fidelity_lost(None, f.get("cosine"), f.get("relative_error")):
+            out.append(_loss_line(f"output {name!r}", f.get("cosine"), f.get("relative_error")))
+    return out
 
 
-def _baseline_ref(baseline: Any) -> tuple[Optional[np.ndarray], Optional[float]]:
-    if baseline is None or baseline.error or baseline.eval_npz is None:
-        return None, None
+def _loss_line(what: str, cosine: Optional[float], relative_error: Optional[float]) -> str:
+    from edgebench import quality
+
+    if cosine is not None:
+        return f"QUALITY LOSS: {what} cosine to fp32 is {cosine:.4f} (< {quality.MIN_COSINE:g})"
+    return (f"QUALITY LOSS: {what} error relative to fp32 is {relative_error:.4f} "
+            f"(> {quality.MAX_RELATIVE_ERROR:g}; one value per sample, so no cosine)")
+
+
+def _baseline_refs(baseline: Any) -> tuple[dict[str, np.ndarray], Optional[float], Optional[str]]:
+    """fp32's outputs by name (same inputs), its accuracy, and why they are missing."""
+    if baseline is None:
+        return {}, None, "no fp32 baseline"
+    if baseline.error:
+        return {}, None, f"the fp32 baseline was not built ({baseline.error[:160]})"
+    if baseline.eval_npz is None:
+        return {}, None, "the fp32 baseline has no saved outputs (rebuild it with --no-cache)"
     with np.load(baseline.eval_npz) as data:
-        ref = data["ref"] if "ref" in data else None
-    return ref, baseline.manifest.get("accuracy")
+        refs = {k[len("ref:"):]: data[k] for k in data.files if k.startswith("ref:")}
+        if not refs and "ref" in data:  # written before per-output references
+            first = (baseline.manifest.get("io", {}).get("outputs") or [{}])[0].get("name")
+            refs = {baseline.manifest.get("judged_output") or first: data["ref"]}
+    return refs, baseline.manifest.get("accuracy"), None
 
 
 def onnx_io(path: Path) -> dict[str, Any]:
@@ -141,34 +179,32 @@ def onnx_io(path: Path) -> dict[str, Any]:
             "outputs": [describe(v) for v in model.graph.output]}
 
 
-def random_inputs(io: dict[str, Any], n: int) -> Optional[np.ndarray]:
-    """Gaussian inputs of the first input's shape (dynamic dims = 1), for fidelity only."""
-    inputs = io.get("inputs") or []
-    if len(inputs) != 1:
-        return None
-    is_float = (inputs[0].get("dtype") or "").startswith("float")
-    if not is_float and not inputs[0].get("scale"):
-        return None  # integer ids / tokens: random floats would be meaningless
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in inputs[0]["shape"]][1:]
-    return np.random.default_rng(0).standard_normal((n, *shape)).astype(np.float32)
+def _write_npz(path: Path, io: dict[str, Any], plans: list[Any], samples: dict[str, np.ndarray],
+               y: Optional[np.ndarray], ref: Optional[np.ndarray],
+               refs: Optional[dict[str, np.ndarray]]) -> None:
+    """``<file>.eval.npz`` (``input:<name>`` samples in the model's dtype, ``x`` as well for
+    one-input models with a batch of one, ``y``, ``ref`` the judged fp32 output and, for
+    the fp32 file, ``ref:<output>`` for every output) and ``<file>.input.npz`` (the first
+    samples by input name, for the device's timed loop)."""
+    from edgebench.compressors.feeds import to_dtype
 
-
-def _write_npz(path: Path, io: dict[str, Any], x: np.ndarray, y: Optional[np.ndarray],
-               ref: Optional[np.ndarray]) -> None:
-    first = (io.get("inputs") or [{}])[0]
-    name = first.get("name") or "input"
-    x_model = x
-    if "scale" in first:  # TFLite: feed the dtype the interpreter expects
-        detail = {"dtype": np.dtype(first["dtype"]),
-                  "quantization": (first["scale"], first["zero_point"])}
-        x_model = evaluate.quantize_input(x, detail)
-    arrays: dict[str, np.ndarray] = {"x": x_model}
+    infos = {i["name"]: i for i in io.get("inputs") or []}
+    model = {p.name: to_dtype(samples[p.name], {**infos.get(p.name, {}), "dtype": p.dtype,
+                                                "scale": p.scale, "zero_point": p.zero_point})
+             for p in plans}
+    arrays: dict[str, np.ndarray] = {f"input:{k}": v for k, v in model.items()}
+    if len(model) == 1:
+        only = next(iter(model.values()))
+        if only.ndim >= 2 and only.shape[1] == 1:
+            arrays["x"] = only[:, 0]  # the layout agents before per-input samples read
     if y is not None:
         arrays["y"] = np.asarray(y)
     if ref is not None:
         arrays["ref"] = ref.astype(np.float32)
+    for name, value in (refs or {}).items():
+        arrays[f"ref:{name}"] = value.astype(np.float32)
     np.savez_compressed(f"{path}.eval.npz", **arrays)
-    np.savez_compressed(f"{path}.input.npz", **{name: x_model[:INPUT_SAMPLES]})
+    np.savez_compressed(f"{path}.input.npz", **{k: v[:INPUT_SAMPLES] for k, v in model.items()})
 
 
 def _sha(path: Path) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from edgebench.datasets import Dataset, split_in_layout
 from edgebench.errors import CompressionError
@@ -36,6 +36,39 @@ class Context:
     teacher: Any = None  # the fp32 framework model, for distillation / fine-tuning
     input_dtype: str = "float32"
     output: Optional[str] = None  # output judged by quality figures (None: the first)
+    # model files: per-input shapes and values from the suite (edgebench.compressors.feeds)
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # model-level: strict
+    suite_shapes: dict[str, list[int]] = field(default_factory=dict)  # benchmark.input_shapes
+    input_values: dict[str, Any] = field(default_factory=dict)  # 'inputs:' on the model
+    single_shape: Optional[list[int]] = None  # model-level 'input_shape' of a one-input file
+    on_step: Optional[Callable[[str], None]] = None  # told each step's name before it runs
+
+    def feeds(self, split: str, path: Path, n_random: int,
+              use_data: bool = True) -> tuple[Any, list[Any], list[str]]:
+        """(samples by input name, input plans, warnings) for ``split`` of the model file
+        ``path``: the suite's shapes and values, the data, else seeded inputs -- the same
+        resolution for calibration, fidelity and the device (:mod:`feeds`)."""
+        from edgebench.compressors import feeds
+        from edgebench.errors import ModelError
+
+        inputs = feeds.model_inputs(path, self.fmt)
+        names = [i["name"] for i in inputs]
+        shapes = {k: v for k, v in self.suite_shapes.items() if k in names}
+        if self.single_shape is not None:
+            if len(inputs) != 1:
+                raise ModelError(f"'input_shape' applies to one-input models; this one has "
+                                 f"{', '.join(names)}: use 'input_shapes: {{NAME: [...]}}'")
+            shapes[names[0]] = list(self.single_shape)
+        shapes.update(self.input_shapes)
+        data = feeds.named_data(self.x(split) if use_data else None, inputs,
+                                self.data.name if self.data else "data")
+        plans = feeds.resolve(inputs, shapes=shapes, values=self.input_values, data=data)
+        samples = feeds.build(plans, data, n_random)
+        return samples, plans, feeds.random_warnings(plans, data is not None)
+
+    def step(self, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(name)
 
     def x(self, split: str) -> Any:
         """A data split in this format's layout (None without data)."""
@@ -62,6 +95,7 @@ def run_recipe(state: State, steps: list[dict[str, Any]], ctx: Context, out_path
     for index, step in enumerate(steps):
         (name, params), = step.items()
         params = dict(params or {})
+        ctx.step(name)
         try:
             state = _apply(name, params, state, ctx, index)
         except CompressionError as exc:
@@ -99,6 +133,10 @@ def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index:
             return quantize_onnx(state, params, ctx, ctx.work_dir / f"step{index}-quant.onnx")
         from edgebench.compressors.quantize_tflite import quantize_tflite
         return quantize_tflite(state, params, ctx, ctx.work_dir / f"step{index}-quant.tflite")
+    from edgebench.compressors import test_steps
+
+    if name in test_steps.NAMES and test_steps.enabled():
+        return test_steps.apply(name, params, state)
     raise CompressionError(f"unknown step {name!r}")
 
 
@@ -137,6 +175,7 @@ def to_file(state: State, ctx: Context, path: Path, export_params: Any = None) -
 def finish(state: State, ctx: Context, out_path: Path) -> State:
     """The final file, at ``out_path`` (exported if the last step left a trainable model)."""
     if state.kind in TRAINABLE:
+        ctx.step("export")
         state = to_file(state, ctx, ctx.work_dir / f"final.{ctx.fmt}")
     if state.kind != ctx.fmt:
         raise CompressionError(f"recipe produced a .{state.kind} file for a {ctx.fmt} variant")

@@ -41,6 +41,15 @@ def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) 
     src = Path(state.obj)
     before = inspect.onnx_stats(src)
     state.float_stats = state.float_stats or before
+    if already_quantized(before, p.mode):
+        # quantizing int8 again (or casting it to fp16) rewrites nothing worth shipping:
+        # the file goes on unchanged and the variant says NOOP with the reason
+        state.noop_reasons.append(f"quantize ({p.mode}): the source is already quantized "
+                                  f"({sum(before['quantized_ops'].values())} quantized ops, no "
+                                  "float compute op left); the file is kept as it is")
+        state.reports.append({"step": "quantize", "format": "onnx", "params": p.model_dump(),
+                              "skipped": "source already quantized"})
+        return state
     prepared = _normalise(src, ctx.work_dir / f"{out_path.stem}-in.onnx", state)
     report: dict[str, Any] = {"step": "quantize", "format": "onnx", "params": p.model_dump()}
     for key in p.foreign_keys("onnx"):
@@ -71,6 +80,13 @@ def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) 
     state.reports.append(report)
     state.obj = out_path
     return state
+
+
+def already_quantized(stats: dict[str, Any], mode: str) -> bool:
+    """A file with quantized ops and no float compute op left: nothing to quantize (fp16
+    of an int8 model would dequantize its weights into a bigger file)."""
+    return bool(stats["quantized_ops"]) and stats["float_compute_ops"] == 0 and mode in (
+        "dynamic", "static", "fp16", "int16x8")
 
 
 def _judge(p: QuantizeParams, before: dict, after: dict, state: Any, report: dict) -> None:
@@ -125,9 +141,22 @@ def _preprocess(src: Path, state: Any) -> Path:
             quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
         return dst
     except Exception as exc:  # noqa: BLE001 - symbolic shape inference fails on many models
-        state.warnings.append(f"quantize: quant_pre_process skipped ({type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:120]})")
+        state.warnings.append(f"quantize: quant_pre_process skipped ({reason(exc)})")
         return src
+
+
+def reason(exc: BaseException, limit: int = 160) -> str:
+    """One line naming what went wrong; a bare ``assert`` has an empty str(), so the
+    exception's type and where it was raised stand in ("AssertionError: " said nothing)."""
+    text = " ".join(str(exc).split())[:limit]
+    if text:
+        return f"{type(exc).__name__}: {text}"
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = (f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno} "
+             f"in {tb.tb_frame.f_code.co_name}" if tb is not None else "")
+    return f"{exc!r}{where}"
 
 
 @contextlib.contextmanager
@@ -164,19 +193,20 @@ def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, repor
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           quantize_static)
 
-    samples, source = calibration_samples(p, ctx, src, state)
-    report["calibration"] = {"source": source, "samples": int(len(samples))}
-    name = _input_name(src)
+    from edgebench.compressors.feeds import feed_for, model_inputs
+
+    samples, source = calibration_feeds(p, ctx, src, state)
+    inputs = model_inputs(src, "onnx")
+    n = len(next(iter(samples.values())))
+    report["calibration"] = {"source": source, "samples": int(n)}
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = iter(samples)
+            self._it = iter(range(n))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            row = next(self._it, None)
-            if row is None:
-                return None
-            return {name: row[None] if row.dtype.kind in "iub" else row[None].astype(np.float32)}
+            index = next(self._it, None)
+            return None if index is None else feed_for(samples, index, inputs)
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[p.calibrate_method]
@@ -187,9 +217,33 @@ def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, repor
                     weight_type=_qtype(p.weight_type), calibrate_method=method)
 
 
+def calibration_feeds(p: QuantizeParams, ctx: Any, model_path: Path,
+                      state: Any) -> tuple[dict[str, np.ndarray], str]:
+    """Calibration samples by input name for a model file, resolved like every other feed
+    (:meth:`Context.feeds`): real data; seeded inputs only with ``calibration: random``."""
+    if p.calibration == "data" and ctx.x("calib") is None:
+        raise CompressionError(
+            "static quantization needs real calibration samples: give the model a 'data:' "
+            "(.npz with x, or one array per input name) or set 'calibration: random' to "
+            "accept a meaningless calibration")
+    samples, _, warnings = ctx.feeds("calib", model_path, p.calibration_samples,
+                                     use_data=p.calibration == "data")
+    samples = {k: v[: p.calibration_samples] for k, v in samples.items()}
+    if p.calibration == "random" or ctx.data is None:
+        state.warnings.append("quantize: calibration on RANDOM inputs (calibration: random): "
+                              "activation ranges are not those of real data")
+        return samples, "random"
+    state.warnings.extend(f"quantize: {w}" for w in warnings)
+    if ctx.data.synthetic:
+        state.warnings.append("quantize: calibrated on synthetic (random) inputs: this "
+                              "built-in has no dataset; judge it by fidelity to fp32")
+    return samples, ctx.data.name
+
+
 def calibration_samples(p: QuantizeParams, ctx: Any, model_path: Path | None,
                         state: Any) -> tuple[np.ndarray, str]:
-    """Real calibration rows in this format's layout; random ones only when asked (warned)."""
+    """Real calibration rows in this format's layout (Keras converter: one input);
+    random ones only when asked (warned)."""
     x = ctx.x("calib")
     if p.calibration == "data":
         if x is None:
@@ -200,39 +254,13 @@ def calibration_samples(p: QuantizeParams, ctx: Any, model_path: Path | None,
             state.warnings.append("quantize: calibrated on synthetic (random) inputs: this "
                                   "built-in has no dataset; judge it by fidelity to fp32")
         return x[: p.calibration_samples], ctx.data.name
-    shape = ctx.input_shape if ctx.input_shape else _file_input_shape(model_path)
-    if ctx.fmt == "tflite" and len(shape) == 3 and ctx.input_shape:
+    shape = ctx.input_shape
+    if ctx.fmt == "tflite" and len(shape) == 3:
         shape = (*shape[1:], shape[0])
     state.warnings.append("quantize: calibration on RANDOM inputs (calibration: random): "
                           "activation ranges are not those of real data")
     rng = np.random.default_rng(0)
     return rng.standard_normal((p.calibration_samples, *shape)).astype(np.float32), "random"
-
-
-def _file_input_shape(path: Path | None) -> tuple[int, ...]:
-    """First input's shape without batch, read from the .onnx / .tflite file itself."""
-    from edgebench.compressors.manifest import onnx_io
-
-    if path is None:
-        raise CompressionError("cannot make random calibration data: unknown input shape")
-    if Path(path).suffix == ".tflite":  # a .tflite source: its own (NHWC) shape
-        from ai_edge_litert.interpreter import Interpreter
-
-        detail = Interpreter(model_path=str(path)).get_input_details()[0]
-        dims = [int(d) for d in detail.get("shape_signature", detail["shape"])][1:]
-    else:
-        dims = onnx_io(path)["inputs"][0]["shape"][1:]
-    return tuple(d if isinstance(d, int) and d > 0 else 1 for d in dims)
-
-
-def _input_name(path: Path) -> str:
-    from edgebench.compressors.manifest import onnx_io
-
-    inputs = onnx_io(path)["inputs"]
-    if len(inputs) != 1:
-        raise CompressionError(f"static quantization supports one-input models (this one has "
-                               f"{len(inputs)}); use mode: dynamic")
-    return inputs[0]["name"]
 
 
 def _fp16(src: Path, dst: Path) -> None:

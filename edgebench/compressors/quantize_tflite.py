@@ -128,6 +128,14 @@ def apply_compat(p: QuantizeParams, versions: dict[str, int], state: Any) -> Non
 
 
 def check_compat_2_14(versions: dict[str, int]) -> None:
+    """Refuse a file tflite-runtime 2.14 cannot load: ops newer than it registers, and
+    custom ops -- the plain wheel registers none (MediaPipe's
+    ``Convolution2DTransposeBias`` passed as "not verified", then every job failed)."""
+    custom = sorted(op for op in versions if op.startswith("CUSTOM:"))
+    if custom:
+        raise CompressionError("compat tflite-runtime-2.14: the file needs custom op(s) "
+                               f"{', '.join(custom)}, which tflite-runtime 2.14 does not "
+                               "register: it cannot load this variant")
     too_new = [f"{op} v{v} (2.14 has v{TFLITE_2_14_MAX_VERSIONS[op]})"
                for op, v in versions.items()
                if op in TFLITE_2_14_MAX_VERSIONS and v > TFLITE_2_14_MAX_VERSIONS[op]]

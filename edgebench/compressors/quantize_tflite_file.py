@@ -48,13 +48,26 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
     before = inspect.tflite_stats(Path(state.obj))
     report: dict[str, Any] = {"step": "quantize", "format": "tflite", "params": p.model_dump(),
                               "tool": f"ai-edge-quantizer {_version()}"}
+    if before["quantized_ops"] and before["float_compute_ops"] == 0:
+        # ai-edge-quantizer "fp16" on an int8 file dequantized it into a bigger file that
+        # LiteRT then refused; int8 again changes nothing: ship the source, say NOOP
+        state.noop_reasons.append(f"quantize ({p.mode}): the file is already quantized "
+                                  f"({sum(before['quantized_ops'].values())} quantized ops, no "
+                                  "float compute op left); the file is kept as it is")
+        report["skipped"] = "source already quantized"
+        state.reports.append(report)
+        from edgebench.compressors.quantize_tflite import apply_compat, op_versions
+
+        apply_compat(p, op_versions(Path(state.obj)), state)
+        return state
     src = _prepare(Path(state.obj), ctx.work_dir / f"{out_path.stem}-in.tflite", p, state, report)
     samples = None
     if p.mode in ("static", "int16x8"):
-        from edgebench.compressors.quantize_onnx import calibration_samples
+        from edgebench.compressors.quantize_onnx import calibration_feeds
 
-        samples, source = calibration_samples(p, ctx, src, state)
-        report["calibration"] = {"source": source, "samples": int(len(samples))}
+        samples, source = calibration_feeds(p, ctx, src, state)
+        report["calibration"] = {"source": source,
+                                 "samples": int(len(next(iter(samples.values()))))}
     _run(src, out_path, p, samples)
     _restore_io_names(out_path, before["io"])
     versions = op_versions(out_path)
@@ -129,7 +142,7 @@ def _recipe(p: QuantizeParams) -> Any:
     return manager.get_quantization_recipe()
 
 
-def _run(src: Path, dst: Path, p: QuantizeParams, samples: np.ndarray | None) -> None:
+def _run(src: Path, dst: Path, p: QuantizeParams, samples: dict[str, np.ndarray] | None) -> None:
     """The ai-edge-quantizer calls, quiet, every failure one CompressionError line."""
     from ai_edge_quantizer import calibrator, quantizer, recipe_manager
     from ai_edge_quantizer.utils import qsv_utils
@@ -139,7 +152,7 @@ def _run(src: Path, dst: Path, p: QuantizeParams, samples: np.ndarray | None) ->
         with _silenced():
             qsvs = None
             if samples is not None:
-                signed, key, name, dtype = _signed(model)
+                signed, key, inputs = _signed(model)
                 # min/max over all samples, as the converter and onnxruntime calibrate.
                 # Quantizer.calibrate averages per-sample ranges instead (moving average),
                 # which cut BlazeFace's input range from [-1, 1] to [-0.88, 0.40].
@@ -147,7 +160,13 @@ def _run(src: Path, dst: Path, p: QuantizeParams, samples: np.ndarray | None) ->
                                               qsv_update_func=qsv_utils.min_max_update)
                 manager = recipe_manager.RecipeManager()
                 manager.load_quantization_recipe(_recipe(p))
-                calib.calibrate({key: [{name: row[None].astype(dtype)} for row in samples]}, manager)
+                n = len(next(iter(samples.values())))
+                missing = [t for _, t, _ in inputs if t not in samples]
+                if missing:
+                    raise CompressionError(f"no calibration samples for input(s) {', '.join(missing)}")
+                rows = [{sig: np.asarray(samples[tensor][i]).astype(dtype)
+                         for sig, tensor, dtype in inputs} for i in range(n)]
+                calib.calibrate({key: rows}, manager)
                 qsvs = calib.get_model_qsvs()
             result = quantizer.Quantizer(model, _recipe(p)).quantize(
                 qsvs, enable_progress_bar=False, enable_progress_report=False)
@@ -160,8 +179,9 @@ def _run(src: Path, dst: Path, p: QuantizeParams, samples: np.ndarray | None) ->
                                f"{type(exc).__name__}: {msg}") from exc
 
 
-def _signed(model: bytes) -> tuple[bytes, str, str, Any]:
-    """(model, signature key, its one input's name and dtype) to calibrate through.
+def _signed(model: bytes) -> tuple[bytes, str, list[tuple[str, str, Any]]]:
+    """(model, signature key, its inputs as (signature name, tensor name, dtype)) to
+    calibrate through.
 
     ai-edge-quantizer feeds calibration rows to a signature runner.  A file without a
     SignatureDef is calibrated through a copy given one; the statistics are keyed by
@@ -175,6 +195,7 @@ def _signed(model: bytes) -> tuple[bytes, str, str, Any]:
     if len(signatures) > 1:
         raise CompressionError(f"static quantization of a .tflite file needs one signature "
                                f"(this one has {len(signatures)}: {', '.join(signatures)})")
+    tensor_names = {d["index"]: d["name"] for d in interp.get_input_details()}
     if signatures:
         key, details = signatures[0], list(interp.get_signature_runner(signatures[0])
                                            .get_input_details().items())
@@ -194,10 +215,8 @@ def _signed(model: bytes) -> tuple[bytes, str, str, Any]:
         sig.outputs = [tensor_map(i) for i in _ints(sg.outputs)]
         m.signatureDefs = [sig]
         model = _pack(m)
-    if len(details) != 1:
-        raise CompressionError(f"static quantization supports one-input models (this one has "
-                               f"{len(details)}); use mode: dynamic")
-    return model, key, details[0][0], details[0][1]["dtype"]
+    return model, key, [(name, tensor_names.get(d.get("index"), name), d["dtype"])
+                        for name, d in details]
 
 
 def _restore_io_names(path: Path, io: dict[str, Any]) -> None:

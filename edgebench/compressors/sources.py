@@ -42,6 +42,17 @@ class Source:
     builtin: Any = None
     input_dtype: str = "float32"
     output: Optional[str] = None  # the output judged by quality figures (None: the first)
+    # model files: the suite's per-input settings (edgebench.compressors.feeds)
+    input_shapes: Optional[dict[str, list[int]]] = None
+    input_values: Optional[dict[str, Any]] = None
+    single_shape: Optional[list[int]] = None
+    suite_shapes: Optional[dict[str, list[int]]] = None
+
+    def input_settings(self) -> dict[str, Any]:
+        """What the suite says about this model's inputs: part of every variant's cache
+        key (a changed shape or value must rebuild, not reuse a file judged at another)."""
+        return {"input_shapes": self.input_shapes or {}, "inputs": self.input_values or {},
+                "input_shape": self.single_shape, "suite_shapes": self.suite_shapes or {}}
 
     def fresh_state_obj(self) -> tuple[str, Any]:
         """(state kind, object) to start a recipe from; trainable models are deep copies."""
@@ -102,7 +113,9 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
         if fmt != kind:
             raise ModelError(f"a .{kind} file can only produce {kind} variants (asked for {fmt})")
         return Source(spec.name, kind, fmt, sha256_file(path), (), _task(task, data), data, path,
-                      output=spec.output)
+                      output=spec.output, input_shapes=dict(spec.input_shapes),
+                      input_values=dict(spec.inputs),
+                      single_shape=list(spec.input_shape) if spec.input_shape else None)
     raise ModelError(f"cannot tell what kind of model {spec.path} is (.onnx, .tflite, .keras, SavedModel dir)")
 
 

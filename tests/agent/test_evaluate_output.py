@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgebench.agent.runner import run_job
 from edgebench.agent.schema import JobSpec
@@ -48,3 +49,30 @@ def test_unknown_output_on_the_device_skips_quality_and_keeps_the_timing(tmp_pat
     np.savez(tmp_path / "eval.npz", x=np.ones((3, 4), np.float32))
     assert job(model, tmp_path / "eval.npz", output="scores") == {
         "skipped": "model has no output 'scores' (outputs: first, second)"}
+
+
+def test_multi_input_eval_npz_with_a_0d_input(tmp_path: Path) -> None:
+    """``input:<name>`` arrays feed every input of a multi-input model on the device."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgebench.agent.evaluate import evaluate
+    from edgebench.agent.runner import make_backend
+    from edgebench.agent.schema import EvalSpec, JobSpec
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["x", "kf"], ["y"])], "scale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3]),
+         helper.make_tensor_value_info("k", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    model = tmp_path / "scale.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    x = np.random.default_rng(0).standard_normal((5, 1, 3)).astype(np.float32)
+    k = np.array([1, 2, 3, 4, 5], np.int64)
+    npz = tmp_path / "eval.npz"
+    np.savez(npz, **{"input:x": x, "input:k": k, "ref": (x[:, 0] * k[:, None]).astype(np.float32)})
+    backend = make_backend(JobSpec(job_id="j", model_path=str(model), format="onnx"))
+    loaded = backend.load(str(model))
+    result = evaluate(backend, loaded.inputs, EvalSpec(npz_path=str(npz)), loaded.outputs)
+    assert result["samples"] == 5 and result["cosine"] == pytest.approx(1.0)

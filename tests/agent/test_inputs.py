@@ -76,3 +76,24 @@ def test_float_samples_are_quantized_for_integer_inputs() -> None:
     assert q.dtype == np.int8 and q.tolist() == [[-10, -8, 127]]
     with pytest.raises(BackendError, match="no quantization parameters"):
         to_input_dtype(np.zeros((1, 3), np.float32), TensorInfo("x", [1, 3], "int32"))
+
+
+def test_stacked_samples_feed_0d_int64_and_bool_inputs(tmp_path: Path) -> None:
+    """Samples stacked on a new leading axis (what the variant builder writes): a 0-d input
+    gives shape [N] and is fed as a 0-d array, not an IndexError."""
+    path = tmp_path / "in.npz"
+    np.savez(path, sr=np.full(4, 16000, np.int64), flag=np.ones((4, 1), bool),
+             state=np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3))
+    infos = [TensorInfo("sr", [], "int64"), TensorInfo("flag", [1], "bool"),
+             TensorInfo("state", [2, 3], "float32")]
+    feed = make_feed(infos, seed=0, shapes={}, default_dim=1, npz_path=str(path))
+    assert feed["sr"].shape == () and feed["sr"].dtype == np.int64 and int(feed["sr"]) == 16000
+    assert feed["flag"].dtype == bool and feed["flag"].shape == (1,)
+    np.testing.assert_array_equal(feed["state"], np.arange(6, dtype=np.float32).reshape(2, 3))
+
+
+def test_a_bare_scalar_for_a_0d_input_is_refused_with_the_layout(tmp_path: Path) -> None:
+    path = tmp_path / "in.npz"
+    np.savez(path, sr=np.array(16000, np.int64))
+    with pytest.raises(BackendError, match=r"stack samples on a new leading axis"):
+        make_feed([TensorInfo("sr", [], "int64")], seed=0, shapes={}, default_dim=1, npz_path=str(path))

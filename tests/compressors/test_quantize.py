@@ -162,15 +162,22 @@ def test_custom_op_the_runtime_lacks_is_a_variant_error(eb_cache: Path, tmp_path
 
 
 def test_dynamic_input_dims(eb_cache: Path, tmp_path: Path) -> None:
+    """A dynamic dim other than the batch is never guessed: unset, it is an error naming
+    the input and the key; set with input_shapes, every figure is measured at that shape."""
     path = dynamic_dims_model(tmp_path / "dyn.onnx")
-    arts = build(eb_cache, [
+    variants = [
         {"name": "fp32"},
         {"name": "dyn", "steps": [{"quantize": {}}]},
         {"name": "static", "steps": [{"quantize": {"mode": "static", "calibration": "random"}}]},
-    ], name="dyn-dims", path=str(path))
+    ]
+    unset = build(eb_cache, variants, name="dyn-dims", path=str(path))
+    assert "input 'x' [?, ?, 64]: dim 1 is dynamic" in unset[("fp32", "onnx")].error
+    assert "input_shapes: {x: [...]}" in unset[("dyn", "onnx")].error
+    arts = build(eb_cache, variants, name="dyn-dims", path=str(path), input_shapes={"x": [1, 16, 64]})
     for variant in ("dyn", "static"):
         m = ok(arts[(variant, "onnx")])
         assert not m["noop"] and m["cosine"] > 0.99
+        assert m["inputs"][0]["shape"] == [1, 16, 64] and m["inputs"][0]["shape_from"] == "suite"
     assert ok(arts[("fp32", "onnx")])["io"]["inputs"][0]["shape"] == ["batch", "seq", 64]
 
 
