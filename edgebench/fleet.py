@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .agent.schema import validate_result
-from .interrupt import POLL_S, note_stranded
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
+from .interrupt import POLL_S, note_stranded, request_stop
 from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
@@ -299,7 +299,7 @@ def run_fleet(jobs: list[Job], *, make_target: Callable[[Any], Target], run_id: 
         if stop.is_set():
             _stop_workers(workers, threads)
     except KeyboardInterrupt:  # Python's own SIGINT handler (an API caller that kept it)
-        stop.set()
+        request_stop(stop)
         _stop_workers(workers, threads)
         raise
     return [w.report for w in workers]

@@ -71,7 +71,7 @@ class StopOnSigint:
     The handler must never touch the event's lock while the main thread might hold it
     (signal handlers run in the main thread, between two of its bytecodes), so the main
     thread of a run only ever reads the event with ``is_set()``, and a second SIGINT during
-    the first one's ``set()`` returns at once on the ``signals`` counter.
+    the first one's ``set()`` returns at once on the ``signals`` counter (:meth:`request`).
     """
 
     def __init__(self, stop: threading.Event, *, only_replacing_default: bool = False) -> None:
@@ -81,10 +81,15 @@ class StopOnSigint:
         self.installed = False
         self._previous: Any = None
 
-    def _handler(self, signum: int, frame: Optional[FrameType]) -> None:
+    def request(self) -> None:
+        """Set the event once; the count goes up first, so a SIGINT landing while the main
+        thread is inside ``set()`` returns at once instead of waiting on the lock it holds."""
         self.signals += 1
         if self.signals == 1:
             self.stop.set()
+
+    def _handler(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.request()
 
     def __enter__(self) -> "StopOnSigint":
         if threading.current_thread() is not threading.main_thread():
@@ -102,6 +107,16 @@ class StopOnSigint:
             signal.signal(signal.SIGINT, self._previous if self._previous is not None
                           else signal.default_int_handler)
             self.installed = False
+
+
+def request_stop(stop: threading.Event) -> None:
+    """Set ``stop`` from the main thread (a KeyboardInterrupt was raised after all) without
+    racing a :class:`StopOnSigint` handler that sets the same event."""
+    owner = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+    if isinstance(owner, StopOnSigint) and owner.stop is stop:
+        owner.request()
+    else:
+        stop.set()
 
 
 class StageStopped(BaseException):

@@ -26,7 +26,7 @@ from . import __version__
 from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
-from .interrupt import RunInterrupted, StopOnSigint, checkpoint, run_stage
+from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
 from .journal import RunDir, write_atomic
 from .record import JobRecord, utc_now
 from .summary import summary_csv
@@ -207,7 +207,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
 
     run_id = meta["run_id"]
     say = progress.message if progress else (lambda _m: None)
-    with StopOnSigint(stop, only_replacing_default=True) as sigint:
+    with StopOnSigint(stop, only_replacing_default=True):
         say(f"run {run_id}: {run_dir.path}")
         jobs: Optional[list[Job]] = None
         reports: list[DeviceReport] = []
@@ -225,10 +225,8 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
                 reports = _run_jobs(jobs, previous, resume_warnings, resumed=resumed,
                                     run_dir=run_dir, meta=meta, on_record=on_record,
                                     progress=progress, stop=stop)
-        except KeyboardInterrupt:
-            if sigint.installed:
-                raise  # not a SIGINT (those only set the event): someone raised it on purpose
-            stop.set()  # Python's own handler was kept (e.g. not the main thread)
+        except KeyboardInterrupt:  # Python's own handler was kept (e.g. not the main thread)
+            request_stop(stop)
         finally:
             if progress:
                 progress.stop()
