@@ -307,13 +307,23 @@ def run_fleet(jobs: list[Job], *, make_target: Callable[[Any], Target], run_id: 
 
 def _stop_workers(workers: list[DeviceWorker], threads: list[threading.Thread]) -> None:
     """Kill the jobs in flight (finished ones are already journaled) and wait, briefly, for
-    the workers to notice the stop; one still stuck at the deadline is left behind."""
+    the workers to notice the stop; one still stuck at the deadline is left behind.
+
+    One killer thread per device: closing an SSH target waits for the remote kill command
+    (seconds on a slow link), which must not hold up the other devices or the exit."""
     deadline = time.monotonic() + STOP_DEADLINE_S
-    while True:
-        for w in workers:
-            w.interrupt()
-        alive = [t for t in threads if t.is_alive()]
-        if not alive or time.monotonic() >= deadline:
-            break
-        alive[0].join(timeout=POLL_S)
-    note_stranded(threads)
+
+    def kill(worker: DeviceWorker, thread: threading.Thread) -> None:
+        while True:  # again and again: catches an agent started or a reconnect in the instant
+            worker.interrupt()
+            if not thread.is_alive() or time.monotonic() >= deadline:
+                return
+            thread.join(timeout=POLL_S)
+
+    killers = [threading.Thread(target=kill, args=(w, t), name=f"stop-{w.device.name}", daemon=True)
+               for w, t in zip(workers, threads)]
+    for k in killers:
+        k.start()
+    for t in killers + threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    note_stranded(killers + threads)
