@@ -48,6 +48,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     A process started with SIGINT ignored (a background job of a non-interactive shell)
     gets no KeyboardInterrupt from Python, so Ctrl-C and ``kill -INT`` would be lost:
     edgebench always stops on SIGINT, so Python's handler is put back first thing.
+    ``argv=None`` means main() is the program itself: after Ctrl-C it then ends the
+    process without the interpreter's teardown (see ``interrupt.exit_interrupted``).
     """
     if (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) == signal.SIG_IGN):
@@ -64,10 +66,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:  # `run` says more itself (run id, resume command)
         print("edgebench: interrupted", file=sys.stderr)
         code = 130
-    if code == 130:
-        from .interrupt import exit_if_stranded
+    if code == 130 and argv is None:  # main() is the program (console script, python -m)
+        from .interrupt import exit_interrupted
 
-        exit_if_stranded(code)  # a stopped stage's thread must not take the exit down with it
+        exit_interrupted(code)  # the interpreter's teardown alone can outlast the 2 s
     return code
 
 

@@ -14,11 +14,13 @@ So a run installs :class:`StopOnSigint`: SIGINT only sets a :class:`threading.Ev
 Long stages (the variant build, the reports, the store ingest) run in a helper thread via
 :func:`run_stage` while the main thread waits on the event, so the main thread notices a
 Ctrl-C within :data:`POLL_S` whatever the stage is doing; the fleet kills the jobs in flight;
-then the run writes its bookkeeping -- which no further SIGINT can break, since none raises.
+then the run writes its bookkeeping -- which no further SIGINT can break, since none raises
+-- and the ``edgebench`` process ends at once (:func:`exit_interrupted`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
@@ -26,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, NoReturn, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -40,9 +42,7 @@ STAGE_GRACE_S = 0.3
 #: and then hang like an uncooperative C call, so tests can interrupt it deterministically.
 TEST_PAUSE_ENV = "EDGEBENCH_TEST_PAUSE_AT"
 
-#: Helper threads a stopped run left running.  They are daemons, but letting the interpreter
-#: finalise under a thread still inside torch / TensorFlow code can crash at exit (and turn
-#: exit code 130 into 134 or 139), so :func:`exit_if_stranded` ends the process at once.
+#: Helper threads a stopped run left running (daemons; see :func:`exit_interrupted`).
 _STRANDED: list[threading.Thread] = []
 
 
@@ -140,7 +140,7 @@ def run_stage(name: str, fn: Callable[[], T], stop: threading.Event) -> Stage[T]
     second, and a stage may spend seconds in one C call (a TFLite conversion, a torch
     training step) during which the main thread could not run anything.  An exception
     raised by ``fn`` is re-raised here.  When ``stop`` wins, the thread gets
-    :data:`STAGE_GRACE_S` to end on its own, then is left behind (see :func:`exit_if_stranded`).
+    :data:`STAGE_GRACE_S` to end on its own, then is left behind (see :func:`exit_interrupted`).
     """
     box: dict[str, Any] = {}
 
@@ -185,14 +185,18 @@ def note_stranded(threads: list[threading.Thread]) -> None:
     _STRANDED.extend(t for t in threads if t.is_alive())
 
 
-def exit_if_stranded(code: int) -> None:
-    """End the process now with ``code`` if a stopped run left a helper thread running.
+def exit_interrupted(code: int) -> NoReturn:
+    """End the interrupted process now with ``code``, skipping the interpreter's teardown.
 
-    Interpreter finalisation with a daemon thread still inside a native toolchain can hang
-    or crash; everything worth keeping is on disk already, so flush and leave.
+    Measured: with torch and TensorFlow loaded (any real suite) the C-level teardown after
+    ``sys.exit`` took 3-8 s on the 2-core development machine -- longer than the whole stop
+    -- and a helper thread a stopped stage left inside native code can crash or hang it
+    (exit 134 or 139 instead of 130).  Everything worth keeping is on disk already, so:
+    the Python ``atexit`` handlers (log flushing and the like; 10 ms there; skipped when a
+    stranded thread might hold the locks they need), the standard streams, and out.
     """
     if not any(t.is_alive() for t in _STRANDED):
-        return
+        atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
