@@ -102,8 +102,9 @@ class Controller:
     def line(self, text: str) -> bool:
         return any(text in ln for ln in list(self.lines))
 
-    def agents(self) -> list[psutil.Process]:
-        """The controller's descendants that are agents (after their exec)."""
+    def agents(self, arg: Optional[str] = None) -> list[psutil.Process]:
+        """The controller's descendants that are agents (after their exec), optionally only
+        those with ``arg`` (``info``, ``run``) on their command line."""
         found = []
         try:
             children = self.ps.children(recursive=True)
@@ -111,10 +112,11 @@ class Controller:
             return []
         for child in children:
             try:
-                if AGENT_PACKAGE in " ".join(child.cmdline()):
-                    found.append(child)
+                cmdline = child.cmdline()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                continue
+                continue  # gone, or between fork and exec
+            if AGENT_PACKAGE in " ".join(cmdline) and (arg is None or arg in cmdline):
+                found.append(child)
         return found
 
     def interrupt(self, times: int = 1) -> None:
@@ -152,8 +154,14 @@ class Controller:
 def _no_agent_left(ctl: Controller, workdir: Path) -> None:
     """Every agent alive at the signal is gone, and no process runs from the device's
     workdir (one started after the signal would show there)."""
+    def running(p: psutil.Process) -> bool:
+        try:
+            return p.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     _, alive = psutil.wait_procs(ctl.agents_at_signal, timeout=2)  # killed ones are reaped already
-    alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    alive = [p for p in alive if running(p)]
     assert alive == [], f"agents left running: {alive}"
     stray = []
     for p in psutil.process_iter(["pid", "cmdline"]):
@@ -234,10 +242,7 @@ def test_ctrl_c_while_an_agent_is_starting(tmp_path: Path, mlp_onnx: Path, which
         suite = _digits_suite(tmp_path, LONG)
     ctl = Controller(tmp_path, _argv(tmp_path, suite, devs))
 
-    def starting() -> bool:
-        return any(which in p.cmdline() for p in ctl.agents() if p.is_running())
-
-    ctl.wait_for(f"agent {which} process", starting)
+    ctl.wait_for(f"agent {which} process", lambda: ctl.agents(which))
     ctl.interrupt()
     rc, elapsed = ctl.finish()
     meta = _check_stopped(ctl, rc, elapsed, _resume_args(tmp_path, suite, devs))
