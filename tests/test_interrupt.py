@@ -1,6 +1,6 @@
 """Ctrl-C at any moment of ``edgebench run``: during the variant build, while an agent is
-being started, in the middle of a job, while the reports are written -- and a second
-Ctrl-C 20 ms after the first.
+being started, in the middle of a job, while the reports are written, during the store
+ingest -- and a second Ctrl-C 20 ms after the first.
 
 Each test runs the real command in a subprocess and sends SIGINT when an event shows the
 run is at that moment (a progress line on stderr, an agent process in the controller's
@@ -35,7 +35,8 @@ from edgebench.journal import read_journal
 from tests.test_run import devices_file, suite_file, wrapper
 
 #: The issue's bound, from the (first) SIGINT to the controller's exit.  Measured on the
-#: loaded 2-core development machine: 0.18-0.45 s in every case.
+#: 2-core development machine (load average 3 to 15): 0.03-0.42 s in every case; the
+#: stages left behind (build, report, store) take the 0.3 s grace on top.
 SIGNAL_TO_EXIT_S = 2.0
 #: How long to wait for the event that marks a moment (a build, an agent start) on a
 #: loaded machine; a bound against hanging, not a timing assertion.
