@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from typing import Optional
 
 from . import __version__
@@ -42,19 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """Run one subcommand; returns its exit code (130 after Ctrl-C).
+
+    A process started with SIGINT ignored (a background job of a non-interactive shell)
+    gets no KeyboardInterrupt from Python, so Ctrl-C and ``kill -INT`` would be lost:
+    edgebench always stops on SIGINT, so Python's handler is put back first thing.
+    ``argv=None`` means main() is the program itself: after Ctrl-C it then ends the
+    process without the interpreter's teardown (see ``interrupt.exit_interrupted``).
+    """
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) == signal.SIG_IGN):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tfmot needs tf_keras, not Keras 3
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = int(args.func(args) or 0)
     except EdgebenchError as exc:
         print(f"edgebench: error: {printable(exc.one_line())}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("edgebench: interrupted: jobs in flight were stopped, finished jobs are saved "
-              "(continue with: edgebench run SUITE --resume RUN_ID)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # `run` says more itself (run id, resume command)
+        print("edgebench: interrupted", file=sys.stderr)
+        code = 130
+    if code == 130 and argv is None:  # main() is the program (console script, python -m)
+        from .interrupt import exit_interrupted
+
+        exit_interrupted(code)  # the interpreter's teardown alone can outlast the 2 s
+    return code
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ run in parallel (one thread each: the work is waiting on processes and sockets).
 job ends in exactly one :class:`JobRecord` -- ok, failed with the reason, or skipped with
 the reason -- handed to ``sink`` (which journals it) before the device's next job starts.
 A device that cannot be reached fails its own jobs and no others.
+
+Stopping (Ctrl-C sets ``stop``; see :mod:`edgebench.interrupt`): workers check the event
+before each job and each retry, and :func:`run_fleet` interrupts every device's target --
+killing the agent in flight and refusing to start another -- until the workers are gone.
+A job whose agent was killed is not recorded (``--resume`` redoes it); one that finished
+before the kill is.
 """
 
 from __future__ import annotations
@@ -17,11 +23,15 @@ from typing import Any, Callable, Optional
 
 from .agent.schema import validate_result
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
+from .interrupt import POLL_S, note_stranded, request_stop
 from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
 
 FORMAT_RUNTIME = {"onnx": "onnxruntime", "tflite": "tflite"}
+#: After a stop, how long run_fleet keeps killing and waiting for device workers before it
+#: leaves the stragglers behind; together with the bookkeeping the run must end within 2 s.
+STOP_DEADLINE_S = 1.0
 
 
 @dataclass
@@ -110,6 +120,21 @@ class DeviceWorker:
         self.report = DeviceReport(name=device.name, jobs=len(jobs))
         self.current_target: Optional[Target] = None
 
+    def interrupt(self) -> None:
+        """Kill this device's agent in flight (called from the main thread on a stop).
+
+        Targets that can refuse new work for good (``LocalTarget.interrupt``) do so; the
+        others are closed, which kills the job in flight, and run_fleet repeats this until
+        the worker is gone, so a reconnect in the same instant is caught as well.
+        """
+        target = self.current_target
+        if target is None:
+            return
+        try:
+            getattr(target, "interrupt", target.close)()
+        except Exception:  # noqa: BLE001 - stopping must reach the other devices' targets too
+            pass
+
     def _emit(self, rec: JobRecord) -> None:
         """Hand a finished job to the sink (journal, then followers), count it, report it.
 
@@ -148,6 +173,7 @@ class DeviceWorker:
             target, down = None, exc.one_line()
         except Exception as exc:  # noqa: BLE001 - e.g. a setting the OS rejects: fail this device only
             target, down = None, f"internal error: {type(exc).__name__}: {exc}"
+        self.current_target = target  # from here on a stop can kill what the target starts
         try:
             if target is not None:
                 down = self._inventory(target)
@@ -159,7 +185,6 @@ class DeviceWorker:
                     self._emit(_record(job, self.run_id, "failed", error=f"device unreachable: {down}",
                                        error_kind="unreachable"))
                     continue
-                self.current_target = target
                 rec, lost = self._run_one(target, job)
                 if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
                     break
@@ -189,7 +214,7 @@ class DeviceWorker:
                 why = exc.one_line()
                 if attempt <= retries:
                     target.close()  # start the next try on a fresh connection
-                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+                    self.stop.wait(self.retry_backoff_s * 2 ** (attempt - 1))
             except EdgebenchError as exc:
                 return exc.one_line()
             except Exception as exc:  # noqa: BLE001
@@ -224,8 +249,9 @@ class DeviceWorker:
             try:
                 spec = self._push(target, job)
                 outcome = target.run_job(spec, timeout_s=job.timeout_s)
-                if self.stop.is_set():
-                    return None, None
+                if self.stop.is_set() and (outcome.result is None or outcome.timed_out):
+                    return None, None  # killed by the stop: not a result (an agent that
+                    # wrote its result just before is a finished job and is kept)
                 return outcome_to_record(job, self.run_id, outcome, started, attempt), None
             except HostKeyError as exc:  # refused the same way every time: never retried
                 return (_record(job, self.run_id, "failed", error=exc.one_line(), error_kind="host_key",
@@ -236,11 +262,11 @@ class DeviceWorker:
                                    error_kind="disk_full", started_at=started, attempts=attempt), None
                 last_error = exc.one_line()
                 if attempt <= retries:
-                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+                    self.stop.wait(self.retry_backoff_s * 2 ** (attempt - 1))
             except DeviceError as exc:
                 last_error = exc.one_line()
                 if attempt <= retries:
-                    time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+                    self.stop.wait(self.retry_backoff_s * 2 ** (attempt - 1))
             except EdgebenchError as exc:
                 return _record(job, self.run_id, "failed", error=exc.one_line(), error_kind="controller",
                                started_at=started, attempts=attempt), None
@@ -287,15 +313,40 @@ def run_fleet(jobs: list[Job], *, make_target: Callable[[Any], Target], run_id: 
     for t in threads:
         t.start()
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(timeout=0.2)
-    except KeyboardInterrupt:
-        stop.set()
-        for w in workers:  # kill the jobs in flight; finished ones are already journaled
-            if w.current_target is not None:
-                w.current_target.close()
-        for t in threads:
-            t.join(timeout=30)
+        # the main thread only polls the event (see StopOnSigint: a SIGINT handler sets it)
+        while not stop.is_set():
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(timeout=POLL_S)
+        if stop.is_set():
+            _stop_workers(workers, threads)
+    except KeyboardInterrupt:  # Python's own SIGINT handler (an API caller that kept it)
+        request_stop(stop)
+        _stop_workers(workers, threads)
         raise
     return [w.report for w in workers]
+
+
+def _stop_workers(workers: list[DeviceWorker], threads: list[threading.Thread]) -> None:
+    """Kill the jobs in flight (finished ones are already journaled) and wait, briefly, for
+    the workers to notice the stop; one still stuck at the deadline is left behind.
+
+    One killer thread per device: closing an SSH target waits for the remote kill command
+    (seconds on a slow link), which must not hold up the other devices or the exit."""
+    deadline = time.monotonic() + STOP_DEADLINE_S
+
+    def kill(worker: DeviceWorker, thread: threading.Thread) -> None:
+        while True:  # again and again: catches an agent started or a reconnect in the instant
+            worker.interrupt()
+            if not thread.is_alive() or time.monotonic() >= deadline:
+                return
+            thread.join(timeout=POLL_S)
+
+    killers = [threading.Thread(target=kill, args=(w, t), name=f"stop-{w.device.name}", daemon=True)
+               for w, t in zip(workers, threads)]
+    for k in killers:
+        k.start()
+    for t in killers + threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    note_stranded(killers + threads)

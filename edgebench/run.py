@@ -4,7 +4,8 @@ The orchestration only; each stage lives in its own module (variants, fleet, jou
 summary, report).  Results reach the disk as they are measured: the journal line of a job
 is fsync'd before that device's next job starts, and run.json says whether the run
 completed, so an interrupted run can be resumed (``--resume RUN_ID``) without redoing
-what is already ``ok``.
+what is already ``ok``.  Ctrl-C stops a run at any stage within about a second (see
+:mod:`edgebench.interrupt`), and run.json then says ``interrupted: true``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from . import __version__
 from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
+from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
 from .journal import RunDir, write_atomic
 from .record import JobRecord, utc_now
 from .summary import summary_csv
@@ -169,8 +171,13 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
 
     ``models``: only these models of the suite (``--model``); a resumed run keeps the
     selection it started with unless given a new one.
+
+    ``stop``: set it (any thread) to stop the run: jobs in flight are killed, finished ones
+    stay journaled, run.json says ``interrupted`` and :class:`RunInterrupted` (a
+    ``KeyboardInterrupt``) is raised.  Called in the main thread with Python's default
+    SIGINT handler in place, Ctrl-C sets it for the duration of the run.
     """
-    from .variants import build_variants, check_model_names
+    from .variants import check_model_names
 
     suite = load_suite(suite_path)
     models = check_model_names(suite, models)
@@ -207,20 +214,95 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
         meta.setdefault("resumed_at", []).append(utc_now())
     run_dir.write_run_json(meta)
     if progress is not None and hasattr(progress, "run_dir_ready"):
-        progress.run_dir_ready(run_dir.path)
-    say = progress.message if progress else (lambda _m: None)
+        progress.run_dir_ready(run_dir.path)  # e.g. the CLI's toolchain.log moves there
+    return _run_stages(suite, devices, models, run_dir, meta, previous, resume_warnings,
+                       resumed=bool(resume), cache_dir=cache_dir or DEFAULT_CACHE,
+                       no_cache=no_cache, on_record=on_record, progress=progress,
+                       stop=stop if stop is not None else threading.Event())
 
-    n_models = len(models) if models else len(suite.models)
-    say(f"building variants for suite {suite.name!r} ({n_models} model(s) x "
-        f"{len(suite.variants)} variant(s))")
-    artifacts = build_variants(suite, cache_dir=cache_dir or DEFAULT_CACHE,
-                               no_cache=no_cache, progress=say, only_models=models)
-    jobs = plan_jobs(suite, devices, artifacts)
+
+def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[list[str]],
+                run_dir: RunDir, meta: dict[str, Any], previous: dict[str, JobRecord],
+                resume_warnings: list[str], *, resumed: bool, cache_dir: Path, no_cache: bool,
+                on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
+                progress: Optional[Any], stop: threading.Event) -> RunOutcome:
+    """Build, run the fleet, write the bookkeeping and reports -- stoppable at every step.
+
+    ``stop`` is checked between the stages; the long ones run under :func:`run_stage`, so
+    a Ctrl-C is seen within a fraction of a second whatever they are doing.  Once stopped,
+    whatever happened, run.json gets ``interrupted``, ``counts`` and ``finished_at`` --
+    written by this thread, which no further SIGINT interrupts -- and then
+    :class:`RunInterrupted` is raised.
+    """
+    from .report import write_run_report
+    from .variants import build_variants
+
+    run_id = meta["run_id"]
+    say = progress.message if progress else (lambda _m: None)
+    with StopOnSigint(stop, only_replacing_default=True):
+        say(f"run {run_id}: {run_dir.path}")
+        jobs: Optional[list[Job]] = None
+        reports: list[DeviceReport] = []
+        try:
+            if not stop.is_set():
+                n_models = len(models) if models else len(suite.models)
+                say(f"building variants for suite {suite.name!r} ({n_models} model(s) x "
+                    f"{len(suite.variants)} variant(s))")
+                built = run_stage("build", lambda: build_variants(
+                    suite, cache_dir=cache_dir, no_cache=no_cache, progress=checkpoint(stop, say),
+                    only_models=models), stop)
+                if built.done and not stop.is_set():
+                    jobs = plan_jobs(suite, devices, built.result or [])
+            if jobs is not None:
+                reports = _run_jobs(jobs, previous, resume_warnings, resumed=resumed,
+                                    run_dir=run_dir, meta=meta, on_record=on_record,
+                                    progress=progress, stop=stop)
+        except KeyboardInterrupt:  # Python's own handler was kept (e.g. not the main thread)
+            request_stop(stop)
+        finally:
+            if progress:
+                progress.stop()
+        read = run_dir.read()
+        latest = read.latest()
+        if jobs is None:  # stopped before the jobs were planned: what the journal holds
+            records = list(latest.values())
+        else:
+            records = [latest[j.job_id] for j in jobs if j.job_id in latest]
+        complete = jobs is not None and len(records) == len(jobs)
+        write_atomic(run_dir.path / "summary.csv", summary_csv(r.summary for r in records))
+        counts = {s: sum(r.status == s for r in records) for s in ("ok", "failed", "skipped")}
+        meta.update(finished_at=utc_now(), complete=complete, counts=counts,
+                    jobs_planned=None if jobs is None else len(jobs), interrupted=stop.is_set(),
+                    bytes_pushed={r.name: r.bytes_pushed for r in reports})
+        run_dir.write_run_json(meta)
+        if not stop.is_set():
+            run_stage("report", lambda: write_run_report(run_dir.path), stop)
+        if stop.is_set():
+            if not meta["interrupted"]:  # stopped while the reports were written
+                meta.update(interrupted=True, finished_at=utc_now())
+                run_dir.write_run_json(meta)
+            raise RunInterrupted(run_id, run_dir.path)
+    assert jobs is not None  # not stopped, so the jobs were planned and run
+    exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
+    # what resuming found first (e.g. "truncated last line"); the same line read again now
+    # sits mid-file and would only say "corrupt line"
+    seen = {w.split(": ", 1)[0] for w in resume_warnings}
+    warnings = resume_warnings + [w for w in read.warnings if w.split(": ", 1)[0] not in seen]
+    return RunOutcome(run_id, run_dir.path, records, exit_code, reports, warnings)
+
+
+def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: list[str], *,
+              resumed: bool, run_dir: RunDir, meta: dict[str, Any],
+              on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
+              progress: Optional[Any], stop: threading.Event) -> list[DeviceReport]:
+    """The jobs not already ``ok``, on the fleet; each record journaled as it lands."""
+    say = progress.message if progress else (lambda _m: None)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
-    if resume:
+    if resumed:
         for warning in resume_warnings:
             say(f"warning: {warning}")
-        say(f"resuming {run_id}: {len(jobs) - len(todo)} job(s) already ok, {len(todo)} to run")
+        say(f"resuming {meta['run_id']}: {len(jobs) - len(todo)} job(s) already ok, "
+            f"{len(todo)} to run")
 
     def sink(rec: JobRecord) -> None:
         run_dir.append(rec)  # on disk before the device's next job starts
@@ -229,34 +311,15 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
 
     if progress:
         progress.start(todo)
-    interrupted = False
-    reports: list[DeviceReport] = []
-    try:
-        reports = run_fleet(todo, make_target=make_target, run_id=run_id, sink=sink,
-                            progress=progress.job_done if progress else None, stop=stop)
-    except KeyboardInterrupt:
-        interrupted = True  # jobs in flight were killed; finished ones are journaled
-    finally:
-        if progress:
-            progress.stop()
-    read = run_dir.read()
-    latest = read.latest()
-    records = [latest[j.job_id] for j in jobs if j.job_id in latest]
-    complete = len(records) == len(jobs)
-    write_atomic(run_dir.path / "summary.csv", summary_csv(r.summary for r in records))
-    counts = {s: sum(r.status == s for r in records) for s in ("ok", "failed", "skipped")}
-    meta.update(finished_at=utc_now(), complete=complete, counts=counts,
-                jobs_planned=len(jobs), interrupted=interrupted,
-                bytes_pushed={r.name: r.bytes_pushed for r in reports})
-    run_dir.write_run_json(meta)
-    if interrupted:
-        raise KeyboardInterrupt
-    from .report import write_run_report
+    return run_fleet(todo, make_target=make_target, run_id=meta["run_id"], sink=sink,
+                     progress=progress.job_done if progress else None, stop=stop)
 
-    write_run_report(run_dir.path)
-    exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
-    # what resuming found first (e.g. "truncated last line"); the same line read again now
-    # sits mid-file and would only say "corrupt line"
-    seen = {w.split(": ", 1)[0] for w in resume_warnings}
-    warnings = resume_warnings + [w for w in read.warnings if w.split(": ", 1)[0] not in seen]
-    return RunOutcome(run_id, run_dir.path, records, exit_code, reports, warnings)
+
+def mark_interrupted(run_dir: Path) -> None:
+    """Record in run.json that the run was stopped after its own bookkeeping was written
+    (a Ctrl-C during the store ingest): ``--resume`` then finishes what was left."""
+    rd = RunDir(Path(run_dir))
+    meta = rd.read_run_json()
+    if not meta.get("interrupted"):
+        meta.update(interrupted=True, finished_at=utc_now())
+        rd.write_run_json(meta)

@@ -115,41 +115,6 @@ def test_truncated_journal_line_is_reported_not_read(tmp_path: Path) -> None:
     assert [r.job_id for r in read.records] == ["a", "b"] and "corrupt line" in read.warnings[0]
 
 
-def test_ctrl_c_stops_cleanly_kills_jobs_in_flight_and_keeps_finished_ones(tmp_path: Path,
-                                                                            mlp_onnx: Path) -> None:
-    import signal
-    import subprocess
-    import time
-
-    workdir = tmp_path / "devwork"
-    devs = devices_file(tmp_path, f"  box:\n    kind: local\n    workdir: '{workdir}'\n")
-    suite = suite_file(tmp_path, mlp_onnx, extra="benchmark: {min_runs: 20, min_duration_s: 3, warmup_min_s: 0}\n",
-                       devices="[box]")
-    proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", str(suite), "--devices", str(devs),
-                             "--out", str(tmp_path / "results"), "--no-store"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    journal = None
-    while time.monotonic() < deadline:  # wait until the first job is on disk
-        found = list((tmp_path / "results").glob("*/results.jsonl"))
-        if found and found[0].read_text().count("\n") >= 1:
-            journal = found[0]
-            break
-        time.sleep(0.1)
-    assert journal is not None
-    time.sleep(0.5)  # the second job is now running
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
-    records = read_journal(journal).records
-    assert [r.status for r in records] == ["ok"]  # the interrupted job is not recorded as a result
-    meta = json.loads((journal.parent / "run.json").read_text())
-    assert meta["complete"] is False and meta["interrupted"] is True and meta["counts"]["ok"] == 1
-    leftover = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", "the agent in flight must have been killed"
-
-
 def test_model_selection_runs_one_model_and_resume_keeps_it(tmp_path: Path, mlp_onnx: Path) -> None:
     from edgebench.errors import UsageError
 

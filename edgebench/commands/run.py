@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 HELP = """\
 Build every variant of the suite's models, run each on every selected device (one job at a
@@ -40,33 +42,92 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from ..progress import ConsoleProgress
-    from ..run import run_suite
-    from ..textsafe import printable
-    from ..view import print_run_summary
+    """Run the suite; Ctrl-C at any moment ends it within about a second with exit 130,
+    the bookkeeping written and the exact command that resumes it printed.
 
-    from ..toolchain_log import ToolchainCapture
+    SIGINT is taken over first thing, whatever the process inherited: a run started with
+    SIGINT ignored (a background job of a script) must stop on ``kill -INT`` all the same.
+    While the run works, the toolchains' own output goes to RUN_DIR/toolchain.log; every
+    line of edgebench's own is printed to the terminal (progress through the capture's
+    terminal stream, the rest after the capture has ended).
+    """
+    from ..interrupt import RunInterrupted, StopOnSigint, run_stage
 
-    progress = ConsoleProgress(quiet=args.quiet)
-    sink = open_store_sink(args, _warn(progress))  # exit 2 here, before any job, if unusable
-    with ToolchainCapture(Path(args.out), enabled=not args.verbose) as capture:
-        progress.stream, progress.on_run_dir = capture.terminal, capture.place
-        try:
-            outcome = run_suite(args.suite, devices_path=args.devices, device_names=args.device_names,
-                                out_dir=Path(args.out), resume=args.resume, no_cache=args.no_cache,
-                                models=args.models,
-                                on_record=sink, progress=progress)
-            if sink is not None:
-                sink.finish(outcome.run_dir)
-        finally:
-            if sink is not None:
-                sink.close()
-    print_run_summary(outcome, stream=sys.stdout)
-    for device in outcome.devices:  # the table cuts notes short; a lost device's reason (a
-        if device.error:            # changed host key's two fingerprints) must be read whole
-            print(f"edgebench: device '{printable(device.name)}' failed: {printable(device.error)}",
-                  file=sys.stderr)
-    return outcome.exit_code
+    stop = threading.Event()
+    with StopOnSigint(stop):
+        from ..progress import ConsoleProgress
+        from ..run import mark_interrupted, run_suite
+        from ..textsafe import printable
+        from ..toolchain_log import ToolchainCapture
+        from ..view import print_run_summary
+
+        progress = ConsoleProgress(quiet=args.quiet)
+        sink = open_store_sink(args, _warn(progress))  # exit 2 here, before any job, if unusable
+        ingested = True
+        interrupted: "tuple[str, Path] | None" = None
+        with ToolchainCapture(Path(args.out), enabled=not args.verbose) as capture:
+            progress.stream, progress.on_run_dir = capture.terminal, capture.place
+            try:
+                outcome = run_suite(args.suite, devices_path=args.devices,
+                                    device_names=args.device_names, out_dir=Path(args.out),
+                                    resume=args.resume, no_cache=args.no_cache, models=args.models,
+                                    on_record=sink, progress=progress, stop=stop)
+                if sink is not None and not stop.is_set():
+                    # the journal is the source of truth: a Ctrl-C need not wait for the store
+                    ingested = run_stage("store", lambda: sink.finish(outcome.run_dir), stop).done
+            except RunInterrupted as exc:
+                interrupted = (exc.run_id, exc.run_dir)
+            finally:
+                if sink is not None and ingested:  # an ingest left running keeps its store
+                    sink.close()
+            if interrupted is None and stop.is_set():  # the store ingest was cut short
+                mark_interrupted(outcome.run_dir)
+                interrupted = (outcome.run_id, outcome.run_dir)
+        if interrupted is not None:
+            _say_interrupted(args, *interrupted)
+            return 130
+        print_run_summary(outcome, stream=sys.stdout)
+        for device in outcome.devices:  # a lost device's reason (a changed host key's two
+            if device.error:            # fingerprints) also goes to stderr, for cron mail
+                print(f"edgebench: device '{printable(device.name)}' failed: "
+                      f"{printable(device.error)}", file=sys.stderr)
+        if stop.is_set():  # everything was written: only the table was cut short
+            print("edgebench: interrupted after the run had finished", file=sys.stderr)
+            return 130
+        return outcome.exit_code
+
+
+def resume_command(args: argparse.Namespace, run_id: str) -> str:
+    """The ``edgebench run`` command line that continues ``run_id``: the suite as given, and
+    the options that say where the run and its devices are (--out, --devices, --device,
+    the store); ``--model`` is not needed, a resumed run keeps its own selection.  A store
+    URL's password is shown as ``***``: the line lands in terminals and CI logs."""
+    cmd = ["edgebench", "run", args.suite, "--resume", run_id]
+    if Path(args.out) != Path("results"):
+        cmd += ["--out", args.out]
+    if args.devices:
+        cmd += ["--devices", args.devices]
+    for name in args.device_names or []:
+        cmd += ["--device", name]
+    if args.no_store:
+        cmd.append("--no-store")
+    elif args.store:
+        cmd += ["--store", _without_password(args.store)]
+    return shlex.join(cmd)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _say_interrupted(args: argparse.Namespace, run_id: str, run_dir: Path) -> None:
+    print(f"edgebench: interrupted: run {run_id} stopped; jobs in flight were killed, finished "
+          f"jobs are saved in {run_dir}\n"
+          f"edgebench: continue with: {resume_command(args, run_id)}", file=sys.stderr, flush=True)
 
 
 def _warn(progress: Any) -> Any:

@@ -2,7 +2,9 @@
 
 Same path as a remote device (staged agent bundle, JSON spec file, JSON result file,
 its own process group killed on timeout), so what passes on ``local`` exercises the
-protocol the SSH devices use; only the transport differs.
+protocol the SSH devices use; only the transport differs.  ``agent info`` gets its own
+process group too, so :meth:`LocalTarget.interrupt` (Ctrl-C) can kill whatever agent the
+target has started, and none can start after it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -59,6 +62,11 @@ class LocalTarget(Target):
         self.bundle = bundle or default_bundle()
         self._agent_dir: Optional[Path] = None
         self._running: set[subprocess.Popen] = set()
+        # held while an agent is being started, so interrupt() either sees the new process
+        # (and kills it) or the starter sees _interrupted (and starts nothing): no agent
+        # started in the instant of a Ctrl-C is left running after the controller exits
+        self._start_lock = threading.Lock()
+        self._interrupted = False
 
     def _agent(self) -> Path:
         if self._agent_dir is None:
@@ -76,25 +84,56 @@ class LocalTarget(Target):
         env.setdefault("PYTHONHASHSEED", "0")
         return env
 
-    def close(self) -> None:
-        for proc in list(self._running):
-            kill_group(proc)
-        self._running.clear()
+    def close(self, grace_s: float = 2.0) -> None:
+        with self._start_lock:
+            running = list(self._running)
+            self._running.clear()
+        for proc in running:
+            kill_group(proc, grace_s)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: kill the agent running now and refuse to start another, for good.
+
+        Unlike ``close`` (after which the fleet may reuse the target) this is final, so a
+        job that was about to start when the run was stopped does not start after the
+        kill.  A shorter grace: the agent has no SIGTERM handler and dies at once; one
+        that does not gets SIGKILL quickly enough for the run to end within 2 s.
+        """
+        with self._start_lock:
+            self._interrupted = True
+        self.close(grace_s=0.5)
+
+    def _start(self, cmd: list[str], **kwargs: Any) -> subprocess.Popen:
+        """Start an agent process in its own process group, registered for killing."""
+        env = self._env()
+        with self._start_lock:
+            if self._interrupted:
+                raise DeviceError("the run was interrupted", device=self.name)
+            proc = subprocess.Popen(cmd, env=env, start_new_session=True, **kwargs)
+            self._running.add(proc)
+        return proc
 
     def inventory(self) -> dict[str, Any]:
         cmd = [self.python, "-m", AGENT_PACKAGE, "info", "--workdir", str(self.workdir),
                *info_args(self.device)]
         try:
-            out = subprocess.run(cmd, env=self._env(), capture_output=True, text=True,
-                                 timeout=self.device.connect_timeout_s + 60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            proc = self._start(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
             raise DeviceError(f"agent info failed: {exc}", device=self.name) from exc
-        if out.returncode != 0:
-            tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise DeviceError(f"agent info exited {out.returncode}: {tail[0]}", device=self.name,
+        try:
+            stdout, stderr = proc.communicate(timeout=self.device.connect_timeout_s + 60)
+        except subprocess.TimeoutExpired as exc:
+            kill_group(proc)
+            proc.communicate()
+            raise DeviceError(f"agent info failed: {exc}", device=self.name) from exc
+        finally:
+            self._running.discard(proc)
+        if proc.returncode != 0:
+            tail = stderr.strip().splitlines()[-1:] or ["no output"]
+            raise DeviceError(f"agent info exited {proc.returncode}: {tail[0]}", device=self.name,
                               hint=f"check that {self.python} has numpy installed")
         try:
-            return json.loads(out.stdout)
+            return json.loads(stdout)
         except json.JSONDecodeError as exc:
             raise AgentProtocolError(f"device {self.name!r}: agent info is not JSON") from exc
 
@@ -114,9 +153,11 @@ class LocalTarget(Target):
         cmd = [self.python, "-m", AGENT_PACKAGE, "run", spec_path, "--out", result_path]
         start = time.perf_counter()
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(cmd, env=self._env(), stdout=subprocess.DEVNULL, stderr=err,
-                                    cwd=str(self._agent()), start_new_session=True)
-            self._running.add(proc)
+            try:
+                proc = self._start(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=str(self._agent()))
+            except BaseException:
+                os.unlink(spec_path)
+                raise
             timed_out = False
             try:
                 proc.wait(timeout=timeout_s)
