@@ -147,7 +147,9 @@ def run_stage(name: str, fn: Callable[[], T], stop: threading.Event) -> Stage[T]
     def body() -> None:
         try:
             if os.environ.get(TEST_PAUSE_ENV) == name:
-                print(f"edgebench: test pause at {name}", file=sys.stderr, flush=True)
+                from .toolchain_log import terminal
+
+                print(f"edgebench: test pause at {name}", file=terminal(), flush=True)
                 time.sleep(600)  # like a C call that never looks at the stop event
             box["result"] = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread

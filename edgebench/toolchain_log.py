@@ -16,6 +16,7 @@ keeps the open descriptors, so nothing written in between is lost.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,13 @@ from types import TracebackType
 from typing import Optional, TextIO
 
 LOG_NAME = "toolchain.log"
+_active: "list[TextIO]" = []  # the terminal streams of captures in force, innermost last
+
+
+def terminal() -> TextIO:
+    """Where a line of edgebench's own must go to reach the person: the terminal while a
+    capture holds fds 1 and 2, else ``sys.stderr``."""
+    return _active[-1] if _active else sys.stderr
 
 
 class ToolchainCapture:
@@ -35,6 +43,7 @@ class ToolchainCapture:
         self.path: Optional[Path] = None
         self._placed = False
         self._saved: dict[int, int] = {}
+        self._handler: logging.Handler = logging.NullHandler()
 
     def __enter__(self) -> "ToolchainCapture":
         if not self.enabled:
@@ -56,6 +65,12 @@ class ToolchainCapture:
         for fd in (1, 2):
             os.dup2(log_fd, fd)
         os.close(log_fd)
+        _active.append(self.terminal)
+        # edgebench's own log records (a device thread's warning) are edgebench's lines too
+        self._handler = logging.StreamHandler(self.terminal)
+        self._handler.setLevel(logging.WARNING)
+        self._handler.setFormatter(logging.Formatter("%(message)s"))
+        logging.getLogger("edgebench").addHandler(self._handler)
         return self
 
     def place(self, run_dir: Path) -> None:
@@ -96,6 +111,9 @@ class ToolchainCapture:
             os.dup2(saved, fd)
             os.close(saved)
         self._saved = {}
+        if self.terminal in _active:
+            _active.remove(self.terminal)
+        logging.getLogger("edgebench").removeHandler(self._handler)
         try:
             self.terminal.close()
         except OSError:
