@@ -35,6 +35,10 @@ DEFAULT_CACHE = Path(os.environ.get("EDGEBENCH_CACHE", "~/.cache/edgebench")).ex
 
 @dataclass
 class RunOutcome:
+    """``records`` are read back from the journal without their raw latencies
+    (``result["timing"]["latencies_s"]``, see ``journal.drop_samples``); those stay in
+    results.jsonl and the store's samples table."""
+
     run_id: str
     run_dir: Path
     records: list[JobRecord]
@@ -154,7 +158,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
             raise UsageError(f"no run {resume!r} in {out_dir}", hint="see the run ids under results/")
         run_id = resume
         meta = run_dir.read_run_json()
-        before = run_dir.read()  # a controller killed mid-append leaves a torn last line
+        before = run_dir.read(keep_samples=False)  # a controller killed mid-append leaves a torn last line
         previous, resume_warnings = before.latest(), before.warnings
         started_with = check_model_names(suite, meta.get("models"))
         if models is not None and models != started_with:
@@ -207,7 +211,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     finally:
         if progress:
             progress.stop()
-    read = run_dir.read()
+    read = run_dir.read(keep_samples=False)  # raw latencies stay in the journal: 100+ MB at 256 jobs
     latest = read.latest()
     records = [latest[j.job_id] for j in jobs if j.job_id in latest]
     complete = len(records) == len(jobs)

@@ -142,14 +142,14 @@ class Store:
         if not run_dir.is_dir():
             raise StoreError(f"{run_dir} is not a run directory")
         meta = read_run_json(run_dir)
-        journal = read_journal(run_dir / "results.jsonl")
+        journal = read_journal(run_dir / "results.jsonl", keep_samples=False)
         records = latest_records(journal.records)
         counts = IngestCounts(run_id=meta["run_id"], records=len(records),
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
         try:
             with self.engine.begin() as conn:
                 upsert_run(conn, meta)
-                for record in records:
+                for record in journal.whole(records):  # one job's raw latencies at a time
                     if record.get("run_id") != meta["run_id"]:
                         raise StoreError(
                             f"{run_dir}/results.jsonl: job {record['job_id']!r} belongs to run "
