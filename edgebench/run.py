@@ -143,7 +143,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     ``models``: only these models of the suite (``--model``); a resumed run keeps the
     selection it started with unless given a new one.
     """
-    from .variants import build_variants, check_model_names
+    from . import child  # builds in a child process: the toolchain never loads here
+    from .variants import check_model_names
 
     suite = load_suite(suite_path)
     models = check_model_names(suite, models)
@@ -185,8 +186,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     n_models = len(models) if models else len(suite.models)
     say(f"building variants for suite {suite.name!r} ({n_models} model(s) x "
         f"{len(suite.variants)} variant(s))")
-    artifacts = build_variants(suite, cache_dir=cache_dir or DEFAULT_CACHE,
-                               no_cache=no_cache, progress=say, only_models=models)
+    artifacts = child.build_variants(suite, cache_dir=cache_dir or DEFAULT_CACHE,
+                                     no_cache=no_cache, progress=say, only_models=models)
     jobs = plan_jobs(suite, devices, artifacts)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
     if resume:
@@ -223,9 +224,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     run_dir.write_run_json(meta)
     if interrupted:
         raise KeyboardInterrupt
-    from .report import write_run_report
-
-    write_run_report(run_dir.path)
+    child.write_run_report(run_dir.path)  # pandas (~100 MB) is loaded in the child only
     exit_code = 0 if complete and counts["ok"] == len(jobs) else 1
     # what resuming found first (e.g. "truncated last line"); the same line read again now
     # sits mid-file and would only say "corrupt line"
