@@ -18,7 +18,7 @@ and ``growth`` says how much the controller's peak grew per added device from M 
 
 By default the simulated devices run a *replay agent* (stdlib only): it answers ``info``
 and ``run`` with a result the real agent produced for the same model on this machine
-(latencies and all, job id replaced) after sleeping ``min_duration_s``.  The controller's
+(its REPLAY_RUNS latencies and all, job id replaced) after sleeping ``min_duration_s``.  The controller's
 side -- connections, threads, pushes, agent install, journal, store, memory -- is real;
 only the device's compute is simulated, because 64 real agents on a 2-core box measure
 the simulation's CPU contention (jobs took >60 s each and the run >10 min), not the
@@ -143,14 +143,23 @@ class _MemoryWatch:
         self.tree_kb = max(self.tree_kb, total)
 
 
+#: Raw latencies in the replayed result.  Timing for 0.05 s, as the suite does, gave
+#: anywhere from ~2,000 to 13,135 runs of the MLP depending on how busy this 2-core box was
+#: while recording, and the controller's memory follows the result's size (every job's
+#: samples pass through it): the figures of two runs did not compare.  So the recording
+#: times exactly this many runs -- about what 0.05 s gives on the idle box (13,135 seen).
+REPLAY_RUNS = 13_000
+
+
 def _record_real_agent(root: Path, model: Path) -> list[tuple[str, str]]:
-    """Run the real agent once here; keep its info and result for the replay agent."""
+    """Run the real agent once here (exactly REPLAY_RUNS timed runs); keep its info and
+    result for the replay agent."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     spec = {"job_id": "template", "model_path": str(model), "format": "onnx", "threads": 1,
             "providers": ["CPUExecutionProvider"], "graph_optimization_level": "all",
             "tflite_runtime": "auto", "delegate_path": None, "delegate_options": {}, "use_xnnpack": True,
             "inputs": {"seed": 0, "npz_path": None, "shapes": {}, "default_dim": 1},
-            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 10, "min_duration_s": 0.05,
+            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": REPLAY_RUNS, "min_duration_s": 0.0,
                           "max_duration_s": 10, "memory_sample_interval_s": 0.05},
             "eval": None, "probes": {"enabled": False}}
     rdir = root / "replay"
@@ -201,10 +210,13 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEBENCH_CACHE": str(root / "cache")}
         argv = ["run", str(root / "suite.yaml"), "--devices", str(root / "devices.yaml"),
                 "--out", str(root / "results"), "-q"]
+        replay_latencies = None
         if real_agent:
             cmd = [sys.executable, "-m", "edgebench", *argv]
         else:
             files = _record_real_agent(root, root / "mlp.onnx")
+            replay = json.loads((root / "replay" / "edgebench_agent" / "result.json").read_text())
+            replay_latencies = len(replay["timing"]["latencies_s"])
             cmd = [sys.executable, "-c", REPLAY_CLI, json.dumps(files), *argv]
         start = time.perf_counter()
         with open(root / "cli.log", "wb") as log:
@@ -249,6 +261,7 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         "children_peak_rss_mb": round(watch.child_kb / 1024, 1),
         "tree_peak_rss_mb": round(watch.tree_kb / 1024, 1),
         "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2), "agent": "real" if real_agent else "replay",
+        "replay_latencies_per_job": replay_latencies,
         "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
         "ratio_wall_to_ideal": round(wall_s / per_device[slowest], 2) if slowest else None,
         "errors": sorted({(r.get("error") or "")[:200] for r in records if r["status"] != "ok"})[:5],
