@@ -4,9 +4,9 @@ The controller lives for the whole run with one thread and one SSH transport per
 so whatever it imports stays resident for all of it.  Building a variant imports the
 toolchain (onnx + onnxruntime ~40 MB, torch ~270 MB, TensorFlow more; a cached builtin
 model still loads its trained torch/keras source to hash it) and the report imports
-pandas + pyarrow (~100 MB).  None of that memory comes back after use, so at 64 devices
-the controller peaked at 621 MB; run here, it is returned to the OS when the child exits
-and the controller never maps those libraries at all.
+pandas + pyarrow (~100 MB).  None of that memory comes back after use: it was 142.5 MB of
+the controller's peak at 64 devices (RELIABILITY.md).  Run here, it is returned to the OS
+when the child exits and the controller never maps those libraries at all.
 
 Protocol: the child reads one JSON request from stdin (``{"call": NAME, "kwargs": {...}}``)
 and writes JSON lines to the file descriptor named on its command line --
