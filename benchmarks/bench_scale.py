@@ -2,15 +2,23 @@
 
 Starts N sshd "devices" on loopback (the test lab), runs ``python -m edgebench run`` as a
 subprocess over all of them, and reports: every job accounted for (journal and store),
-the controller's peak RSS (its own high-water mark, from ``wait4``), wall time, and the
-ideal -- the slowest device's total job time (its jobs run one after another, devices
-in parallel; see benchmarks/bench_fleet.py).
+the controller's peak RSS (its own high-water mark, VmHWM), wall time, and the ideal --
+the slowest device's total job time (its jobs run one after another, devices in
+parallel; see benchmarks/bench_fleet.py).
 
     python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05] [--real-agent]
+                                     [--growth-from 16]
+
+Memory: the controller builds variants and writes the report in child processes
+(edgebench/child.py), so besides its own peak the figures give the largest child's peak
+(``children_peak_rss_mb``, VmHWM) and the controller plus its children at once
+(``tree_peak_rss_mb``, summed VmRSS); both are polled every 0.2 s, so lower bounds.
+With ``--growth-from M`` (default 16; 0 turns it off) the same lab first runs M devices,
+and ``growth`` says how much the controller's peak grew per added device from M to N.
 
 By default the simulated devices run a *replay agent* (stdlib only): it answers ``info``
 and ``run`` with a result the real agent produced for the same model on this machine
-(latencies and all, job id replaced) after sleeping ``min_duration_s``.  The controller's
+(its REPLAY_RUNS latencies and all, job id replaced) after sleeping ``min_duration_s``.  The controller's
 side -- connections, threads, pushes, agent install, journal, store, memory -- is real;
 only the device's compute is simulated, because 64 real agents on a 2-core box measure
 the simulation's CPU contention (jobs took >60 s each and the run >10 min), not the
@@ -73,26 +81,85 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _vm_hwm_kb(pid: int) -> int:
-    """The process's own peak RSS (VmHWM): unlike ru_maxrss it is reset by exec, so the
-    parent's memory (pytest with TensorFlow loaded, seen through fork) does not count."""
+def _status_kb(pid: int, field: str) -> int:
+    """A ``kB`` line of /proc/PID/status (0 when the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
+def _vm_hwm_kb(pid: int) -> int:
+    """The process's own peak RSS (VmHWM): unlike ru_maxrss it is reset by exec, so the
+    parent's memory (pytest with TensorFlow loaded, seen through fork) does not count."""
+    return _status_kb(pid, "VmHWM")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren, ... of ``pid``, from the parent pids in /proc/*/stat
+    (/proc/PID/task/*/children needs CONFIG_PROC_CHILDREN, which not every kernel has)."""
+    kids: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])  # after "(comm) state"
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for kid in kids.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+class _MemoryWatch:
+    """Peaks of a process and its descendants, polled: the controller's own VmHWM (exact:
+    it only grows, and the last reading comes just before exit), the largest VmHWM a child
+    showed at a poll, and the largest sum of VmRSS over the whole tree at a poll (both
+    lower bounds: what a child does after the last poll that saw it is missed)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.own_kb = self.child_kb = self.tree_kb = 0
+
+    def poll(self, *, tree: bool = True) -> None:
+        """One reading; ``tree`` scans /proc (tens of ms with the lab's few hundred
+        processes on a busy box, so the caller does it less often than the own reading)."""
+        self.own_kb = max(self.own_kb, _vm_hwm_kb(self.pid))  # VmHWM only grows
+        if not tree:
+            return
+        total = _status_kb(self.pid, "VmRSS")
+        for kid in _descendants(self.pid):
+            self.child_kb = max(self.child_kb, _vm_hwm_kb(kid))
+            total += _status_kb(kid, "VmRSS")
+        self.tree_kb = max(self.tree_kb, total)
+
+
+#: Raw latencies in the replayed result.  Timing for 0.05 s, as the suite does, gave
+#: anywhere from ~2,000 to 13,135 runs of the MLP depending on how busy this 2-core box was
+#: while recording, and the controller's memory follows the result's size (every job's
+#: samples pass through it): the figures of two runs did not compare.  So the recording
+#: times exactly this many runs -- about what 0.05 s gives on the idle box (13,135 seen).
+REPLAY_RUNS = 13_000
+
+
 def _record_real_agent(root: Path, model: Path) -> list[tuple[str, str]]:
-    """Run the real agent once here; keep its info and result for the replay agent."""
+    """Run the real agent once here (exactly REPLAY_RUNS timed runs); keep its info and
+    result for the replay agent."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     spec = {"job_id": "template", "model_path": str(model), "format": "onnx", "threads": 1,
             "providers": ["CPUExecutionProvider"], "graph_optimization_level": "all",
             "tflite_runtime": "auto", "delegate_path": None, "delegate_options": {}, "use_xnnpack": True,
             "inputs": {"seed": 0, "npz_path": None, "shapes": {}, "default_dim": 1},
-            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 10, "min_duration_s": 0.05,
+            "benchmark": {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": REPLAY_RUNS, "min_duration_s": 0.0,
                           "max_duration_s": 10, "memory_sample_interval_s": 0.05},
             "eval": None, "probes": {"enabled": False}}
     rdir = root / "replay"
@@ -116,6 +183,7 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
     from tests.conftest import make_mlp_onnx
     from tests.lab.sshd import SshdLab
 
+    root.mkdir(parents=True, exist_ok=True)
     own_lab = lab is None
     lab = lab or SshdLab(root / "lab")
     names = [f"dev{i:02d}" for i in range(devices)]
@@ -142,18 +210,23 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEBENCH_CACHE": str(root / "cache")}
         argv = ["run", str(root / "suite.yaml"), "--devices", str(root / "devices.yaml"),
                 "--out", str(root / "results"), "-q"]
+        replay_latencies = None
         if real_agent:
             cmd = [sys.executable, "-m", "edgebench", *argv]
         else:
             files = _record_real_agent(root, root / "mlp.onnx")
+            replay = json.loads((root / "replay" / "edgebench_agent" / "result.json").read_text())
+            replay_latencies = len(replay["timing"]["latencies_s"])
             cmd = [sys.executable, "-c", REPLAY_CLI, json.dumps(files), *argv]
         start = time.perf_counter()
         with open(root / "cli.log", "wb") as log:
             proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-            peak_kb = 0
+            watch = _MemoryWatch(proc.pid)
+            polls = 0
             try:
                 while True:  # VmHWM only grows: the last reading before exit is the peak
-                    peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+                    watch.poll(tree=polls % 4 == 0)  # the tree every 0.2 s
+                    polls += 1
                     pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                     if pid:
                         break
@@ -184,13 +257,48 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         "devices": devices, "models": models, "jobs_planned": devices * models,
         "journal_lines": len(records), "distinct_jobs": len({r["job_id"] for r in records}),
         "store_rows": stored[0], "store_distinct": stored[1], "statuses": statuses,
-        "exit_code": proc.returncode, "controller_peak_rss_mb": round(peak_kb / 1024, 1),
+        "exit_code": proc.returncode, "controller_peak_rss_mb": round(watch.own_kb / 1024, 1),
+        "children_peak_rss_mb": round(watch.child_kb / 1024, 1),
+        "tree_peak_rss_mb": round(watch.tree_kb / 1024, 1),
         "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2), "agent": "real" if real_agent else "replay",
+        "replay_latencies_per_job": replay_latencies,
         "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
         "ratio_wall_to_ideal": round(wall_s / per_device[slowest], 2) if slowest else None,
         "errors": sorted({(r.get("error") or "")[:200] for r in records if r["status"] != "ok"})[:5],
         "run_dir": str(run_dir),
     }
+
+
+def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """How the controller's own peak RSS grew per added device between two runs."""
+    added = large["devices"] - small["devices"]
+    total_mb = large["controller_peak_rss_mb"] - small["controller_peak_rss_mb"]
+    return {"from_devices": small["devices"], "to_devices": large["devices"],
+            "controller_peak_rss_mb": [small["controller_peak_rss_mb"], large["controller_peak_rss_mb"]],
+            "growth_mb": round(total_mb, 1),
+            "growth_mb_per_device": round(total_mb / added, 2) if added else None}
+
+
+def run_with_growth(root: Path, *, devices: int, growth_from: int, **kwargs: Any) -> dict[str, Any]:
+    """``run_scale`` at ``devices``; first at ``growth_from`` on the same lab when that is
+    smaller (and > 0), adding ``growth`` to the figures."""
+    from tests.lab.sshd import SshdLab
+
+    if not 0 < growth_from < devices:
+        return run_scale(root, devices=devices, **kwargs)
+    lab = kwargs.pop("lab", None)
+    own_lab = lab is None
+    lab = lab or SshdLab(root / "lab")
+    try:
+        small = run_scale(root / f"n{growth_from}", devices=growth_from, lab=lab, **kwargs)
+        large = run_scale(root / f"n{devices}", devices=devices, lab=lab, **kwargs)
+    finally:
+        if own_lab:
+            lab.close()
+    small_keys = ("controller_peak_rss_mb", "children_peak_rss_mb", "tree_peak_rss_mb", "wall_s",
+                  "statuses", "exit_code")
+    return {**large, "growth": growth(small, large),
+            "at_growth_from": {k: small[k] for k in ("devices", *small_keys)}}
 
 
 def main() -> int:
@@ -200,12 +308,17 @@ def main() -> int:
     parser.add_argument("--min-duration-s", type=float, default=0.05)
     parser.add_argument("--python", help="the devices' interpreter (default: this one)")
     parser.add_argument("--real-agent", action="store_true", help="run the real agent on every device")
+    parser.add_argument("--growth-from", type=int, default=16, metavar="M",
+                        help="also run M devices first and print the growth per added device "
+                             "(default 16; 0: off)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="eb-scale-"))
-    figures = run_scale(root, devices=args.devices, models=args.models,
-                        min_duration_s=args.min_duration_s, python=args.python, real_agent=args.real_agent)
+    figures = run_with_growth(root, devices=args.devices, growth_from=args.growth_from, models=args.models,
+                              min_duration_s=args.min_duration_s, python=args.python,
+                              real_agent=args.real_agent)
     print(json.dumps(figures, indent=1))
     ok = figures["distinct_jobs"] == figures["jobs_planned"] == figures["store_distinct"]
+    ok = ok and figures.get("at_growth_from", {}).get("exit_code", 0) == 0
     return 0 if ok and figures["exit_code"] == 0 else 1
 
 

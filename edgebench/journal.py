@@ -16,7 +16,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from .errors import StoreConfigError, StoreError, UsageError
 from .record import JobRecord
@@ -127,45 +127,104 @@ class Journal:
     bad_lines: list[tuple[int, str]] = field(default_factory=list)
     #: True when the last line is an incomplete write (controller killed mid-append).
     truncated: bool = False
+    #: 1-based line number of each of ``records``, to read one again whole (:meth:`whole`).
+    record_lines: list[int] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
         return [f"{self.path}:{lineno}: {reason}; that job counts as not finished"
                 for lineno, reason in self.bad_lines]
 
+    def whole(self, records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``records`` (some of this journal's, parsed with ``keep_samples=False``) read
+        again with their raw latencies, one at a time, in file order.
 
-def parse_journal(path: Path) -> Journal:
-    """Parse results.jsonl; a missing file is an empty journal (run not started)."""
+        For consumers of every sample of a run (the store's ingest): parsing the whole
+        journal at once held all of them -- 100+ MB of floats for 256 fast jobs."""
+        line_of = {id(rec): lineno for rec, lineno in zip(self.records, self.record_lines)}
+        wanted = {line_of[id(rec)] for rec in records}
+        if not wanted:
+            return
+        try:
+            with self.path.open("rb") as fh:
+                for index, raw in enumerate(fh):
+                    if index + 1 not in wanted:
+                        continue
+                    again = Journal(self.path)
+                    _parse_line(again, index + 1, raw, True)
+                    if not again.records:
+                        raise StoreError(f"{self.path}:{index + 1} changed while it was read",
+                                         hint="a journal is only ever appended to")
+                    yield again.records[0]
+                    wanted.discard(index + 1)
+                    if not wanted:
+                        return
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from exc
+        raise StoreError(f"{self.path} lost {len(wanted)} line(s) while it was read",
+                         hint="a journal is only ever appended to")
+
+
+def drop_samples(record: dict[str, Any]) -> dict[str, Any]:
+    """Remove the raw per-run latencies (``result.timing.latencies_s``) from ``record``.
+
+    They are the bulk of a record -- a fast model on a fast device times thousands of runs
+    per job, ~13,000 on the scale test's MLP, ~0.4 MB each as Python floats -- and only the
+    store's samples table and pytest-benchmark output use them.  Readers that need the
+    rest of a whole run (the controller's end of run, md/html reports) drop them per line
+    so a 256-job run does not hold 100+ MB of floats at once; the journal keeps them.
+    """
+    result = record.get("result")
+    timing = result.get("timing") if isinstance(result, dict) else None
+    if isinstance(timing, dict):
+        timing.pop("latencies_s", None)
+    return record
+
+
+def parse_journal(path: Path, *, keep_samples: bool = True) -> Journal:
+    """Parse results.jsonl; a missing file is an empty journal (run not started).
+
+    Read line by line, not whole: the file of a big run is tens of MB, and holding it
+    (plus its split lines) beside the parsed records doubled the controller's peak.
+    ``keep_samples=False`` drops each record's raw latencies as it is parsed
+    (:func:`drop_samples`)."""
     journal = Journal(path=path)
     try:
-        data = path.read_bytes()
+        fh = path.open("rb")
     except FileNotFoundError:
         return journal
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc}") from exc
-    lines = data.split(b"\n")
-    ends_with_newline = data.endswith(b"\n")
-    if ends_with_newline:
-        lines = lines[:-1]
-    for index, raw in enumerate(lines):
-        lineno = index + 1
-        if not raw.strip():
-            continue
+    with fh:
         try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if index == len(lines) - 1 and not ends_with_newline:
-                journal.truncated = True
-                journal.bad_lines.append((lineno, f"truncated last line ({len(raw)} bytes, "
-                                                  f"controller killed mid-write?): {exc}"))
-            else:
-                journal.bad_lines.append((lineno, f"corrupt line: {exc}"))
-            continue
-        missing = [k for k in REQUIRED_RECORD_KEYS if not isinstance(record, dict) or k not in record]
-        if missing:
-            journal.bad_lines.append((lineno, f"not a job record (missing {', '.join(missing)})"))
-            continue
-        journal.records.append(record)
+            for index, raw in enumerate(fh):
+                _parse_line(journal, index + 1, raw, keep_samples)
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
     return journal
+
+
+def _parse_line(journal: Journal, lineno: int, raw: bytes, keep_samples: bool) -> None:
+    """One journal line into ``journal``: a record, or why it is not one.  Only the last
+    line can lack its newline; if it does not parse, it is a write a kill cut short."""
+    complete = raw.endswith(b"\n")
+    if not raw.strip():
+        return
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if not complete:
+            journal.truncated = True
+            journal.bad_lines.append((lineno, f"truncated last line ({len(raw)} bytes, "
+                                              f"controller killed mid-write?): {exc}"))
+        else:
+            journal.bad_lines.append((lineno, f"corrupt line: {exc}"))
+        return
+    missing = [k for k in REQUIRED_RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        journal.bad_lines.append((lineno, f"not a job record (missing {', '.join(missing)})"))
+        return
+    journal.records.append(record if keep_samples else drop_samples(record))
+    journal.record_lines.append(lineno)
 
 
 def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -214,9 +273,10 @@ class JournalRead:
         return out
 
 
-def read_journal(path: Path) -> JournalRead:
-    """results.jsonl as JobRecords; a truncated or corrupt line is a warning, never a record."""
-    journal = parse_journal(Path(path))
+def read_journal(path: Path, *, keep_samples: bool = True) -> JournalRead:
+    """results.jsonl as JobRecords; a truncated or corrupt line is a warning, never a record.
+    ``keep_samples=False``: without the raw latencies (:func:`drop_samples`)."""
+    journal = parse_journal(Path(path), keep_samples=keep_samples)
     return JournalRead([JobRecord.from_dict(d) for d in journal.records], journal.warnings())
 
 
@@ -278,8 +338,8 @@ class RunDir:
             if rd.read(1) != b"\n":
                 fh.write("\n")
 
-    def read(self) -> JournalRead:
-        return read_journal(self.journal_path)
+    def read(self, *, keep_samples: bool = True) -> JournalRead:
+        return read_journal(self.journal_path, keep_samples=keep_samples)
 
     def write_run_json(self, payload: dict[str, Any]) -> None:
         write_json_atomic(self.path / RUN_JSON, payload)

@@ -37,6 +37,10 @@ DEFAULT_CACHE = Path(os.environ.get("EDGEBENCH_CACHE", "~/.cache/edgebench")).ex
 
 @dataclass
 class RunOutcome:
+    """``records`` are read back from the journal without their raw latencies
+    (``result["timing"]["latencies_s"]``, see ``journal.drop_samples``); those stay in
+    results.jsonl and the store's samples table."""
+
     run_id: str
     run_dir: Path
     records: list[JobRecord]
@@ -190,7 +194,7 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
         run_dir = RunDir.open(out_dir, resume)  # one plain folder under --out, or UsageError
         run_id = resume
         meta = run_dir.read_run_json()
-        before = run_dir.read()  # a controller killed mid-append leaves a torn last line
+        before = run_dir.read(keep_samples=False)  # a controller killed mid-append leaves a torn last line
         previous, resume_warnings = before.latest(), before.warnings
         started_with = check_model_names(suite, meta.get("models"))
         if models is not None and models != started_with:
@@ -234,8 +238,9 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
     written by this thread, which no further SIGINT interrupts -- and then
     :class:`RunInterrupted` is raised.
     """
-    from .report import write_run_report
-    from .variants import build_variants
+    # the build and the report run in child processes: the toolchains (torch, TensorFlow)
+    # and pandas never load into the controller, which holds one thread per device
+    from .child import build_variants, write_run_report
 
     run_id = meta["run_id"]
     say = progress.message if progress else (lambda _m: None)
@@ -262,7 +267,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
         finally:
             if progress:
                 progress.stop()
-        read = run_dir.read()
+        read = run_dir.read(keep_samples=False)  # raw latencies stay in the journal: 100+ MB at 256 jobs
         latest = read.latest()
         if jobs is None:  # stopped before the jobs were planned: what the journal holds
             records = list(latest.values())

@@ -283,6 +283,7 @@ def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)  # this edgebench, not another install
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env["EDGEBENCH_PARENT_PID"] = str(os.getpid())  # the worker dies with us (Ctrl-C, kill)
     proc = subprocess.Popen([sys.executable, "-m", "edgebench.compressors.build_worker"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     messages: "queue.Queue[Any]" = queue.Queue()

@@ -31,6 +31,11 @@ class _Channel:
 
 
 def main() -> None:
+    parent = os.environ.get("EDGEBENCH_PARENT_PID")
+    if parent and parent.isdigit():  # a stopped or killed run must not leave a build training
+        from edgebench.child import _die_with_parent
+
+        _die_with_parent(int(parent))
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # fd 1 is stderr from here on: prints of the toolchain stay out of the stream
     # the caller's import path first (a test's or a notebook's sys.path additions, where a

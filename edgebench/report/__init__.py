@@ -20,16 +20,19 @@ HISTORY_RUNS = 30
 
 
 def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
-                    objective: str = "latency", max_accuracy_drop_pts: float = 1.0
-                    ) -> "ReportData":
-    """Build a report straight from ``results.jsonl`` + ``run.json`` (no store needed)."""
+                    objective: str = "latency", max_accuracy_drop_pts: float = 1.0,
+                    with_samples: bool = True) -> "ReportData":
+    """Build a report straight from ``results.jsonl`` + ``run.json`` (no store needed).
+
+    ``with_samples=False`` leaves out the raw latencies, which only the pytest-benchmark
+    format shows: they are most of a big run's journal (see ``journal.drop_samples``)."""
     from edgebench.report.tables import ReportWarning, build_report
     from edgebench.results import frame_from_records
     from edgebench.store.journal import latest_records, read_journal, read_run_json
 
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
-    journal = read_journal(run_dir / "results.jsonl")
+    journal = read_journal(run_dir / "results.jsonl", keep_samples=with_samples)
     records = latest_records(journal.records)
     machines: dict[str, dict[str, Any]] = {}
     samples: dict[str, Any] = {}
@@ -109,7 +112,8 @@ def write_run_report(run_dir: Path, *, store: "Store | str | Path | None" = None
     from edgebench.report.formats import write_formats
 
     report = report_from_dir(Path(run_dir), store=store, objective=objective,
-                             max_accuracy_drop_pts=max_accuracy_drop_pts)
+                             max_accuracy_drop_pts=max_accuracy_drop_pts,
+                             with_samples="pytest-benchmark" in formats)
     report.regressions = list(regressions or [])
     return write_formats(report, Path(run_dir), list(formats))
 

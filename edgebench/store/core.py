@@ -270,16 +270,16 @@ class Store:
         if not run_dir.is_dir():
             raise StoreConfigError(f"{run_dir} is not a run directory")
         meta = read_run_json(run_dir)
-        journal = read_journal(run_dir / "results.jsonl")
+        journal = read_journal(run_dir / "results.jsonl", keep_samples=False)
         records = latest_records(journal.records)
         counts = IngestCounts(run_id=meta["run_id"], records=len(records),
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
         with self.mapped(f"ingest {run_dir}"), self.engine.begin() as conn:
             upsert_run(conn, meta)
-            for record in records:
+            for record in journal.whole(records):  # one job's raw latencies at a time
                 if record.get("run_id") != meta["run_id"]:  # input the user pointed at: exit 2
                     raise StoreConfigError(
-                            f"{run_dir}/results.jsonl: job {record['job_id']!r} belongs to run "
+                        f"{run_dir}/results.jsonl: job {record['job_id']!r} belongs to run "
                         f"{record.get('run_id')!r}, not {meta['run_id']!r}")
                 if upsert_job(conn, record):
                     counts.new += 1

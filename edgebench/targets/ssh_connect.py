@@ -29,6 +29,7 @@ from edgebench.targets.hostkeys import (
     RejectUnknownHostKey,
     changed_host_key_error,
     fingerprint_sha256,
+    known_hosts_name,
     load_known_hosts,
 )
 
@@ -272,9 +273,12 @@ class Connection:
         client = paramiko.SSHClient()
         # Load into the client's key store directly (not load_host_keys) so that paramiko
         # never writes known_hosts back; trusting is `edgebench devices trust`'s job only.
-        for hostname, keys in load_known_hosts(known_hosts).items():
-            for key in keys.values():
-                client.get_host_keys().add(hostname, key.get_name(), key)
+        # Only this endpoint's keys, under the name paramiko looks up (hashed entries
+        # match too): every key of the file in every client is O(devices x entries) --
+        # a fleet's shared known_hosts, or a user's with hundreds of hosts.
+        name = known_hosts_name(ep.host, ep.port)
+        for key in (load_known_hosts(known_hosts).lookup(name) or {}).values():
+            client.get_host_keys().add(name, key.get_name(), key)
         client.set_missing_host_key_policy(
             RejectUnknownHostKey(self.device.name, ep.host, ep.port, known_hosts)
         )

@@ -1,9 +1,11 @@
 """Scale: 64 real sshd devices x 4 models in one run, and the handshake limit that needs.
 
 The 64-device run goes through ``benchmarks/bench_scale.py`` (``python -m edgebench run``
-as a subprocess, so the controller's own peak RSS is measured with wait4) and checks that
-every job is accounted for in the journal and the store, that the controller stays under
-500 MB, and prints wall time against the ideal (the slowest device's total job time).
+as a subprocess, so the controller's own peak RSS is its VmHWM) and checks that every job
+is accounted for in the journal and the store, that the controller stays within 300 MB,
+and prints wall time against the ideal (the slowest device's total job time).  The same
+lab first runs 16 devices, so the figures also say how the controller's peak grows per
+added device (recorded, not asserted: it depends on how many devices queue at once).
 """
 
 from __future__ import annotations
@@ -63,11 +65,11 @@ def test_simultaneous_connects_to_one_sshd_with_default_maxstartups(ssh_lab: Any
 
 @pytest.mark.slow
 def test_64_devices_x_4_models(tmp_path: Path, lab_envs: Any) -> None:
-    from bench_scale import run_scale
+    from bench_scale import run_with_growth
 
     devices, models = int(os.environ.get("EB_SCALE_DEVICES", 64)), 4
-    figures = run_scale(tmp_path, devices=devices, models=models, min_duration_s=0.05,
-                        python=lab_envs.python("onnx-only"))
+    figures = run_with_growth(tmp_path, devices=devices, growth_from=16, models=models,
+                              min_duration_s=0.05, python=lab_envs.python("onnx-only"))
     FIGURES["scale"] = {k: v for k, v in figures.items() if k not in ("run_dir", "errors")}
     print(f"scale figures: {figures}")
     planned = devices * models
@@ -76,6 +78,10 @@ def test_64_devices_x_4_models(tmp_path: Path, lab_envs: Any) -> None:
     assert figures["store_rows"] == figures["store_distinct"] == planned, figures
     assert figures["statuses"] == {"ok": planned}, figures["errors"]
     assert figures["exit_code"] == 0
-    assert figures["controller_peak_rss_mb"] < 500, figures
+    # the build and the report run in child processes (edgebench/child.py); this bounds the
+    # controller itself, which holds one thread and one SSH transport per device
+    assert figures["controller_peak_rss_mb"] <= 300, figures
+    if "at_growth_from" in figures:  # the 16-device run before it must have been whole too
+        assert figures["at_growth_from"]["statuses"] == {"ok": 16 * models}, figures["at_growth_from"]
     TALLY["scale: devices"] += devices
     TALLY["scale: jobs accounted for"] += figures["distinct_jobs"]

@@ -101,6 +101,29 @@ def test_hashed_known_hosts_entries_are_understood(ssh_lab: SshdLab, tmp_path) -
         assert target.check_output(["echo", "hashed"]).strip() == "hashed"
 
 
+def test_a_connection_keeps_only_its_own_host_keys(ssh_lab: SshdLab, tmp_path) -> None:
+    """Each of a fleet's clients used to hold every key of known_hosts: 64 devices x a
+    shared 64-line file (or a user's file of hundreds of hosts) is quadratic memory."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    dev = ssh_lab.devices["litert"]
+    kind, b64 = dev.host_key_pub.split()[:2]
+    lines = []
+    for i in range(200):
+        pub = Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        lines.append(f"[10.9.{i // 250}.{i % 250}]:22{i:03d} {pub}")
+    lines.insert(100, f"{paramiko.HostKeys.hash_host(known_hosts_name(dev.host, dev.port))} {kind} {b64}")
+    kh = tmp_path / "known_hosts"
+    kh.write_text("\n".join(lines) + "\n")
+    with SSHTarget(ssh_lab.spec("litert", known_hosts=str(kh))) as target:
+        assert target.check_output(["echo", "one"]).strip() == "one"
+        held = target._conn.client.get_host_keys()
+        assert list(held.keys()) == [known_hosts_name(dev.host, dev.port)]
+        assert [k.get_base64() for k in held[known_hosts_name(dev.host, dev.port)].values()] == [b64]
+
+
 def test_auth_failure_is_a_device_error_without_secrets(ssh_lab: SshdLab, tmp_path, monkeypatch) -> None:
     from tests.lab.sshd import _keypair
 
