@@ -90,7 +90,7 @@ def test_an_error_in_the_child_is_raised_with_its_class_message_and_exit_code(tm
     (run_dir / "run.json").write_text("{not json")
     with pytest.raises(StoreError) as err2:
         child.write_run_report(run_dir)
-    assert err2.value.exit_code == 1 and "run.json" in err2.value.one_line()
+    assert err2.value.exit_code == 2 and "run.json" in err2.value.one_line()  # a user file: exit 2
     assert "edited by hand" in err2.value.one_line()  # the hint came across too
 
 
