@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, TextIO
 
-from .progress import _fmt_s
+from .progress import _fmt_s, fmt_pm
 
 
 def _mb(value: Optional[float]) -> str:
@@ -89,7 +89,7 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
         if s.get("noop"):
             note = "[bold yellow]NOOP: compression changed nothing[/] " + note
         table.add_row(rec.model, rec.variant, rec.format, rec.device, status,
-                      _fmt_s(s.get("latency_p50_s")), _fmt_s(s.get("latency_mean_s")),
+                      _fmt_s(s.get("latency_p50_s")) + fmt_pm(s), _fmt_s(s.get("latency_mean_s")),
                       str(s.get("runs") or "-"), _kb(s.get("size_bytes")),
                       _mb(s.get("peak_rss_bytes")), _pct(s.get("accuracy")), _fidelity(s),
                       note[:160])
