@@ -58,12 +58,18 @@ def slower_than_fp32(records: list) -> list[str]:
     without int8 dot-product instructions)."""
     from .quality import slowdown
 
+    from .quality import interval
+
     p50 = {(r.model, r.format, r.device, r.variant): (r.summary or {}).get("latency_p50_s")
            for r in records if r.status == "ok"}
+    ci = {(r.model, r.format, r.device, r.variant): interval(
+        (r.summary or {}).get("latency_p50_ci_low_s"), (r.summary or {}).get("latency_p50_ci_high_s"))
+        for r in records if r.status == "ok"}
     out = []
     for (model, fmt, device, variant), value in sorted(p50.items()):
         base = p50.get((model, fmt, device, "fp32"))
-        ratio = None if variant == "fp32" else slowdown(value, base)
+        ratio = None if variant == "fp32" else slowdown(
+            value, base, ci=ci.get((model, fmt, device, variant)), fp32_ci=ci.get((model, fmt, device, "fp32")))
         if ratio is not None:
             out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
                        f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)")
