@@ -126,20 +126,20 @@ def read_cpufreq(fs: Sysfs) -> List[Dict[str, Any]]:
 
 
 def run_context(fs: Sysfs, *, sample_s: float, cooldown_below_c: Optional[float] = None,
-                pid: Optional[int] = None, sleep: Callable[[float], None] = time.sleep
-                ) -> Dict[str, Any]:
-    """The ``context`` block of a result.  ``sleep`` is injectable so a test can change the
-    fixture ``/proc`` between the two snapshots."""
+                pid: Optional[int] = None, sleep: Callable[[float], None] = time.sleep,
+                clock: Callable[[], float] = time.perf_counter) -> Dict[str, Any]:
+    """The ``context`` block of a result.  ``sleep`` and ``clock`` are injectable so a test
+    changes the fixture ``/proc`` between the two snapshots and knows the window exactly."""
     pid = os.getpid() if pid is None else pid
     zones = read_zones(fs)
     hottest = max(zones, key=lambda z: z.temp_c) if zones else None
     cpufreq = read_cpufreq(fs)
     loadavg = read_loadavg(fs)
     before = read_proc_cpu(fs)
-    t0 = time.perf_counter()
+    t0 = clock()
     if sample_s > 0 and before:
         sleep(sample_s)
-    interval_s = time.perf_counter() - t0
+    interval_s = clock() - t0
     after = read_proc_cpu(fs) if before else {}
     try:
         ticks = float(os.sysconf("SC_CLK_TCK"))
