@@ -150,7 +150,8 @@ def sustained_window(bins: Sequence[Dict[str, Any]], duration_s: float) -> List[
 
 
 def throttle_flags(bins: Sequence[Dict[str, Any]], env0: Env) -> List[str]:
-    """What the readings say happened: clocks below their start, throttle bits, heat."""
+    """What the readings say happened: clocks below their start, throttle bits, heat.
+    Times are those of the readings, taken at each bin's end."""
     flags: List[str] = []
     start_freqs = dict(env0.get("freq_khz") or {})
     if bins:  # the reference is the higher of the start and first-bin clocks (ondemand ramps up)
@@ -161,8 +162,8 @@ def throttle_flags(bins: Sequence[Dict[str, Any]], env0: Env) -> List[str]:
             cur = (b.get("freq_khz") or {}).get(policy)
             if cur is not None and cur < ref * (1.0 - FREQ_SHORTFALL):
                 low = min((bb.get("freq_khz") or {}).get(policy, ref) for bb in bins)
-                flags.append(f"{policy} clock fell from {ref} kHz to {cur} kHz at "
-                             f"{float(b['t_start_s']):.2f} s (lowest {low} kHz)")
+                flags.append(f"{policy} clock fell from {ref} kHz to {cur} kHz by "
+                             f"{float(b['t_end_s']):.2f} s (lowest {low} kHz)")
                 break
     seen_bits = 0
     first_bits: Optional[Dict[str, Any]] = None
@@ -172,8 +173,8 @@ def throttle_flags(bins: Sequence[Dict[str, Any]], env0: Env) -> List[str]:
             seen_bits |= int(bits)
             first_bits = first_bits or b
     if seen_bits and first_bits is not None:
-        flags.append(f"vcgencmd get_throttled=0x{seen_bits:x} seen from "
-                     f"{float(first_bits['t_start_s']):.2f} s")
+        flags.append(f"vcgencmd get_throttled=0x{seen_bits:x} seen by "
+                     f"{float(first_bits['t_end_s']):.2f} s")
     temps = [b["temp_c"] for b in bins if b.get("temp_c") is not None]
     t0 = env0.get("temp_c")
     if temps and t0 is not None and max(temps) > t0:
