@@ -2,9 +2,10 @@
 
 Two jobs are comparable only when the device was in the same state: the same governor and
 clock limits, a similar start temperature, and nothing else eating CPU.  The fingerprint
-covers what is fixed (hardware, runtime); this records what varies from job to job, read
-just before the model is loaded (after any cool-down wait), so a report can mark a job
-that started hot or under foreign load instead of silently comparing it.
+covers what is fixed (hardware, runtime); this records what varies from job to job -- the
+state just before the model is loaded (after any cool-down wait), and the CPU other
+processes used from then until the timed loop ended -- so a report can mark a job that
+started hot or ran under foreign load instead of silently comparing it.
 
 Everything is read through :class:`~.probes.sysfs.Sysfs`, so ``/proc`` and ``/sys`` come
 from the same settable root and tests use fixture trees.  Stdlib only; nothing raises.
@@ -125,51 +126,80 @@ def read_cpufreq(fs: Sysfs) -> List[Dict[str, Any]]:
     return out
 
 
+class ContextProbe:
+    """Read the run context around a job: :meth:`start` before the model is loaded (after
+    any cool-down), :meth:`finish` after the timed loop.  The other processes' CPU use is
+    the difference of two ``/proc`` snapshots over that window, so watching costs the job
+    no time, and it covers the measurement itself rather than a moment before it.
+    Processes born inside the window (a multi-process job's children, a probe's tool) have
+    no baseline and are not counted."""
+
+    def __init__(self, fs: Sysfs, *, cooldown_below_c: Optional[float] = None,
+                 pid: Optional[int] = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.fs = fs
+        self.cooldown_below_c = cooldown_below_c
+        self.pid = os.getpid() if pid is None else pid
+        self.clock = clock
+        self._start: Dict[str, Any] = {}
+        self._before: Dict[int, Tuple[str, int, int]] = {}
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        zones = read_zones(self.fs)
+        hottest = max(zones, key=lambda z: z.temp_c) if zones else None
+        self._start = {"hottest": hottest, "cpufreq": read_cpufreq(self.fs),
+                       "loadavg": read_loadavg(self.fs)}
+        self._before = read_proc_cpu(self.fs)
+        self._t0 = self.clock()
+
+    def finish(self) -> Dict[str, Any]:
+        """The ``context`` block of a result."""
+        after = read_proc_cpu(self.fs) if self._before else {}
+        interval_s = self.clock() - self._t0
+        try:
+            ticks = float(os.sysconf("SC_CLK_TCK"))
+        except (AttributeError, ValueError, OSError):
+            ticks = 100.0
+        exclude = own_lineage(after or self._before, self.pid)
+        foreign_cores, top = top_consumers(self._before, after, interval_s, ticks, exclude)
+        known_load = bool(self._before) and bool(after) and interval_s > 0
+        hottest = self._start.get("hottest")
+        below = self.cooldown_below_c
+        started_hot = hottest.temp_c > below if hottest is not None and below is not None else None
+        foreign_load = foreign_cores >= FOREIGN_LOAD_CORES if known_load else None
+        warnings: List[str] = []
+        if started_hot:
+            warnings.append(f"started hot: {hottest.type} at {hottest.temp_c:.1f} C, above the "
+                            f"device's cooldown_below_c {below:g} C")
+        if foreign_load:
+            names = ", ".join(f"{p['comm']} ({p['cpu_pct']:.0f} %)" for p in top) or "many small ones"
+            warnings.append(f"foreign load: other processes used {foreign_cores:.2f} cores "
+                            f"during the job ({names})")
+        cpufreq = self._start.get("cpufreq") or []
+        return {
+            "governors": sorted({p["governor"] for p in cpufreq if p["governor"]}),
+            "cpufreq": cpufreq,
+            "temp_start_c": hottest.temp_c if hottest else None,
+            "temp_start_zone": hottest.type if hottest else None,
+            "loadavg": self._start.get("loadavg"),
+            "foreign_cpu_cores": foreign_cores if known_load else None,
+            "top_processes": top,
+            "window_s": interval_s if known_load else None,
+            "cooldown_below_c": below,
+            "started_hot": started_hot,
+            "foreign_load": foreign_load,
+            "warnings": warnings,
+        }
+
+
 def run_context(fs: Sysfs, *, sample_s: float, cooldown_below_c: Optional[float] = None,
                 pid: Optional[int] = None, sleep: Callable[[float], None] = time.sleep,
                 clock: Callable[[], float] = time.perf_counter) -> Dict[str, Any]:
-    """The ``context`` block of a result.  ``sleep`` and ``clock`` are injectable so a test
-    changes the fixture ``/proc`` between the two snapshots and knows the window exactly."""
-    pid = os.getpid() if pid is None else pid
-    zones = read_zones(fs)
-    hottest = max(zones, key=lambda z: z.temp_c) if zones else None
-    cpufreq = read_cpufreq(fs)
-    loadavg = read_loadavg(fs)
-    before = read_proc_cpu(fs)
-    t0 = clock()
-    if sample_s > 0 and before:
+    """The context over a window of ``sample_s`` of doing nothing (for a look at a device
+    outside a job).  ``sleep`` and ``clock`` are injectable so a test changes the fixture
+    ``/proc`` inside the window and knows its length exactly."""
+    probe = ContextProbe(fs, cooldown_below_c=cooldown_below_c, pid=pid, clock=clock)
+    probe.start()
+    if sample_s > 0:
         sleep(sample_s)
-    interval_s = clock() - t0
-    after = read_proc_cpu(fs) if before else {}
-    try:
-        ticks = float(os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, ValueError, OSError):
-        ticks = 100.0
-    exclude = own_lineage(after or before, pid)
-    foreign_cores, top = top_consumers(before, after, interval_s, ticks, exclude)
-    known_load = bool(before) and bool(after) and interval_s > 0
-    started_hot = (hottest.temp_c > cooldown_below_c
-                   if hottest is not None and cooldown_below_c is not None else None)
-    foreign_load = foreign_cores >= FOREIGN_LOAD_CORES if known_load else None
-    warnings: List[str] = []
-    if started_hot:
-        warnings.append(f"started hot: {hottest.type} at {hottest.temp_c:.1f} C, above the "  # type: ignore[union-attr]
-                        f"device's cooldown_below_c {cooldown_below_c:g} C")
-    if foreign_load:
-        names = ", ".join(f"{p['comm']} ({p['cpu_pct']:.0f} %)" for p in top) or "many small ones"
-        warnings.append(f"foreign load: other processes used {foreign_cores:.2f} cores while the "
-                        f"job started ({names})")
-    return {
-        "governors": sorted({p["governor"] for p in cpufreq if p["governor"]}),
-        "cpufreq": cpufreq,
-        "temp_start_c": hottest.temp_c if hottest else None,
-        "temp_start_zone": hottest.type if hottest else None,
-        "loadavg": loadavg,
-        "foreign_cpu_cores": foreign_cores if known_load else None,
-        "top_processes": top,
-        "sample_s": interval_s if known_load else None,
-        "cooldown_below_c": cooldown_below_c,
-        "started_hot": started_hot,
-        "foreign_load": foreign_load,
-        "warnings": warnings,
-    }
+    return probe.finish()

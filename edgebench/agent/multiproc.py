@@ -58,7 +58,7 @@ def _child_env() -> Dict[str, str]:
 def part_spec(spec: JobSpec, index: int) -> Dict[str, Any]:
     """The child's spec: one process, no probes (the parent has them), evaluation only in
     the first child (accuracy does not depend on the process)."""
-    bench = replace(spec.benchmark, processes=1, context_sample_s=0.0)
+    bench = replace(spec.benchmark, processes=1)
     data = replace(spec, job_id=f"{spec.job_id}#{index + 1}", benchmark=bench,
                    probes={"enabled": False}, eval=spec.eval if index == 0 else None).to_dict()
     return data
@@ -136,6 +136,7 @@ def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
         "status": "failed", "error": None, "machine": machine_info(), "pid": os.getpid(),
     }
     probes = None
+    context = None
     workdir: Optional[str] = None
     try:
         if spec.probes.get("enabled") is not False:
@@ -150,7 +151,8 @@ def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
         if probes is not None:
             probes.before_job()
         if context_fn is not None:
-            result["context"] = context_fn(spec)
+            context = context_fn(spec)
+            context.start()
         timeout_s = 2.0 * settings.max_duration_s + CHILD_SLACK_S
         workdir = tempfile.mkdtemp(prefix="edgebench-parts-")
         parts: List[Dict[str, Any]] = []
@@ -178,6 +180,11 @@ def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
         result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
                            "traceback": traceback.format_exc()[-4000:]}
     finally:
+        if context is not None:
+            try:
+                result["context"] = context.finish()
+            except Exception as exc:  # noqa: BLE001
+                result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
         if probes is not None:
             try:
                 probe_result = probes.result()

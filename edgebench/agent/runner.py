@@ -139,14 +139,13 @@ def timed_loop(infer: Callable[[], Any], settings: BenchmarkSettings,
     return run_timed(infer, settings, window_ready).latencies_ns
 
 
-def _context(spec: JobSpec) -> Dict[str, Any]:
-    """The run context (agent/context.py), read through the probes' sysfs root."""
-    from .context import run_context
+def _context(spec: JobSpec) -> Any:
+    """The run context probe (agent/context.py), reading through the probes' sysfs root."""
+    from .context import ContextProbe
     from .probes.sysfs import Sysfs
 
-    return run_context(Sysfs(spec.probes.get("sysfs_root")),
-                       sample_s=spec.benchmark.context_sample_s,
-                       cooldown_below_c=spec.probes.get("cooldown_below_c"))
+    return ContextProbe(Sysfs(spec.probes.get("sysfs_root")),
+                        cooldown_below_c=spec.probes.get("cooldown_below_c"))
 
 
 def _probe_session(spec: JobSpec) -> Any:
@@ -174,6 +173,7 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
     }
     backend: Optional[Backend] = None
     probes = None
+    context = None
     try:
         result["model"] = file_info(spec.model_path)
         backend = make_backend(spec)
@@ -184,7 +184,8 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
         if probes is not None:
             probes.before_job()
         if not part:
-            result["context"] = _context(spec)
+            context = _context(spec)
+            context.start()
         rss_before = current_rss_bytes()
         t0 = time.perf_counter()
         loaded = backend.load(spec.model_path)
@@ -250,6 +251,11 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
         result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
                            "traceback": traceback.format_exc()[-4000:]}
     finally:
+        if context is not None:
+            try:
+                result["context"] = context.finish()
+            except Exception as exc:  # noqa: BLE001 - context must never cost the figures
+                result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
         if probes is not None:
             try:
                 result.update(probes.result())

@@ -38,7 +38,6 @@ class BenchmarkSettings:
     mode: str = "fixed"  # 'fixed' | 'sustained'
     duration_s: float = 600.0  # sustained: how long to run
     bin_s: float = 10.0  # sustained: latency / temperature / clock per bin of this length
-    context_sample_s: float = 0.5  # run context: how long to watch other processes' CPU use
 
     def validate(self) -> None:
         """ValueError for settings no loop can honour (the controller checks them too, but
@@ -58,8 +57,6 @@ class BenchmarkSettings:
             if self.processes != 1 or self.target_precision is not None:
                 raise ValueError("sustained mode runs one process for duration_s: it takes "
                                  "neither processes nor target_precision")
-        if self.context_sample_s < 0:
-            raise ValueError(f"context_sample_s must be >= 0, got {self.context_sample_s!r}")
 
 
 @dataclass

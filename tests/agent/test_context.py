@@ -84,7 +84,7 @@ def test_context_marks_a_hot_start_and_foreign_load(device: Path) -> None:
     assert ctx["temp_start_c"] == 52.3 and ctx["temp_start_zone"] == "cpu-thermal"
     assert ctx["started_hot"] is True  # 52.3 C > cooldown_below_c 50
     assert ctx["loadavg"] == [1.52, 0.80, 0.41]
-    assert ctx["sample_s"] == 0.5
+    assert ctx["window_s"] == 0.5
     assert ctx["foreign_cpu_cores"] == pytest.approx(1.5) and 1.5 >= FOREIGN_LOAD_CORES
     assert ctx["foreign_load"] is True
     assert [p["comm"] for p in ctx["top_processes"]] == ["stress-ng"]

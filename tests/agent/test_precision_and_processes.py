@@ -20,7 +20,7 @@ from edgebench.agent.schema import BenchmarkSettings, JobSpec, validate_result
 from edgebench.agent_bundle import bundle
 
 QUICK = {"warmup_runs": 3, "warmup_min_s": 0.0, "min_runs": 30, "min_duration_s": 0.0,
-         "max_duration_s": 20.0, "memory_sample_interval_s": 0.01, "context_sample_s": 0.0}
+         "max_duration_s": 20.0, "memory_sample_interval_s": 0.01}
 
 
 def spec(path: Path, **bench: object) -> JobSpec:

@@ -200,7 +200,7 @@ def test_sustained_job_on_a_heating_fixture(tmp_path: Path, monkeypatch: pytest.
     spec = JobSpec.from_dict({
         "job_id": "hot", "model_path": str(model), "format": "onnx",
         "benchmark": {"warmup_runs": 0, "warmup_min_s": 0.0, "mode": "sustained",
-                      "duration_s": 6.0, "bin_s": 0.25, "context_sample_s": 0.0},
+                      "duration_s": 6.0, "bin_s": 0.25},
         "probes": {"sysfs_root": str(root), "energy": "none", "idle_s": 0.0,
                    "cooldown_below_c": 50.0}})
     try:
