@@ -277,8 +277,8 @@ def sections(report: ReportData) -> list[Section]:
         out.append(Section("Process-to-process spread", "spread", tables=[spread], paragraphs=[
             "Each job ran in several fresh processes, samples pooled.  Within: the median over "
             "processes of MAD / median; between: the CV of the per-process medians.  A between "
-            "figure above the within-process p50 interval says one process would have hidden "
-            "part of the uncertainty (docs/timing.md)."]))
+            "CV above the standard error one process's p50 interval implies (its ± / 2.58) "
+            "is spread a single process would have hidden (docs/timing.md)."]))
     sustained = sustained_table(report)
     if sustained.rows:
         out.append(Section("Sustained versus burst", "sustained", tables=[sustained],
