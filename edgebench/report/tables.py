@@ -241,10 +241,9 @@ def comparability_warnings(rows: "pd.DataFrame", *,
                                      + ", above the device's cooldown_below_c", **ident))
         if _true(r.get("foreign_load")):
             cores = _num(r.get("foreign_cpu_cores"))
-            out.append(ReportWarning("foreign_load", f"{name}: other processes were busy when "
-                                     "it started"
-                                     + (f" ({cores:.2f} cores)" if cores is not None else ""),
-                                     **ident))
+            out.append(ReportWarning("foreign_load", f"{name}: ran under foreign load"
+                                     + (f" (other processes used {cores:.2f} cores)"
+                                        if cores is not None else ""), **ident))
         target = _num(r.get("target_precision"))
         if target is not None and _false(r.get("precision_reached")):
             out.append(ReportWarning("precision", f"{name}: target precision ±{target * 100:g} % "
