@@ -215,3 +215,21 @@ def test_terminal_line_and_table_cell_carry_the_precision() -> None:
                    between_process_cv=0.0123)
     assert describe(rec).endswith("target ±1 % NOT reached (max_duration_s)  5 processes, "
                                   "between-process CV 1.2 %")
+
+
+def test_report_warns_about_hot_starts_foreign_load_and_missed_precision(tmp_path: Path) -> None:
+    def marks(rec: dict[str, Any]) -> None:
+        with_intervals(rec)
+        if rec["job_id"] == "resnet18.fp32.onnx.rpi4":
+            rec["summary"].update(started_hot=True, start_temp_c=63.0, foreign_load=True,
+                                  foreign_cpu_cores=0.8, target_precision=0.01,
+                                  precision_reached=False)
+
+    report = report_from_dir(_report_dir(tmp_path, marks))
+    got = {w.kind: w.message for w in report.warnings
+           if w.kind in ("started_hot", "foreign_load", "precision")}
+    name = "resnet18/fp32 (onnx) on rpi4"
+    assert got == {
+        "started_hot": f"{name}: started hot (63.0 °C), above the device's cooldown_below_c",
+        "foreign_load": f"{name}: ran under foreign load (other processes used 0.80 cores)",
+        "precision": f"{name}: target precision ±1 % not reached before max_duration_s"}
