@@ -42,8 +42,15 @@ class BenchmarkSettings:
     def validate(self) -> None:
         """ValueError for settings no loop can honour (the controller checks them too, but
         a hand-written spec reaches the agent directly)."""
-        if self.target_precision is not None and not 0.0 < float(self.target_precision) < 1.0:
-            raise ValueError(f"target_precision must be in (0, 1), got {self.target_precision!r}")
+        def number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+        if self.target_precision is not None and not (
+                number(self.target_precision) and 0.0 < self.target_precision < 1.0):
+            raise ValueError(f"target_precision must be a number in (0, 1), got {self.target_precision!r}")
+        for key in ("duration_s", "bin_s"):
+            if not number(getattr(self, key)) or getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be a number > 0, got {getattr(self, key)!r}")
         if isinstance(self.processes, bool) or not isinstance(self.processes, int) \
                 or not 1 <= self.processes <= MAX_PROCESSES:
             raise ValueError(f"processes must be a whole number in 1..{MAX_PROCESSES}, "

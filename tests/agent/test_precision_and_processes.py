@@ -89,7 +89,8 @@ def test_job_with_target_precision_reports_whether_it_was_reached(mlp_onnx: Path
 
 
 def test_bad_settings_are_refused_by_the_agent() -> None:
-    for bad in ({"target_precision": 0.0}, {"target_precision": 1.5}, {"processes": 0},
+    for bad in ({"target_precision": 0.0}, {"target_precision": 1.5},
+                {"target_precision": "0.01"}, {"bin_s": 0}, {"processes": 0},
                 {"processes": 51}, {"mode": "burst"},
                 {"mode": "sustained", "duration_s": 1.0, "bin_s": 2.0},
                 {"mode": "sustained", "processes": 2}):
