@@ -109,19 +109,19 @@ def read_cpufreq(fs: Sysfs) -> List[Dict[str, Any]]:
     """Governor and clock limits per cpufreq policy (kHz, as sysfs gives them)."""
     out: List[Dict[str, Any]] = []
     for directory in policy_dirs(fs):
-        def num(name: str) -> Optional[int]:
-            return try_read_int(os.path.join(directory, name))
-
-        cur = num("cpuinfo_cur_freq")
+        num = {name: try_read_int(os.path.join(directory, name)) for name in (
+            "scaling_min_freq", "scaling_max_freq", "cpuinfo_min_freq", "cpuinfo_max_freq",
+            "cpuinfo_cur_freq", "scaling_cur_freq")}
+        cur = num["cpuinfo_cur_freq"]  # the hardware clock (root only), else the request
         out.append({
             "policy": _policy_name(directory),
             "governor": try_read_text(os.path.join(directory, "scaling_governor")),
             "driver": try_read_text(os.path.join(directory, "scaling_driver")),
-            "scaling_min_freq_khz": num("scaling_min_freq"),
-            "scaling_max_freq_khz": num("scaling_max_freq"),
-            "cpuinfo_min_freq_khz": num("cpuinfo_min_freq"),
-            "cpuinfo_max_freq_khz": num("cpuinfo_max_freq"),
-            "cur_freq_khz": cur if cur is not None else num("scaling_cur_freq"),
+            "scaling_min_freq_khz": num["scaling_min_freq"],
+            "scaling_max_freq_khz": num["scaling_max_freq"],
+            "cpuinfo_min_freq_khz": num["cpuinfo_min_freq"],
+            "cpuinfo_max_freq_khz": num["cpuinfo_max_freq"],
+            "cur_freq_khz": cur if cur is not None else num["scaling_cur_freq"],
         })
     return out
 

@@ -335,8 +335,6 @@ def render(cmp: Comparison, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edgebench.report.view import fmt_seconds
-
     if console is None:
         import sys
 

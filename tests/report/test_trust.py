@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
-
 from edgebench.agent.stats import summarize
 from edgebench.report import report_from_dir
 from edgebench.report.compare import compare_runs
