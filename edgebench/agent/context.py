@@ -168,7 +168,7 @@ class ContextProbe:
         started_hot = hottest.temp_c > below if hottest is not None and below is not None else None
         foreign_load = foreign_cores >= FOREIGN_LOAD_CORES if known_load else None
         warnings: List[str] = []
-        if started_hot:
+        if started_hot and hottest is not None:
             warnings.append(f"started hot: {hottest.type} at {hottest.temp_c:.1f} C, above the "
                             f"device's cooldown_below_c {below:g} C")
         if foreign_load:

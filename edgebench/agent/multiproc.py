@@ -119,7 +119,7 @@ def pool(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
         if values:
             memory[key] = max(values)
     spread = process_spread(lat_parts)
-    for info, part in zip(spread["per_process"], parts):  # type: ignore[arg-type]
+    for info, part in zip(spread["per_process"], parts):  # type: ignore[call-overload]
         t = part["timing"]
         info.update(pid=part.get("pid"), load_s=t["load_s"],
                     first_inference_s=t["first_inference_s"], warmup_s=t["warmup_s"],

@@ -200,7 +200,7 @@ def process_spread(parts_s: Sequence[Sequence[float]]) -> Dict[str, object]:
                     "p50_ci_low_s": ci["low_s"] if ci else None,
                     "p50_ci_high_s": ci["high_s"] if ci else None,
                     "p50_ci_rel_half_width": relative_half_width(
-                        ci["low_s"], ci["high_s"], median) if ci else None})
+                        ci["low_s"], ci["high_s"], median) if ci else None})  # type: ignore[arg-type]
     medians = [float(p["p50_s"]) for p in per]  # type: ignore[arg-type]
     centre = statistics.median(medians) if medians else None
     mean_of_medians = statistics.fmean(medians) if medians else None

@@ -161,7 +161,8 @@ def throttle_flags(bins: Sequence[Dict[str, Any]], env0: Env) -> List[str]:
         for b in bins:
             cur = (b.get("freq_khz") or {}).get(policy)
             if cur is not None and cur < ref * (1.0 - FREQ_SHORTFALL):
-                low = min((bb.get("freq_khz") or {}).get(policy, ref) for bb in bins)
+                seen = [(bb.get("freq_khz") or {}).get(policy) for bb in bins]
+                low = min([ref] + [int(k) for k in seen if k is not None])
                 flags.append(f"{policy} clock fell from {ref} kHz to {cur} kHz by "
                              f"{float(b['t_end_s']):.2f} s (lowest {low} kHz)")
                 break
