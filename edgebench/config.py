@@ -205,12 +205,26 @@ class BenchmarkSpec(StrictModel):
     eval_samples: int = Field(0, ge=0)  # on-device evaluation: 0 = the whole eval subset
     energy_min_samples: int = Field(20, ge=1)
     energy_min_window_s: float = Field(1.0, ge=0, le=86400)
+    # -- trust in the figures (docs/timing.md): stop on precision, processes, sustained --
+    # stop when the p50's 99 % CI half-width <= target_precision x p50 (min runs/duration
+    # stay floors, max_duration_s the cap); None = the fixed rule
+    target_precision: Optional[float] = Field(None, gt=0, lt=1)
+    processes: int = Field(1, ge=1, le=50)  # fresh agent processes per job, pooled
+    mode: Literal["fixed", "sustained"] = "fixed"
+    duration_s: float = Field(600.0, gt=0, le=86400)  # sustained: run this long
+    bin_s: float = Field(10.0, gt=0, le=3600)  # sustained: one record per bin
 
     @model_validator(mode="after")
     def _durations(self) -> "BenchmarkSpec":
         if self.max_duration_s < self.min_duration_s:
             raise ValueError(f"max_duration_s ({self.max_duration_s}) < min_duration_s "
                              f"({self.min_duration_s})")
+        if self.mode == "sustained":
+            if self.bin_s > self.duration_s:
+                raise ValueError(f"bin_s ({self.bin_s}) > duration_s ({self.duration_s})")
+            if self.processes != 1 or self.target_precision is not None:
+                raise ValueError("mode: sustained runs one process for duration_s; drop "
+                                 "processes / target_precision (they apply to mode: fixed)")
         return self
 
 

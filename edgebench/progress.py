@@ -21,16 +21,46 @@ def _fmt_s(value: Optional[float]) -> str:
     if value is None:
         return "-"
     if value < 1e-3:
-        return f"{value * 1e6:.1f} us"
+        return f"{value * 1e6:.1f} µs"
     if value < 1:
         return f"{value * 1e3:.3f} ms"
     return f"{value:.3f} s"
 
 
+def _num(value: Any) -> Optional[float]:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+def fmt_pm(summary: dict, which: str = "p50") -> str:
+    """`` ±0.3 %``: half the 99 % interval's width relative to the percentile, or ''."""
+    centre = _num(summary.get(f"latency_{which}_s"))
+    low = _num(summary.get(f"latency_{which}_ci_low_s"))
+    high = _num(summary.get(f"latency_{which}_ci_high_s"))
+    if not centre or low is None or high is None:
+        return ""
+    return f" ±{(high - low) / 2 / centre * 100:.2g} %"
+
+
 def describe(rec: JobRecord) -> str:
     if rec.status == "ok":
         s = rec.summary
-        return f"ok  p50 {_fmt_s(s.get('latency_p50_s'))}  ({s.get('runs')} runs)"
+        text = f"ok  p50 {_fmt_s(s.get('latency_p50_s'))}{fmt_pm(s)}  ({s.get('runs')} runs)"
+        target = _num(s.get("target_precision"))
+        if target is not None and s.get("precision_reached") in (False, "False"):
+            text += f"  target ±{target * 100:g} % NOT reached (max_duration_s)"
+        between = _num(s.get("between_process_cv"))
+        if between is not None:
+            text += f"  {s.get('processes')} processes, between-process CV {between * 100:.2g} %"
+        if _num(s.get("burst_p50_s")) is not None:
+            onset = _num(s.get("slowdown_onset_s"))
+            text += (f"  burst {_fmt_s(_num(s.get('burst_p50_s')))} -> sustained "
+                     f"{_fmt_s(_num(s.get('sustained_p50_s')))}"
+                     + (f", +10 % from {onset:.3g} s" if onset is not None else ""))
+        return text
     return f"{rec.status.upper()}: {rec.error}"
 
 

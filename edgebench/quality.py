@@ -7,7 +7,10 @@ Stdlib only: imported by the terminal view, which must stay light.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
+
+#: A latency's 99 % confidence interval (low, high) in seconds; None where not measured.
+Interval = Optional[Tuple[float, float]]
 
 #: Accuracy budget in points: the report's recommendation uses the same figure.
 MAX_ACCURACY_DROP_PTS = 1.0
@@ -49,9 +52,31 @@ def within_fidelity_budget(cosine: Optional[float], relative_error: Optional[flo
     return relative_error is not None and relative_error <= MAX_RELATIVE_ERROR
 
 
+def interval(low: Any, high: Any) -> Interval:
+    """``(low, high)`` from two summary cells ('' / None / NaN = not measured)."""
+    try:
+        lo, hi = float(low), float(high)
+    except (TypeError, ValueError):
+        return None
+    return None if lo != lo or hi != hi else (lo, hi)
+
+
+def intervals_overlap(a: Interval, b: Interval) -> Optional[bool]:
+    """True when two 99 % intervals share a value: the two medians are then a *tie* --
+    the measurement cannot tell them apart, whatever their ratio.  None when either
+    interval is unknown (results from before intervals were recorded)."""
+    if a is None or b is None:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
 def slowdown(p50_s: Optional[float], fp32_p50_s: Optional[float],
-             factor: float = LATENCY_FACTOR) -> Optional[float]:
-    """``p50 / fp32 p50`` when it is beyond ``factor``, else None."""
+             factor: float = LATENCY_FACTOR, ci: Interval = None,
+             fp32_ci: Interval = None) -> Optional[float]:
+    """``p50 / fp32 p50`` when it is beyond ``factor`` and the two p50 intervals do not
+    overlap (overlapping intervals are a tie, not a slowdown), else None."""
     if not p50_s or not fp32_p50_s or p50_s <= fp32_p50_s * factor:
+        return None
+    if intervals_overlap(ci, fp32_ci):
         return None
     return p50_s / fp32_p50_s

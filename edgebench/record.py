@@ -20,11 +20,16 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "threads", "status", "error", "size_bytes", "size_gzip_bytes", "load_s",
     "first_inference_s", "runs", "latency_mean_s", "latency_std_s", "latency_min_s",
     "latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_es_p90_s",
+    "latency_p50_ci_low_s", "latency_p50_ci_high_s", "latency_p90_ci_low_s", "latency_p90_ci_high_s",
     "peak_rss_bytes", "accuracy", "accuracy_delta", "top1_agreement", "cosine",
     "device_accuracy", "device_top1_agreement", "device_cosine",
     "params", "nonzero_params", "macs", "noop", "recipe",
     "energy_per_inference_j", "net_energy_per_inference_j", "mean_power_w", "energy_probe",
-    "throttled", "temp_rise_c", "governor", "fingerprint", "job_id",
+    "throttled", "temp_rise_c",
+    "target_precision", "precision_reached", "processes", "within_process_rel_mad",
+    "between_process_cv", "mode", "burst_p50_s", "sustained_p50_s", "slowdown_onset_s",
+    "start_temp_c", "loadavg_1m", "foreign_cpu_cores", "started_hot", "foreign_load",
+    "governor", "fingerprint", "job_id",
     # from the manifest: added for synergy; microcontroller figures of .tflite files
     # (edgebench.compressors.mcu), kept in the store's extra_json (no table change)
     "auto_added", "flash_bytes", "weights_bytes", "arena_bytes", "mcu_fit",

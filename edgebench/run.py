@@ -93,7 +93,9 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
         "benchmark": {"warmup_runs": b.warmup_runs, "warmup_min_s": b.warmup_min_s,
                       "min_runs": b.min_runs, "min_duration_s": b.min_duration_s,
                       "max_duration_s": b.max_duration_s,
-                      "memory_sample_interval_s": b.memory_sample_interval_s},
+                      "memory_sample_interval_s": b.memory_sample_interval_s,
+                      "target_precision": b.target_precision, "processes": b.processes,
+                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s},
         "eval": None, "probes": probes,
     }
     if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
@@ -119,10 +121,20 @@ def _real_inputs(artifact: Any) -> Optional[str]:
     return str(path) if path else None
 
 
+def job_timeout_s(suite: SuiteSpec, device: DeviceSpec) -> float:
+    """The configured per-job budget is for one process and a bounded timed loop: a job of
+    ``processes: N`` gets it N times, and a sustained run gets its duration on top."""
+    b = suite.benchmark
+    timeout = b.job_timeout_s or device.job_timeout_s
+    if b.mode == "sustained":
+        return timeout + b.duration_s
+    return timeout * b.processes
+
+
 def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]) -> list[Job]:
     jobs = []
     for device in devices:
-        timeout = suite.benchmark.job_timeout_s or device.job_timeout_s
+        timeout = job_timeout_s(suite, device)
         for art in artifacts:
             job_id = f"{art.model}/{art.variant}/{art.format}@{device.name}"
             jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant, format=art.format,

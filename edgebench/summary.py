@@ -62,6 +62,10 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
     energy = _get(r, "energy") or {}
     thermal = _get(r, "thermal") or {}
     device_q = _get(r, "accuracy") or {}
+    stop = _get(r, "timing", "stop") or {}
+    procs = _get(r, "processes") or {}
+    sustained = _get(r, "sustained") or {}
+    context = _get(r, "context") or {}
     row: dict[str, Any] = {
         "run_id": record.run_id, "job_id": record.job_id, "model": record.model,
         "variant": record.variant, "device": record.device, "format": record.format,
@@ -77,6 +81,10 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "latency_std_s": stats.get("std_s"), "latency_min_s": stats.get("min_s"),
         "latency_p50_s": stats.get("p50_s"), "latency_p90_s": stats.get("p90_s"),
         "latency_p99_s": stats.get("p99_s"), "latency_es_p90_s": stats.get("early_stopping_p90_s"),
+        "latency_p50_ci_low_s": stats.get("p50_ci_low_s"),
+        "latency_p50_ci_high_s": stats.get("p50_ci_high_s"),
+        "latency_p90_ci_low_s": stats.get("p90_ci_low_s"),
+        "latency_p90_ci_high_s": stats.get("p90_ci_high_s"),
         "peak_rss_bytes": _peak_rss(r),
         "accuracy": quality.get("accuracy"), "accuracy_delta": quality.get("accuracy_delta"),
         "top1_agreement": quality.get("top1_agreement"), "cosine": quality.get("cosine"),
@@ -90,6 +98,17 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "net_energy_per_inference_j": energy.get("net_energy_per_inference_j"),
         "mean_power_w": energy.get("mean_power_w"), "energy_probe": energy.get("probe"),
         "throttled": thermal.get("throttled"), "temp_rise_c": thermal.get("temp_rise_c"),
+        "target_precision": stop.get("target_precision"), "precision_reached": stop.get("reached"),
+        "processes": procs.get("processes") or (1 if r else None),
+        "within_process_rel_mad": procs.get("within_process_rel_mad"),
+        "between_process_cv": procs.get("between_process_cv"),
+        "mode": ("sustained" if sustained else "fixed") if r else None,
+        "burst_p50_s": sustained.get("burst_p50_s"), "sustained_p50_s": sustained.get("sustained_p50_s"),
+        "slowdown_onset_s": sustained.get("onset_s"),
+        "start_temp_c": context.get("temp_start_c"),
+        "loadavg_1m": (context.get("loadavg") or [None])[0],
+        "foreign_cpu_cores": context.get("foreign_cpu_cores"),
+        "started_hot": context.get("started_hot"), "foreign_load": context.get("foreign_load"),
         "governor": record.fingerprint.get("governor"),
         "fingerprint": fingerprint_hash(record.fingerprint),
         **_mcu_cells(manifest),

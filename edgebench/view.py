@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, TextIO
 
-from .progress import _fmt_s
+from .progress import _fmt_s, fmt_pm
 from .report.synergy import best_combination_lines
 
 
@@ -59,12 +59,18 @@ def slower_than_fp32(records: list) -> list[str]:
     without int8 dot-product instructions)."""
     from .quality import slowdown
 
+    from .quality import interval
+
     p50 = {(r.model, r.format, r.device, r.variant): (r.summary or {}).get("latency_p50_s")
            for r in records if r.status == "ok"}
+    ci = {(r.model, r.format, r.device, r.variant): interval(
+        (r.summary or {}).get("latency_p50_ci_low_s"), (r.summary or {}).get("latency_p50_ci_high_s"))
+        for r in records if r.status == "ok"}
     out = []
     for (model, fmt, device, variant), value in sorted(p50.items()):
         base = p50.get((model, fmt, device, "fp32"))
-        ratio = None if variant == "fp32" else slowdown(value, base)
+        ratio = None if variant == "fp32" else slowdown(
+            value, base, ci=ci.get((model, fmt, device, variant)), fp32_ci=ci.get((model, fmt, device, "fp32")))
         if ratio is not None:
             out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
                        f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)")
@@ -125,7 +131,7 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
         table.add_column("fmt", no_wrap=True)
         if not one_device:
             table.add_column("device", overflow="fold")
-        for col in ("status", "p50", "KiB", "RSS MiB", "quality"):
+        for col in ("status", "p50", "±%", "KiB", "RSS MiB", "quality"):
             table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
         for rec in (r for r in records if r.model == model):
             s = rec.summary or {}
@@ -134,7 +140,8 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
             if rec.job_id in ref:
                 status.append(f" [{ref[rec.job_id]}]")
             cells = [plain(rec.variant), plain(rec.format)] + ([] if one_device else [plain(rec.device)])
-            table.add_row(*cells, status, _fmt_s(s.get("latency_p50_s")), _kb(s.get("size_bytes")),
+            table.add_row(*cells, status, _fmt_s(s.get("latency_p50_s")),
+                          fmt_pm(s).strip(" ±%") or "-", _kb(s.get("size_bytes")),
                           _mb(s.get("peak_rss_bytes")), _quality_cell(s))
         console.print(table)
     if notes:

@@ -1,4 +1,8 @@
-"""``python -m edgebench_agent run SPEC.json --out RESULT.json`` | ``info``.
+"""``python -m edgebench_agent run SPEC.json --out RESULT.json`` | ``run-part ...`` | ``info``.
+
+``run-part`` is how a multi-process job (``benchmark.processes: N``) starts its N children:
+the same job, measured in this fresh process only (no probes, no run context, never
+spawning further processes); the parent pools the parts (agent/multiproc.py).
 
 The process boundary is the contract: the controller never imports this code, it runs it
 (under the device's own interpreter), hands it a JSON spec and reads back a JSON result,
@@ -60,6 +64,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     run = sub.add_parser("run", help="run one job spec, write its result JSON")
     run.add_argument("spec", help="job spec JSON file, or - for stdin")
     run.add_argument("--out", required=True, help="where to write the result JSON")
+    part = sub.add_parser("run-part", help="one process of a multi-process job (internal)")
+    part.add_argument("spec", help="job spec JSON file, or - for stdin")
+    part.add_argument("--out", required=True, help="where to write the part's result JSON")
     info = sub.add_parser("info", help="print machine, runtimes and probes as JSON")
     info.add_argument("--workdir", default=None)
     info.add_argument("--sysfs-root", default=None,
@@ -85,6 +92,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     from .runner import run_job
 
+    if args.cmd == "run-part":
+        from dataclasses import replace
+
+        spec = replace(spec, benchmark=replace(spec.benchmark, processes=1))
+        _write_atomic(args.out, run_job(spec, part=True))
+        return 0
     _write_atomic(args.out, run_job(spec))
     return 0
 

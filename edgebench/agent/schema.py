@@ -16,6 +16,10 @@ AGENT_VERSION = "0.1.0"
 
 #: Formats the agent can run and the backend module that runs each.
 FORMATS = ("onnx", "tflite")
+#: ``fixed``: the timed loop of docs/timing.md; ``sustained``: run for ``duration_s`` and
+#: record latency, temperature and clock per ``bin_s`` (agent/sustained.py).
+MODES = ("fixed", "sustained")
+MAX_PROCESSES = 50
 
 
 @dataclass
@@ -28,6 +32,38 @@ class BenchmarkSettings:
     min_duration_s: float = 1.0
     max_duration_s: float = 150.0
     memory_sample_interval_s: float = 0.05
+    # Trust in the figures (docs/timing.md).  All optional: older specs stay valid.
+    target_precision: Optional[float] = None  # stop when the p50's 99 % CI half-width <= this x p50
+    processes: int = 1  # run the timed loop in this many fresh processes, samples pooled
+    mode: str = "fixed"  # 'fixed' | 'sustained'
+    duration_s: float = 600.0  # sustained: how long to run
+    bin_s: float = 10.0  # sustained: latency / temperature / clock per bin of this length
+
+    def validate(self) -> None:
+        """ValueError for settings no loop can honour (the controller checks them too, but
+        a hand-written spec reaches the agent directly)."""
+        def number(value: Any) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+        if self.target_precision is not None and not (
+                number(self.target_precision) and 0.0 < self.target_precision < 1.0):
+            raise ValueError(f"target_precision must be a number in (0, 1), got {self.target_precision!r}")
+        for key in ("duration_s", "bin_s"):
+            if not number(getattr(self, key)) or getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be a number > 0, got {getattr(self, key)!r}")
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int) \
+                or not 1 <= self.processes <= MAX_PROCESSES:
+            raise ValueError(f"processes must be a whole number in 1..{MAX_PROCESSES}, "
+                             f"got {self.processes!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "sustained":
+            if not 0.0 < self.bin_s <= self.duration_s:
+                raise ValueError(f"sustained mode needs 0 < bin_s ({self.bin_s!r}) <= "
+                                 f"duration_s ({self.duration_s!r})")
+            if self.processes != 1 or self.target_precision is not None:
+                raise ValueError("sustained mode runs one process for duration_s: it takes "
+                                 "neither processes nor target_precision")
 
 
 @dataclass
@@ -90,6 +126,7 @@ class JobSpec:
             raise ValueError(f"unknown job spec keys: {', '.join(unknown)}")
         data["inputs"] = InputSpec(**(data.get("inputs") or {}))
         data["benchmark"] = BenchmarkSettings(**(data.get("benchmark") or {}))
+        data["benchmark"].validate()
         if data.get("eval"):
             data["eval"] = EvalSpec(**data["eval"])
         return cls(**data)
@@ -104,6 +141,9 @@ RESULT_REQUIRED = {
     "status": str,  # 'ok' | 'failed'
     "machine": dict,
 }
+
+#: Blocks newer agents add (run context, multi-process spread, sustained mode).
+OPTIONAL_BLOCKS = ("context", "processes", "sustained")
 
 RESULT_OK_REQUIRED = {
     "runtime": dict,
@@ -139,4 +179,11 @@ def validate_result(data: Any) -> List[str]:
         lat = data.get("timing", {}).get("latencies_s")
         if not isinstance(lat, list) or not lat:
             problems.append("timing.latencies_s must be a non-empty list")
+        # optional blocks (newer agents): checked only when present, so old results stay valid
+        for key in OPTIONAL_BLOCKS:
+            if key in data and data[key] is not None and not isinstance(data[key], dict):
+                problems.append(f"key {key!r} is {type(data[key]).__name__}, expected dict")
+        bins = (data.get("sustained") or {}).get("bins") if isinstance(data.get("sustained"), dict) else None
+        if bins is not None and not isinstance(bins, list):
+            problems.append("sustained.bins must be a list")
     return problems

@@ -36,6 +36,7 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
     records = latest_records(journal.records)
     machines: dict[str, dict[str, Any]] = {}
     samples: dict[str, Any] = {}
+    sustained: dict[str, Any] = {}
     for rec in records:
         result = rec.get("result") or {}
         if isinstance(result.get("machine"), dict):
@@ -43,11 +44,13 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
         lat = (result.get("timing") or {}).get("latencies_s")
         if isinstance(lat, list) and lat:
             samples[rec["job_id"]] = lat
+        if isinstance(result.get("sustained"), dict):
+            sustained[rec["job_id"]] = result["sustained"]
     history = None
     if store is not None:
         history = _history(store, meta, extra_run=frame_from_records(records, meta))
     return build_report(frame_from_records(records, meta), meta, machines=machines,
-                        samples=samples, history=history, objective=objective,
+                        samples=samples, sustained=sustained, history=history, objective=objective,
                         max_accuracy_drop_pts=max_accuracy_drop_pts,
                         extra_warnings=[ReportWarning("journal", w) for w in journal.warnings()])
 

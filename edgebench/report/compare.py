@@ -7,6 +7,12 @@ confidence intervals from the summary's mean/std/runs.  Pairs measured in differ
 environments (fingerprints differ) are not compared unless forced; they are listed with
 what differs.  Accuracy moves beyond ``accuracy_threshold_pts`` points are flagged too,
 and a job that was ok and now fails is a regression ("broken").
+
+When both runs carry the agent's 99 % order-statistic intervals of the metric (p50, p90),
+overlapping intervals make the pair a **tie**, whatever the ratio and the U test say: the
+measurement cannot tell the two apart, and saying "tie" is more honest than "unchanged".
+Without raw samples, non-overlapping intervals are the significance test.  A pair in which
+either job started hot or under foreign load (the run context) carries a warning.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.errors import UsageError
-from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS
+from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS, interval, intervals_overlap
 from edgebench.report.tables import diff_fingerprints
 
 if TYPE_CHECKING:
     from edgebench.store import Store
 
 METRICS = {"p50": "latency_p50_s", "mean": "latency_mean_s", "p90": "latency_p90_s"}
+#: The summary columns of each metric's 99 % interval (the mean has none).
+CI_COLUMNS = {"p50": ("latency_p50_ci_low_s", "latency_p50_ci_high_s"),
+              "p90": ("latency_p90_ci_low_s", "latency_p90_ci_high_s")}
 #: standard error of the metric in units of std/sqrt(n) for normal-ish samples
 _SE_FACTOR = {"p50": 1.2533, "mean": 1.0, "p90": 1.7094}
 _Z_99_8 = 3.0902  # two-sided 99.8 % -> the same 0.002 as the U test
@@ -42,7 +51,7 @@ class PairResult:
     variant: str
     format: str
     device: str
-    state: str  # regression improvement unchanged incomparable broken fixed failed missing new
+    state: str  # regression improvement unchanged tie incomparable broken fixed failed missing new
     value_a_s: float | None = None
     value_b_s: float | None = None
     ratio: float | None = None  # b / a: > 1 is slower
@@ -55,6 +64,9 @@ class PairResult:
     accuracy_state: str = ""  # '' | regression | improvement
     fingerprint_diff: str = ""
     note: str = ""
+    ci_a: list[float] | None = None  # [low, high] of the metric's 99 % interval
+    ci_b: list[float] | None = None
+    context_warning: str = ""  # a job started hot or under foreign load
 
     @property
     def ident(self) -> str:
@@ -76,6 +88,10 @@ class PairResult:
             parts.append(f"accuracy {self.accuracy_state}: {self.accuracy_change_pts:+.2f} pts")
         if self.state == "incomparable":
             parts.append(f"incomparable: {self.fingerprint_diff}")
+        if self.state == "tie" and self.ratio is not None:
+            parts.append(f"tie: latency ×{self.ratio:.3f} but the 99 % intervals overlap")
+        if self.context_warning:
+            parts.append(f"warning: {self.context_warning}")
         return f"{self.ident}: " + ("; ".join(parts) or self.state)
 
 
@@ -103,6 +119,14 @@ class Comparison:
     def incomparable(self) -> list[PairResult]:
         return [p for p in self.pairs if p.state == "incomparable"]
 
+    @property
+    def ties(self) -> list[PairResult]:
+        return [p for p in self.pairs if p.state == "tie"]
+
+    @property
+    def context_warnings(self) -> list[PairResult]:
+        return [p for p in self.pairs if p.context_warning]
+
     def to_dict(self) -> dict[str, Any]:
         def rows(items: list[PairResult]) -> list[dict[str, Any]]:
             return [dict(asdict(p), message=p.message()) for p in items]
@@ -111,7 +135,8 @@ class Comparison:
                 "factor": self.factor, "alpha": self.alpha,
                 "accuracy_threshold_pts": self.accuracy_threshold_pts, "forced": self.forced,
                 "regressions": rows(self.regressions), "improvements": rows(self.improvements),
-                "incomparable": rows(self.incomparable), "pairs": rows(self.pairs)}
+                "incomparable": rows(self.incomparable), "ties": rows(self.ties),
+                "context_warnings": rows(self.context_warnings), "pairs": rows(self.pairs)}
 
 
 def _f(v: Any) -> float | None:
@@ -162,6 +187,10 @@ def _significance(a: Any, b: Any, ra: Any, rb: Any, metric: str, alpha: float
     if a is not None and b is not None and len(a) >= 2 and len(b) >= 2:
         p = mann_whitney_p(a, b)
         return p < alpha, p, "mann-whitney"
+    if metric in CI_COLUMNS:
+        overlap = intervals_overlap(_interval(ra, metric), _interval(rb, metric))
+        if overlap is not None:
+            return not overlap, None, "ci-overlap (99 % order statistics)"
     sa, sb, na, nb = (_f(ra["latency_std_s"]), _f(rb["latency_std_s"]),
                       _f(ra["runs"]), _f(rb["runs"]))
     va, vb = _f(ra[METRICS[metric]]), _f(rb[METRICS[metric]])
@@ -171,6 +200,38 @@ def _significance(a: Any, b: Any, ra: Any, rb: Any, metric: str, alpha: float
     half_b = _Z_99_8 * _SE_FACTOR[metric] * sb / math.sqrt(nb)  # type: ignore[operator]
     overlap = (va - half_a) <= (vb + half_b) and (vb - half_b) <= (va + half_a)  # type: ignore[operator]
     return not overlap, None, "ci-overlap"
+
+
+def _interval(row: Any, metric: str) -> tuple[float, float] | None:
+    if metric not in CI_COLUMNS:
+        return None
+    low, high = CI_COLUMNS[metric]
+    return interval(row.get(low), row.get(high))
+
+
+def context_warning(ra: Any, rb: Any) -> str:
+    """Why a pair's latencies may differ for reasons outside the model: a job that started
+    above the device's cool-down temperature, or with other processes busy."""
+    parts = []
+    for label, row in (("A", ra), ("B", rb)):
+        if _flag(row.get("started_hot")):
+            temp = _f(row.get("start_temp_c"))
+            parts.append(f"{label} started hot" + (f" ({temp:.1f} °C)" if temp is not None else ""))
+        if _flag(row.get("foreign_load")):
+            cores = _f(row.get("foreign_cpu_cores"))
+            parts.append(f"{label} ran under foreign load"
+                         + (f" ({cores:.2f} cores busy)" if cores is not None else ""))
+    return ", ".join(parts)
+
+
+def _flag(value: Any) -> bool:
+    """A boolean summary cell: True, 'True', numpy/pandas booleans; NA and '' are False."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    try:
+        return value is not None and bool(value)
+    except TypeError:  # pandas.NA
+        return False
 
 
 def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
@@ -224,10 +285,16 @@ def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
             pair.note = (pair.note + "; " if pair.note else "") + f"no {metric} in one run"
             continue
         pair.ratio = pair.value_b_s / pair.value_a_s
+        pair.context_warning = context_warning(ra, rb)
         sig, p, test = _significance(samples_a.get(ra["job_id"]), samples_b.get(rb["job_id"]),
                                      ra, rb, metric, alpha)
         pair.significant, pair.p_value, pair.test = sig, p, test
-        if sig and pair.ratio > factor:
+        ci_a, ci_b = _interval(ra, metric), _interval(rb, metric)
+        pair.ci_a = list(ci_a) if ci_a else None
+        pair.ci_b = list(ci_b) if ci_b else None
+        if intervals_overlap(ci_a, ci_b):
+            pair.state = "tie"
+        elif sig and pair.ratio > factor:
             pair.state = "regression"
         elif sig and pair.ratio < 1.0 / factor:
             pair.state = "improvement"
@@ -260,7 +327,7 @@ def _fmt_p(p: float) -> str:
 
 
 _ORDER = {"broken": 0, "regression": 1, "incomparable": 2, "improvement": 3, "fixed": 4,
-          "failed": 5, "missing": 6, "new": 7, "unchanged": 8}
+          "failed": 5, "missing": 6, "new": 7, "unchanged": 8, "tie": 9}
 
 
 def render(cmp: Comparison, console: Any = None) -> None:
@@ -268,7 +335,6 @@ def render(cmp: Comparison, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edgebench.report.view import fmt_seconds
     from edgebench.textsafe import plain
 
     if console is None:
@@ -281,17 +347,32 @@ def render(cmp: Comparison, console: Any = None) -> None:
                  "Δ acc pts", "note"):
         table.add_column(name, overflow="fold")
     style = {"regression": "bold red", "broken": "bold red", "improvement": "green",
-             "fixed": "green", "incomparable": "yellow"}
+             "fixed": "green", "incomparable": "yellow", "tie": "dim"}
     pairs = sorted(cmp.pairs, key=lambda p: (0 if p.is_regression else 1, _ORDER.get(p.state, 9)))
     for p in pairs:
         state = p.state + (f" / accuracy {p.accuracy_state}" if p.accuracy_state else "")
+        note = p.fingerprint_diff if p.state == "incomparable" else p.note
+        if p.state == "tie":
+            note = "99 % intervals overlap" + (f"; {note}" if note else "")
+        if p.context_warning:
+            note = f"⚠ {p.context_warning}" + (f"; {note}" if note else "")
         table.add_row(
-            plain(p.model), plain(p.variant), plain(p.format), plain(p.device), fmt_seconds(p.value_a_s),
-            fmt_seconds(p.value_b_s), f"{p.ratio:.3f}" if p.ratio is not None else "–",
+            plain(p.model), plain(p.variant), plain(p.format), plain(p.device),
+            _fmt_ci(p.value_a_s, p.ci_a), _fmt_ci(p.value_b_s, p.ci_b),
+            f"{p.ratio:.3f}" if p.ratio is not None else "–",
             _fmt_p(p.p_value) if p.p_value is not None else (p.test or "–"), state,
             f"{p.accuracy_change_pts:+.2f}" if p.accuracy_change_pts is not None else "–",
-            plain(p.fingerprint_diff if p.state == "incomparable" else p.note),
-            style="bold red" if p.is_regression else style.get(p.state, ""))
+            plain(note), style="bold red" if p.is_regression else style.get(p.state, ""))
     console.print(table)
     console.print(f"{len(cmp.regressions)} regression(s), {len(cmp.improvements)} "
-                  f"improvement(s), {len(cmp.incomparable)} incomparable", markup=False)
+                  f"improvement(s), {len(cmp.ties)} tie(s), {len(cmp.incomparable)} "
+                  "incomparable", markup=False)
+    if cmp.context_warnings:
+        console.print(f"warning: {len(cmp.context_warnings)} pair(s) compare a job that started "
+                      "hot or under foreign load (see note)", markup=False)
+
+
+def _fmt_ci(value: float | None, ci: list[float] | None) -> str:
+    from edgebench.report.view import fmt_seconds, fmt_pm
+
+    return fmt_seconds(value) + (fmt_pm(value, ci[0], ci[1]) if ci else "")

@@ -62,7 +62,7 @@ def to_markdown(report: ReportData) -> str:
                     for b in section.bullets] + [""]
         for table in section.tables:
             out += [_md_table(table), ""]
-        if section.plot_key == "history":
+        if section.plot_key in ("history", "sustained"):
             out += ["(charts in report.html)", ""]
     return "\n".join(out).rstrip() + "\n"
 

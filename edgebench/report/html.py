@@ -88,6 +88,15 @@ def history_plots(history, title_prefix: str = "") -> str:  # type: ignore[no-un
     return "".join(out)
 
 
+def sustained_plots(report: ReportData) -> str:
+    """One latency-and-temperature chart per sustained job (bins from the run's journal)."""
+    from edgebench.report import sustained_svg
+
+    return "".join(sustained_svg.plot(f"{job_id}: p50 and temperature over time",
+                                      block.get("bins") or [], block.get("onset_s"))
+                   for job_id, block in report.sustained.items())
+
+
 def section_html(report: ReportData, section: Section) -> str:
     parts = [f'<h2 id="{e(section.anchor)}">{e(section.title)}</h2>']
     parts += [f"<p>{e(p)}</p>" for p in section.paragraphs]
@@ -99,6 +108,8 @@ def section_html(report: ReportData, section: Section) -> str:
         parts.append(_model_plots(report, section.plot_arg))
     elif section.plot_key == "history" and report.history is not None:
         parts.append(history_plots(report.history))
+    elif section.plot_key == "sustained":
+        parts.append(sustained_plots(report))
     return "".join(parts)
 
 

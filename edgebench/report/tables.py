@@ -37,10 +37,14 @@ class Recommendation:
     format: str | None
     objective: str
     latency_p50_s: float | None = None
+    latency_p50_ci_low_s: float | None = None
+    latency_p50_ci_high_s: float | None = None
     speedup_vs_fp32: float | None = None
     size_ratio: float | None = None
     accuracy_change_pts: float | None = None
     reason: str = ""
+    # variants whose p50 99 % interval overlaps the chosen one's: the data cannot rank them
+    tied_with: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class ReportData:
     max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS
     history: "pd.DataFrame | None" = None  # run_id, run_started_at, ident, latency_p50_s
     samples: dict[str, Any] = field(default_factory=dict)  # job_id -> latencies (s)
+    sustained: dict[str, Any] = field(default_factory=dict)  # job_id -> the agent's sustained block
     regressions: list[dict[str, Any]] = field(default_factory=list)  # from a comparison
     # combination variants vs the product of their steps alone (edgebench.report.synergy)
     combinations: list[Any] = field(default_factory=list)
@@ -101,9 +106,12 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
     key = ["model", "format", "device"]
     base = rows[rows["variant"].eq(BASELINE_VARIANT) & rows["is_ok"]]
     base = base.drop_duplicates(key, keep="last")[
-        key + ["latency_p50_s", "size_bytes", "accuracy_eff", "fingerprint"]
+        key + ["latency_p50_s", "size_bytes", "accuracy_eff", "fingerprint",
+               "latency_p50_ci_low_s", "latency_p50_ci_high_s"]
     ].rename(columns={"latency_p50_s": "_b_p50", "size_bytes": "_b_size",
-                      "accuracy_eff": "_b_acc", "fingerprint": "_b_fp"})
+                      "accuracy_eff": "_b_acc", "fingerprint": "_b_fp",
+                      "latency_p50_ci_low_s": "fp32_p50_ci_low_s",
+                      "latency_p50_ci_high_s": "fp32_p50_ci_high_s"})
     rows = rows.merge(base, on=key, how="left")
     # size does not depend on the device: fall back to the fp32 file on any device
     any_size = (rows[rows["variant"].eq(BASELINE_VARIANT)].dropna(subset=["size_bytes"])
@@ -113,6 +121,7 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
     b_size = rows["_b_size"].astype("Float64").fillna(rows["_b_size_any"].astype("Float64"))
     ok = rows["is_ok"]
     rows["speedup_vs_fp32"] = (rows["_b_p50"] / rows["latency_p50_s"]).where(ok)
+    rows["fp32_p50_s"] = rows["_b_p50"].where(ok)
     rows["size_ratio"] = (rows["size_bytes"].astype("Float64") / b_size).astype("float64")
     change = rows["accuracy_eff"] - rows["_b_acc"]
     rows["accuracy_change_pts"] = change.where(change.notna(), rows["accuracy_delta"])
@@ -152,14 +161,34 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
             continue
         best = eligible.sort_values([metric, "variant"]).iloc[0]
         excluded = len(ok) - len(eligible)
+        tied = _tied_with(best, eligible) if objective == "latency" else []
         out.append(Recommendation(
             model=str(model), device=str(device), variant=str(best["variant"]),
             format=str(best["format"]), objective=objective,
             latency_p50_s=_num(best["latency_p50_s"]), speedup_vs_fp32=_num(best["speedup_vs_fp32"]),
+            latency_p50_ci_low_s=_num(best.get("latency_p50_ci_low_s")),
+            latency_p50_ci_high_s=_num(best.get("latency_p50_ci_high_s")),
             size_ratio=_num(best["size_ratio"]), accuracy_change_pts=_num(best["accuracy_change_pts"]),
             reason=(f"{'fastest' if objective == 'latency' else 'smallest'} of {len(eligible)} "
                     f"variants within {max_accuracy_drop_pts:g} accuracy points"
-                    + (f"; {excluded} excluded by the budget or unknown accuracy" if excluded else ""))))
+                    + (f"; {excluded} excluded by the budget or unknown accuracy" if excluded else "")
+                    + (f"; a tie with {', '.join(tied)} (99 % p50 intervals overlap)" if tied else "")),
+            tied_with=tied))
+    return out
+
+
+def _tied_with(best: Any, eligible: "pd.DataFrame") -> list[str]:
+    """The other eligible variants whose p50 interval overlaps the best one's."""
+    from edgebench.quality import interval, intervals_overlap
+
+    mine = interval(best.get("latency_p50_ci_low_s"), best.get("latency_p50_ci_high_s"))
+    out = []
+    for _, r in eligible.iterrows():
+        if r["variant"] == best["variant"] and r["format"] == best["format"]:
+            continue
+        other = interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s"))
+        if intervals_overlap(mine, other):
+            out.append(f"{r['variant']} ({r['format']})")
     return out
 
 
@@ -207,7 +236,45 @@ def comparability_warnings(rows: "pd.DataFrame", *,
         if rise is not None and rise > temp_rise_limit_c:
             out.append(ReportWarning("temperature", f"{name}: temperature rose {rise:g} °C "
                                      f"(> {temp_rise_limit_c:g}) during timing", **ident))
+        if _true(r.get("started_hot")):
+            temp = _num(r.get("start_temp_c"))
+            out.append(ReportWarning("started_hot", f"{name}: started hot"
+                                     + (f" ({temp:.1f} °C)" if temp is not None else "")
+                                     + ", above the device's cooldown_below_c", **ident))
+        if _true(r.get("foreign_load")):
+            cores = _num(r.get("foreign_cpu_cores"))
+            out.append(ReportWarning("foreign_load", f"{name}: ran under foreign load"
+                                     + (f" (other processes used {cores:.2f} cores)"
+                                        if cores is not None else ""), **ident))
+        target = _num(r.get("target_precision"))
+        if target is not None and _false(r.get("precision_reached")):
+            out.append(ReportWarning("precision", f"{name}: target precision ±{target * 100:g} % "
+                                     "not reached before max_duration_s", **ident))
     return out
+
+
+def _true(value: Any) -> bool:
+    """A boolean cell that is True (None, NaN and pandas' NA are unknown, not True)."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    try:
+        return bool(value) and value == value
+    except TypeError:  # pandas.NA
+        return False
+
+
+def _false(value: Any) -> bool:
+    """A boolean cell that is False (unknown is not False)."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("false", "0")
+    try:
+        return not bool(value)
+    except TypeError:  # pandas.NA
+        return False
 
 
 def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[ReportWarning]:
@@ -227,8 +294,11 @@ def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[Re
         elif quality.fidelity_lost(_num(r["accuracy_eff"]), cosine):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: outputs' cosine to fp32 "
                                      f"{cosine:.4f} (< {quality.MIN_COSINE:g})", **ident))
-        speedup = _num(r["speedup_vs_fp32"])  # fp32 p50 / this p50, same device
-        ratio = quality.slowdown(1.0 / speedup, 1.0) if speedup else None
+        # same device: a slowdown only beyond the factor and outside the 99 % intervals
+        ratio = quality.slowdown(
+            _num(r["latency_p50_s"]), _num(r.get("fp32_p50_s")),
+            ci=quality.interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s")),
+            fp32_ci=quality.interval(r.get("fp32_p50_ci_low_s"), r.get("fp32_p50_ci_high_s")))
         if ratio is not None:
             out.append(ReportWarning("slower", f"SLOWER THAN FP32: {name}: p50 {ratio:.2f}x "
                                      "fp32's", **ident))
@@ -268,6 +338,7 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
                  machines: dict[str, dict[str, Any]] | None = None,
                  history: "pd.DataFrame | None" = None,
                  samples: dict[str, Any] | None = None,
+                 sustained: dict[str, Any] | None = None,
                  objective: str = "latency",
                  max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS,
                  extra_warnings: list[ReportWarning] | None = None) -> ReportData:
@@ -289,7 +360,7 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
                       warnings=warnings, environment=environment(rows, machines or {}),
                       objective=objective, max_accuracy_drop_pts=max_accuracy_drop_pts,
                       history=history, samples=dict(samples or {}),
-                      combinations=_combinations(rows))
+                      combinations=_combinations(rows), sustained=dict(sustained or {}))
 
 
 def _combinations(rows: "pd.DataFrame") -> list[Any]:

@@ -58,6 +58,19 @@ def fmt_seconds(v: Any) -> str:
     return f"{s * 1e6:.3g} µs"
 
 
+def fmt_pm(centre: Any, low: Any, high: Any) -> str:
+    """`` ±0.3 %``: half the 99 % interval's width relative to the estimate, or ''."""
+    if not (_isnum(centre) and _isnum(low) and _isnum(high)) or not float(centre):
+        return ""
+    return f" ±{(float(high) - float(low)) / 2 / float(centre) * 100:.2g} %"
+
+
+def fmt_p50(row: Any) -> str:
+    """A job row's p50 with its precision: ``14.1 µs ±0.3 %``."""
+    return fmt_seconds(row["latency_p50_s"]) + fmt_pm(
+        row["latency_p50_s"], row.get("latency_p50_ci_low_s"), row.get("latency_p50_ci_high_s"))
+
+
 def fmt_bytes(v: Any) -> str:
     if not _isnum(v):
         return "–"
@@ -125,7 +138,7 @@ def model_table(report: ReportData, model: str) -> Table:
                     line += [Cell(str(r["status"]).upper(), "bad")] + [Cell("")] * 5
                     continue
                 marks = ("★" if r["pareto_latency"] else "")
-                p50 = Cell(fmt_seconds(r["latency_p50_s"]) + (" ★" if marks else ""),
+                p50 = Cell(fmt_p50(r) + (" ★" if marks else ""),
                            "pareto" if marks else "")
                 line += [p50, Cell(fmt_ratio(r["speedup_vs_fp32"])),
                          Cell(fmt_ratio(r["size_ratio"]) + (" ◆" if r["pareto_size"] else "")),
@@ -137,7 +150,57 @@ def model_table(report: ReportData, model: str) -> Table:
     return Table(headers, out, table_id=f"model-{model}",
                  caption="★ on the latency/accuracy Pareto front of its device; "
                          "◆ on the size/accuracy front; speedup and size vs fp32, same "
-                         "device and format")
+                         "device and format; ± is half the p50's 99 % confidence interval")
+
+
+def _ident_cells(r: Any) -> list[Cell]:
+    return [Cell(str(r["model"])), Cell(str(r["variant"])), Cell(str(r["format"])),
+            Cell(str(r["device"]))]
+
+
+def _pct_cell(v: Any) -> Cell:
+    return Cell(f"{float(v) * 100:.3g} %" if _isnum(v) else "–")
+
+
+def spread_table(report: ReportData) -> Table:
+    """Jobs run in more than one process: pooled p50, within- and between-process spread."""
+    rows = report.rows
+    out = []
+    if "processes" in rows.columns:
+        for _, r in rows[rows["is_ok"]].iterrows():
+            if not _isnum(r.get("processes")) or float(r["processes"]) <= 1:
+                continue
+            out.append(_ident_cells(r) + [Cell(str(int(r["processes"]))), Cell(fmt_p50(r)),
+                                          _pct_cell(r.get("within_process_rel_mad")),
+                                          _pct_cell(r.get("between_process_cv"))])
+    return Table(["model", "variant", "format", "device", "processes", "pooled p50",
+                  "within (MAD/median)", "between (CV of medians)"], out, table_id="spread")
+
+
+def sustained_table(report: ReportData) -> Table:
+    """Sustained-mode jobs: burst and sustained p50, their ratio, the onset, the flags."""
+    rows = report.rows
+    out = []
+    if "burst_p50_s" in rows.columns:
+        for _, r in rows[rows["is_ok"]].iterrows():
+            if not _isnum(r.get("burst_p50_s")):
+                continue
+            block = report.sustained.get(str(r["job_id"])) or {}
+            burst, sus = r["burst_p50_s"], r.get("sustained_p50_s")
+            ratio = float(sus) / float(burst) if _isnum(sus) and float(burst) else None
+            onset = r.get("slowdown_onset_s")
+            flags = "; ".join(block.get("throttle_flags") or []) or ("–" if block else "")
+            out.append(_ident_cells(r) + [
+                Cell(fmt_seconds(burst) + fmt_pm(burst, block.get("burst_p50_ci_low_s"),
+                                                  block.get("burst_p50_ci_high_s"))),
+                Cell(fmt_seconds(sus) + fmt_pm(sus, block.get("sustained_p50_ci_low_s"),
+                                               block.get("sustained_p50_ci_high_s"))),
+                Cell(fmt_ratio(ratio), "warn" if ratio and ratio > 1.1 else ""),
+                Cell(f"{float(onset):.3g} s" if _isnum(onset) else "never"),
+                Cell(flags, "warn" if block.get("throttle_flags") else "")])
+    return Table(["model", "variant", "format", "device", "burst p50", "sustained p50",
+                  "sustained / burst", "latency +10 % from", "throttling seen"], out,
+                 table_id="sustained")
 
 
 def compat_table(report: ReportData) -> Table:
@@ -195,7 +258,9 @@ def sections(report: ReportData) -> list[Section]:
         rec_rows.append([Cell(r.model), Cell(r.device),
                          Cell(f"{r.variant} ({r.format})" if r.variant else "none",
                               "best" if r.variant else "bad"),
-                         Cell(fmt_seconds(r.latency_p50_s)), Cell(fmt_ratio(r.speedup_vs_fp32)),
+                         Cell(fmt_seconds(r.latency_p50_s)
+                              + fmt_pm(r.latency_p50_s, r.latency_p50_ci_low_s, r.latency_p50_ci_high_s)),
+                         Cell(fmt_ratio(r.speedup_vs_fp32)),
                          Cell(fmt_ratio(r.size_ratio)),
                          Cell(f"{r.accuracy_change_pts:+.2f}" if r.accuracy_change_pts is not None
                               else "–"), Cell(r.reason)])
@@ -207,6 +272,20 @@ def sections(report: ReportData) -> list[Section]:
     for model in report.models:
         out.append(Section(f"Model {model}", f"m-{model}", tables=[model_table(report, model)],
                            plot_key="model", plot_arg=model))
+    spread = spread_table(report)
+    if spread.rows:
+        out.append(Section("Process-to-process spread", "spread", tables=[spread], paragraphs=[
+            "Each job ran in several fresh processes, samples pooled.  Within: the median over "
+            "processes of MAD / median; between: the CV of the per-process medians.  A between "
+            "CV above the standard error one process's p50 interval implies (its ± / 2.58) "
+            "is spread a single process would have hidden (docs/timing.md)."]))
+    sustained = sustained_table(report)
+    if sustained.rows:
+        out.append(Section("Sustained versus burst", "sustained", tables=[sustained],
+                           plot_key="sustained", paragraphs=[
+                               "Burst: the first bin; sustained: the last minute (the last "
+                               "quarter of a shorter run); onset: when a bin's p50 first "
+                               "exceeded burst by 10 % and stayed there."]))
     out += synergy_sections(report) + mcu_sections(report)
     out.append(Section("Compatibility (variant × device)", "compat", tables=[compat_table(report)]))
     env_keys = list(dict.fromkeys(k for info in report.environment.values() for k in info))

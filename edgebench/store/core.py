@@ -232,6 +232,7 @@ class Store:
                 version += 1
                 S.set_version(conn, version)
             S.metadata.create_all(conn)  # tables added without a migration step: none yet
+            S.add_summary_columns(conn)  # summary columns added since the file was made
 
     def schema_version(self) -> int:
         with self.mapped("read the schema version"), self.engine.connect() as conn:

@@ -27,12 +27,13 @@ SCHEMA_VERSION = 1
 #: Summary columns kept as text; the rest of the measured columns are floats or ints.
 TEXT_COLUMNS = frozenset({
     "model", "variant", "device", "format", "runtime", "runtime_version", "status",
-    "error", "recipe", "energy_probe", "governor", "mcu_fit",
+    "error", "recipe", "energy_probe", "governor", "mcu_fit", "mode",
 })
-BOOL_COLUMNS = frozenset({"noop", "throttled", "auto_added"})
+BOOL_COLUMNS = frozenset({"noop", "throttled", "auto_added", "precision_reached", "started_hot",
+                          "foreign_load"})
 INT_COLUMNS = frozenset({
     "threads", "size_bytes", "size_gzip_bytes", "runs", "peak_rss_bytes", "params",
-    "nonzero_params", "macs", "flash_bytes", "weights_bytes", "arena_bytes",
+    "nonzero_params", "macs", "flash_bytes", "weights_bytes", "arena_bytes", "processes",
 })
 #: Summary columns without a ``jobs`` column: stored in ``extra_json`` (no migration),
 #: read back into frames by ``results.load``.
@@ -139,6 +140,19 @@ def _migrate_0_to_1(conn: sa.Connection) -> None:
         conn.execute(
             jobs.update().where(jobs.c.run_id == run_id, jobs.c.job_id == job_id)
             .values(fingerprint_hash=hashlib.sha256(json.dumps({}).encode()).hexdigest()[:16]))
+
+
+def add_summary_columns(conn: sa.Connection) -> None:
+    """Add the summary columns a store lacks (new nullable columns, e.g. the p50 interval).
+
+    Additive, so no version bump: an older edgebench still reads the file (it selects the
+    columns it knows), and old rows read as "not measured" in the new columns.
+    """
+    have = {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
+    for col in jobs.columns:
+        if col.name not in have:
+            ddl_type = col.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f'ALTER TABLE jobs ADD COLUMN "{col.name}" {ddl_type}'))
 
 
 #: MIGRATIONS[v] upgrades a version-v database to version v + 1.
