@@ -146,18 +146,31 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
               ) -> list[Recommendation]:
     """Per (model, device): the fastest (or smallest) ok, non-noop variant whose accuracy
     is within the budget of fp32 on that device; fp32 itself is always eligible."""
+    import pandas as pd
+
+    from edgebench.quality import MIN_COSINE, within_fidelity_budget
+
     metric = "latency_p50_s" if objective == "latency" else "size_bytes"
     out: list[Recommendation] = []
     for (model, device), group in rows.groupby(["model", "device"], sort=False):
         ok = group[group["is_ok"] & ~group["is_noop"] & group[metric].notna()]
-        within = ok["variant"].eq(BASELINE_VARIANT) | (
-            ok["accuracy_change_pts"].notna()
-            & (ok["accuracy_change_pts"] >= -max_accuracy_drop_pts))
+        # a model without labels has no accuracy to hold on to: its budget is fidelity to
+        # fp32 (cosine of the outputs), or fp32 would win every night by default
+        labelled = bool(ok["accuracy_change_pts"].notna().any())
+        if labelled:
+            within = ok["variant"].eq(BASELINE_VARIANT) | (
+                ok["accuracy_change_pts"].notna()
+                & (ok["accuracy_change_pts"] >= -max_accuracy_drop_pts))
+            budget = f"within {max_accuracy_drop_pts:g} accuracy points"
+        else:
+            cosine = ok["cosine"] if "cosine" in ok else pd.Series(index=ok.index, dtype=float)
+            within = ok["variant"].eq(BASELINE_VARIANT) | cosine.map(
+                lambda c: within_fidelity_budget(_num(c))).astype(bool)
+            budget = f"within the fidelity budget (cosine to fp32 >= {MIN_COSINE:g}; no labels)"
         eligible = ok[within]
         if eligible.empty:
             out.append(Recommendation(str(model), str(device), None, None, objective,
-                                      reason="no ok variant with a known accuracy within "
-                                             f"{max_accuracy_drop_pts:g} points"))
+                                      reason=f"no ok variant {budget}"))
             continue
         best = eligible.sort_values([metric, "variant"]).iloc[0]
         excluded = len(ok) - len(eligible)
@@ -170,8 +183,9 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
             latency_p50_ci_high_s=_num(best.get("latency_p50_ci_high_s")),
             size_ratio=_num(best["size_ratio"]), accuracy_change_pts=_num(best["accuracy_change_pts"]),
             reason=(f"{'fastest' if objective == 'latency' else 'smallest'} of {len(eligible)} "
-                    f"variants within {max_accuracy_drop_pts:g} accuracy points"
-                    + (f"; {excluded} excluded by the budget or unknown accuracy" if excluded else "")
+                    f"variants {budget}"
+                    + (f"; {excluded} excluded by the budget or an unknown "
+                       f"{'accuracy' if labelled else 'fidelity'}" if excluded else "")
                     + (f"; a tie with {', '.join(tied)} (99 % p50 intervals overlap)" if tied else "")),
             tied_with=tied))
     return out

@@ -222,3 +222,29 @@ def test_int8_slower_than_fp32_is_shouted(tmp_path: Path) -> None:
     (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     slower = [w.message for w in report_from_dir(run_dir).warnings if w.kind == "slower"]
     assert slower == ["SLOWER THAN FP32: mobilenet_v2/int8 (onnx) on rpi4: p50 1.50x fp32's"]
+
+
+def _unlabelled(cosines: dict[str, float | None]) -> pd.DataFrame:
+    """One unlabelled model on one device: fp32 plus variants with the given cosines, each
+    faster than the one before (so a rule that ignored fidelity picks the last)."""
+    rows = []
+    for i, (variant, cos) in enumerate({"fp32": 1.0, **cosines}.items()):
+        rows.append({"model": "vad", "device": "pi", "variant": variant, "format": "onnx",
+                     "is_ok": True, "is_noop": False, "latency_p50_s": 0.01 / (i + 1),
+                     "size_bytes": 1000 - i, "accuracy_change_pts": float("nan"),
+                     "speedup_vs_fp32": float(i + 1), "size_ratio": 1.0, "cosine": cos})
+    return pd.DataFrame(rows)
+
+
+def test_unlabelled_models_are_recommended_within_a_fidelity_budget() -> None:
+    """No labels: fp32 must not win by default, and a collapsed variant (cosine 0.49, the
+    recurrent VAD's dynamic int8) must never be recommended however fast it is."""
+    from edgebench.report.tables import recommend
+
+    (rec,) = recommend(_unlabelled({"fp16": 0.99999, "int8-dynamic": 0.49}))
+    assert rec.variant == "fp16"
+    assert "fidelity budget" in rec.reason and "1 excluded" in rec.reason
+    (rec,) = recommend(_unlabelled({"int8-dynamic": 0.49, "uint8": None}))
+    assert rec.variant == "fp32"  # an unknown fidelity is not good enough either
+    (rec,) = recommend(_unlabelled({"fp16": 0.995, "int8": 0.9931}))
+    assert rec.variant == "int8"
