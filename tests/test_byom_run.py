@@ -5,6 +5,7 @@ device -- with a variant whose build segfaults, and ``--resume`` afterwards."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,26 @@ def test_quality_loss_alone_does_not_fail_the_run(tmp_path: Path) -> None:
     out = run_suite(_suite(tmp_path), out_dir=tmp_path / "results", cache_dir=tmp_path / "cache")
     assert out.exit_code == 0 and out.counts == {"ok": 4, "failed": 0, "skipped": 0}
     assert np.isfinite([r.artifact["manifest"]["cosine"] for r in out.records]).all()
+
+
+@pytest.mark.lab
+def test_stateful_model_on_a_lab_device_matches_local(ssh_lab: Any, tmp_path: Path) -> None:
+    """The same stateful model on an SSH device (its own Python env, ONNX Runtime only):
+    the .npz per input name travels with the job, the device feeds the 0-d int64 `sr`, and
+    its on-device fidelity agrees with the controller's for every variant."""
+    from tests.test_fleet_lab import lab_devices_yaml
+
+    devices = lab_devices_yaml(ssh_lab, ("onnx-only",), tmp_path / "devices.yaml")
+    suite = _suite(tmp_path)
+    suite.write_text(suite.read_text().replace("devices: [local]", "devices: [onnx-only]"))
+    out = run_suite(suite, devices_path=devices, out_dir=tmp_path / "results", cache_dir=tmp_path / "cache")
+    assert out.exit_code == 0 and out.counts == {"ok": 4, "failed": 0, "skipped": 0}, [
+        r.error for r in out.records if r.status != "ok"]
+    for rec in out.records:
+        assert rec.device == "onnx-only"
+        assert rec.result["model"]["input_shapes"] == {"input": [1, 512], "state": [2, 1, 128], "sr": []}
+        manifest, on_device = rec.artifact["manifest"], rec.result["accuracy"]
+        assert on_device["samples"] == 8
+        assert on_device["cosine"] == pytest.approx(manifest["cosine"], abs=1e-3), rec.variant
+    collapsed = {r.variant for r in out.records if r.artifact["manifest"]["cosine"] < 0.9}
+    assert collapsed == {"int8-dynamic", "uint8-dynamic"}
