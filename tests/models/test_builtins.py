@@ -45,7 +45,7 @@ def test_unknown_builtin_and_bad_npz(tmp_path) -> None:
         get_builtin("nope")
     bad = tmp_path / "d.npz"
     np.savez(bad, y=np.zeros(3))
-    with pytest.raises(ConfigError, match="no 'x'"):
+    with pytest.raises(ConfigError, match="npz has no input arrays: give 'x'"):
         load_npz_dataset(bad)
     good = tmp_path / "g.npz"
     np.savez(good, x=np.zeros((10, 4)), y=np.arange(10))
