@@ -95,7 +95,8 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
                       "max_duration_s": b.max_duration_s,
                       "memory_sample_interval_s": b.memory_sample_interval_s,
                       "target_precision": b.target_precision, "processes": b.processes,
-                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s},
+                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s,
+                      "profile": b.profile, "profile_runs": b.profile_runs},
         "eval": None, "probes": probes,
     }
     if b.evaluate_on_device and getattr(artifact, "eval_npz", None):

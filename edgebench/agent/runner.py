@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from .backends.base import Backend, BackendError, summarize_exception
-from .memory import RssSampler, current_rss_bytes, kernel_peak_rss_bytes
+from .memory import (RssSampler, attributable_bytes, current_rss_bytes, kernel_peak_rss_bytes,
+                     smaps_rollup_bytes)
 from .schema import AGENT_VERSION, SCHEMA_VERSION, BenchmarkSettings, JobSpec
 from .stats import p50_rel_half_width_ns, summarize
 from .sysinfo import machine_info
@@ -239,7 +240,12 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
             result["sustained"] = analyse(latencies_s, raw_bins, env0, settings.duration_s,
                                           settings.bin_s)
         result["memory"] = {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after,
-                            **kernel_peak_rss_bytes(), **sampler.result()}
+                            **kernel_peak_rss_bytes(), **sampler.result(), **smaps_rollup_bytes(),
+                            **attributable_bytes(rss_before, rss_after, sampler.peak_bytes)}
+        if settings.profile:  # after the timed loop and the memory figures: never perturbs them
+            from .profile import run_profile
+
+            result["profile"] = run_profile(backend, feed, settings.profile_runs, spec.model_path)
         if spec.eval is not None and spec.eval.npz_path:
             from .evaluate import evaluate
 
