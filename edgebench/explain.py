@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 #: Op types whose added time is listed, at most (the rest are summed).
-MAX_NAMED = 5
+MAX_NAMED = 8
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Explanation:
     outside_kernels_delta_s: float
     variant_nodes: int
     fp32_nodes: int
-    other: list[str] = field(default_factory=list)
+    removed: list[OpDelta] = field(default_factory=list)  # fp32 op types the variant lacks
 
     @property
     def difference_s(self) -> float:
@@ -59,6 +59,9 @@ class Explanation:
             parts.append(f"{d.op_type} {_us(d.variant_s)} = {d.variant_share * 100:.1f} % "
                          f"({where})")
         lines = "; ".join(parts) if parts else "no op type is slower"
+        if self.removed:
+            lines += "; gone from fp32: " + ", ".join(f"{d.op_type} {_us(d.fp32_s)}"
+                                                      for d in self.removed[:MAX_NAMED])
         return (f"profiled {_us(self.variant_inference_s)} vs fp32 {_us(self.fp32_inference_s)} "
                 f"(+{_us(self.difference_s)}): {lines}; time outside kernels "
                 f"{_signed_us(self.outside_kernels_delta_s)} ({self.variant_nodes} nodes vs "
@@ -88,17 +91,21 @@ def explain(variant: Any, fp32: Any) -> Optional[Explanation]:
     v_types = {t["op_type"]: t for t in variant["by_op_type"]}
     f_types = {t["op_type"]: t for t in fp32["by_op_type"]}
     deltas = []
+    removed = []
     for op in set(v_types) | set(f_types):
         v, f = v_types.get(op) or {}, f_types.get(op) or {}
         d = OpDelta(op, float(v.get("mean_s") or 0.0), float(f.get("mean_s") or 0.0),
                     float(v.get("share") or 0.0), int(v.get("nodes") or 0), int(f.get("nodes") or 0))
         if d.delta_s > 0:
             deltas.append(d)
+        elif d.variant_nodes == 0:
+            removed.append(d)
     deltas.sort(key=lambda d: -d.delta_s)
+    removed.sort(key=lambda d: -d.fp32_s)
     return Explanation(
         variant_inference_s=float(variant["inference_mean_s"]),
         fp32_inference_s=float(fp32["inference_mean_s"]),
-        deltas=deltas,
+        deltas=deltas, removed=removed,
         outside_kernels_delta_s=float(variant.get("outside_kernels_mean_s") or 0.0)
         - float(fp32.get("outside_kernels_mean_s") or 0.0),
         variant_nodes=sum(int(t.get("nodes") or 0) for t in variant["by_op_type"]),
