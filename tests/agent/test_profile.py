@@ -44,6 +44,7 @@ def test_parse_ort_profile_drops_session_events_and_warmup_runs() -> None:
     prof = parse_ort_profile(events, skip_runs=1)
     assert prof["runs"] == 2
     assert prof["inference_mean_s"] == pytest.approx(11e-6)
+    assert prof["inference_p50_s"] == pytest.approx(11e-6)
     types = {t["op_type"]: t for t in prof["by_op_type"]}
     assert set(types) == {"Conv", "Relu"}
     assert types["Conv"]["mean_s"] == pytest.approx(7e-6) and types["Relu"]["mean_s"] == pytest.approx(2e-6)
