@@ -162,7 +162,8 @@ def test_smaps_rollup_on_a_fixture_and_missing_file(tmp_path: Path) -> None:
     assert smaps_rollup_bytes(path=str(f)) == {"uss_bytes": 450 * 1024, "pss_bytes": 600 * 1024,
                                                "rss_rollup_bytes": 1000 * 1024}
     assert smaps_rollup_bytes(path=str(tmp_path / "none"))["uss_bytes"] is None
-    assert attributable_bytes(100, 350, 400) == {"model_load_bytes": 250, "inference_extra_bytes": 50}
+    assert attributable_bytes(100, 350, 400) == {"rss_after_warmup_bytes": 400, "model_load_bytes": 250,
+                                                 "inference_extra_bytes": 50}
     assert attributable_bytes(None, 350, 400)["model_load_bytes"] is None
 
 
