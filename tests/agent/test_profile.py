@@ -189,3 +189,12 @@ def test_int8_bf16_flags_from_x86_and_arm_cpuinfo(tmp_path: Path) -> None:
     assert int8_bf16_flags(str(arm)) == ["asimddp", "i8mm", "bf16"]
     assert {"asimddp", "i8mm", "bf16"} <= set(cpu_flags(str(arm)))
     assert int8_bf16_flags(str(tmp_path / "missing")) == []
+
+
+def test_multi_process_job_profiles_once(mlp_onnx: Path) -> None:
+    spec = JobSpec.from_dict({"job_id": "mp", "model_path": str(mlp_onnx), "format": "onnx",
+                              "benchmark": {**QUICK, "processes": 2, "profile": True,
+                                            "profile_runs": 10}})
+    res = run_job(spec)
+    assert res["status"] == "ok", res.get("error")
+    assert res["profile"]["runs"] == 10 and res["memory"]["uss_bytes"]
