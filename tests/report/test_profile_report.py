@@ -83,3 +83,15 @@ def test_profile_command_prints_the_tables(tmp_path: Path) -> None:
     assert "mobilenet_v2/int8 (onnx) on rpi4" in text and "ConvInteger" in text
     assert "vs fp32: profiled 171.5 µs vs fp32 37.4 µs" in text
     assert print_profiles([r for r in recs if "profile" not in (r.get("result") or {})], io.StringIO()) == 1
+
+
+def test_benchmark_profile_settings_are_strict() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from edgebench.config import BenchmarkSpec
+
+    assert BenchmarkSpec().profile is False and BenchmarkSpec(profile=True).profile_runs == 100
+    for bad in ({"profile": "yes"}, {"profile": 1}, {"profile_runs": 0}, {"profile_runs": 2.5}):
+        with pytest.raises(ValidationError):
+            BenchmarkSpec.model_validate(bad)
