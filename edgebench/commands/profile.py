@@ -98,7 +98,11 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
         if "error" in prof:
             print(f"  profile failed: {printable(str(prof['error']))}", file=stream)
         elif has_timings(prof):
-            print(f"  {prof['runs']} profiled inferences, mean {_us(prof['inference_mean_s'])}; "
+            slow = prof.get("runs_excluded_slow")
+            left_out = (f" ({slow} slower than {prof.get('slow_run_factor')}x the median left out)"
+                        if slow else "")
+            print(f"  {prof['runs']} profiled inferences{left_out}, mean "
+                  f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
                   f"kernels {_us(prof['kernel_sum_mean_s'])} = "
                   f"{prof['kernel_coverage'] * 100:.1f} %, outside kernels "
                   f"{_us(prof['outside_kernels_mean_s'])}", file=stream)

@@ -220,7 +220,10 @@ def profile_tables(report: ReportData) -> tuple[Table, Table]:
         if "error" in prof:
             jobs.append(ident + [Cell(f"profile failed: {prof['error']}", "bad")] + [Cell("")] * 4)
         elif has_timings(prof):
-            jobs.append(ident + [Cell(f"{prof.get('runs')} runs, {fmt_seconds(prof['inference_mean_s'])}"),
+            jobs.append(ident + [Cell(f"{prof.get('runs')} runs"
+                                      + (f" (+{prof['runs_excluded_slow']} slow left out)"
+                                         if prof.get("runs_excluded_slow") else "")
+                                      + f", {fmt_seconds(prof['inference_mean_s'])}"),
                                  Cell(fmt_seconds(prof.get("kernel_sum_mean_s"))),
                                  _pct_cell(prof.get("kernel_coverage")),
                                  Cell(fmt_seconds(prof.get("outside_kernels_mean_s"))),

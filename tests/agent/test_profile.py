@@ -40,11 +40,13 @@ def test_parse_ort_profile_drops_session_events_and_warmup_runs() -> None:
         {"cat": "Session", "name": "model_run", "ts": 20000, "dur": 10},
         _node("conv", "Conv", 30001, 8), _node("relu", "Relu", 30010, 2),
         {"cat": "Session", "name": "model_run", "ts": 30000, "dur": 12},
+        # a preempted run (> 3 x the median): left out of the means, counted
+        _node("conv", "Conv", 40001, 990), {"cat": "Session", "name": "model_run", "ts": 40000, "dur": 1000},
     ]
     prof = parse_ort_profile(events, skip_runs=1)
-    assert prof["runs"] == 2
+    assert prof["runs"] == 2 and prof["runs_excluded_slow"] == 1
     assert prof["inference_mean_s"] == pytest.approx(11e-6)
-    assert prof["inference_p50_s"] == pytest.approx(11e-6)
+    assert prof["inference_p50_s"] == pytest.approx(12e-6)  # the median of all three
     types = {t["op_type"]: t for t in prof["by_op_type"]}
     assert set(types) == {"Conv", "Relu"}
     assert types["Conv"]["mean_s"] == pytest.approx(7e-6) and types["Relu"]["mean_s"] == pytest.approx(2e-6)
