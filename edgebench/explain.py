@@ -13,7 +13,7 @@ measured share of the variant's profiled inference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 #: Op types whose added time is listed, at most (the rest are summed).
 MAX_NAMED = 8
@@ -83,7 +83,7 @@ def has_timings(profile: Any) -> bool:
             and isinstance(profile.get("inference_mean_s"), (int, float)))
 
 
-def explain(variant: Any, fp32: Any) -> Optional[Explanation]:
+def explain(variant: Any, fp32: Any) -> Explanation | None:
     """Per-op-type comparison of a variant's profile against fp32's; None when either has
     no per-op times."""
     if not (has_timings(variant) and has_timings(fp32)):
@@ -112,7 +112,7 @@ def explain(variant: Any, fp32: Any) -> Optional[Explanation]:
         fp32_nodes=sum(int(t.get("nodes") or 0) for t in fp32["by_op_type"]))
 
 
-def delegation_text(profile: Any) -> Optional[str]:
+def delegation_text(profile: Any) -> str | None:
     """'XNNPACK took 6 / 6 ops (CONV_2D 2/2, ...)' for a LiteRT profile; None otherwise."""
     if not isinstance(profile, dict) or "delegated_nodes" not in profile:
         return None

@@ -184,7 +184,7 @@ def delegated_ops(ops: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 def profile_tflite(interp: Any, delegate: str) -> Dict[str, Any]:
     """Delegation of the loaded interpreter; per-op times are not exposed in Python."""
-    details = interp._get_ops_details()  # noqa: SLF001 - the only node list Python has
+    details = interp._get_ops_details()  # the only node list Python has
     ops = [{"index": int(d["index"]), "op_name": str(d["op_name"]),
             "inputs": [int(i) for i in d["inputs"]], "outputs": [int(o) for o in d["outputs"]]}
            for d in details]
