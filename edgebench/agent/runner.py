@@ -210,7 +210,8 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
                 raise BackendError("inference_failed", summarize_exception(exc)) from exc
             first_s = time.perf_counter() - t0
             warm = warm_up(infer, settings)
-            rss_warm = current_rss_bytes()  # before the timed loop's latency list grows
+            # the model's steady state, before the timed loop's own latency list grows
+            rss_warm, os_memory = current_rss_bytes(), smaps_rollup_bytes()
             if probes is not None:
                 probes.start_window()
             t_loop = time.perf_counter()
@@ -241,7 +242,7 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
             result["sustained"] = analyse(latencies_s, raw_bins, env0, settings.duration_s,
                                           settings.bin_s)
         result["memory"] = {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after,
-                            **kernel_peak_rss_bytes(), **sampler.result(), **smaps_rollup_bytes(),
+                            **kernel_peak_rss_bytes(), **sampler.result(), **os_memory,
                             **attributable_bytes(rss_before, rss_after, rss_warm)}
         if settings.profile:  # after the timed loop and the memory figures: never perturbs them
             from .profile import run_profile

@@ -200,3 +200,28 @@ def test_multi_process_job_profiles_once(mlp_onnx: Path) -> None:
     res = run_job(spec)
     assert res["status"] == "ok", res.get("error")
     assert res["profile"]["runs"] == 10 and res["memory"]["uss_bytes"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="needs Linux smaps_rollup")
+def test_uss_pss_agree_with_another_process_reading_proc_pid(tmp_path: Path) -> None:
+    """The agent's own figure vs the parent reading /proc/CHILD/smaps_rollup meanwhile."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, numpy as np\n"
+            "from edgebench.agent.memory import smaps_rollup_bytes\n"
+            "b = np.ones(8 * 1024 * 1024)\n"
+            "print(json.dumps(smaps_rollup_bytes()), flush=True)\n"
+            "sys.stdin.readline()\n")
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        ours = json.loads(child.stdout.readline())
+        uss, pss = _rollup_of(child.pid)
+    finally:
+        child.communicate("\n", timeout=30)
+    assert ours["uss_bytes"] == pytest.approx(uss, rel=0.02)
+    assert ours["pss_bytes"] == pytest.approx(pss, rel=0.02)
