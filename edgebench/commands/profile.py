@@ -87,6 +87,7 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
 
     profiles = {ident(r): ((r.get("result") or {}).get("profile")) for r in records
                 if r.get("status") == "ok"}
+    summaries = {ident(r): (r.get("summary") or {}) for r in records if r.get("status") == "ok"}
     shown = 0
     for key in sorted(profiles):
         prof = profiles[key]
@@ -111,10 +112,11 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
                 print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {_us(t['mean_s']):>10} "
                       f"{t['share'] * 100:>6.1f} %  {', '.join(t.get('providers') or [])}",
                       file=stream)
-            if variant != "fp32":
-                why = explain(prof, profiles.get((key[0], key[1], key[2], "fp32")))
-                if why is not None and why.difference_s > 0:
-                    print(f"  vs fp32: {why.text()}", file=stream)
+            base = (key[0], key[1], key[2], "fp32")
+            ratio = _slower(summaries.get(key) or {}, summaries.get(base)) if key[3] != "fp32" else None
+            why = explain(prof, profiles.get(base)) if ratio is not None else None
+            if why is not None:  # only where the headline p50 says slower (edgebench.quality)
+                print(f"  SLOWER THAN FP32 ({ratio:.2f}x p50): {why.text()}", file=stream)
         else:
             print(f"  {delegation_text(prof)}", file=stream)
             if prof.get("timing_note"):
@@ -125,6 +127,17 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _slower(summary: dict[str, Any], fp32: dict[str, Any] | None) -> float | None:
+    """The p50 ratio when the variant is slower than fp32 by the report's rule, else None."""
+    from edgebench.quality import interval, slowdown
+
+    if not fp32:
+        return None
+    return slowdown(summary.get("latency_p50_s"), fp32.get("latency_p50_s"),
+                    ci=interval(summary.get("latency_p50_ci_low_s"), summary.get("latency_p50_ci_high_s")),
+                    fp32_ci=interval(fp32.get("latency_p50_ci_low_s"), fp32.get("latency_p50_ci_high_s")))
 
 
 def _us(v: float) -> str:

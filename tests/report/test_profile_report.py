@@ -81,7 +81,7 @@ def test_profile_command_prints_the_tables(tmp_path: Path) -> None:
     assert print_profiles(recs, out) == 0
     text = out.getvalue()
     assert "mobilenet_v2/int8 (onnx) on rpi4" in text and "ConvInteger" in text
-    assert "vs fp32: profiled 171.5 µs vs fp32 37.4 µs" in text
+    assert "SLOWER THAN FP32 (1.50x p50): profiled 171.5 µs vs fp32 37.4 µs" in text
     assert print_profiles([r for r in recs if "profile" not in (r.get("result") or {})], io.StringIO()) == 1
 
 
