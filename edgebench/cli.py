@@ -20,7 +20,8 @@ from . import __version__
 from .errors import EdgebenchError
 from .textsafe import printable
 
-COMMANDS = ("run", "compress", "devices", "report", "compare", "nightly", "publish", "ingest")
+COMMANDS = ("run", "compress", "devices", "report", "compare", "nightly", "publish", "ingest",
+            "profile")
 
 EPILOG = """\
 exit codes: 0 success; 1 some job failed / regression found / device unreachable;

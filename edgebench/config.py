@@ -213,6 +213,10 @@ class BenchmarkSpec(StrictModel):
     mode: Literal["fixed", "sustained"] = "fixed"
     duration_s: float = Field(600.0, gt=0, le=86400)  # sustained: run this long
     bin_s: float = Field(10.0, gt=0, le=3600)  # sustained: one record per bin
+    # -- operator profile (docs/profile.md): after the timed loop, in a separate session with
+    # the runtime's profiler on, profile_runs inferences; never touches the headline figures
+    profile: bool = False
+    profile_runs: int = Field(100, ge=1, le=100000)
 
     @model_validator(mode="after")
     def _durations(self) -> "BenchmarkSpec":

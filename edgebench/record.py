@@ -33,6 +33,9 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     # from the manifest: added for synergy; microcontroller figures of .tflite files
     # (edgebench.compressors.mcu), kept in the store's extra_json (no table change)
     "auto_added", "flash_bytes", "weights_bytes", "arena_bytes", "mcu_fit",
+    # memory that agrees with the OS (docs/memory.md): USS / PSS from smaps_rollup, and what
+    # the model's load and its inference added to RSS; kept in the store's extra_json
+    "uss_bytes", "pss_bytes", "model_load_bytes", "inference_extra_bytes",
 )
 
 STATUSES = ("ok", "failed", "skipped")

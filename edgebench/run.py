@@ -95,7 +95,8 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -
                       "max_duration_s": b.max_duration_s,
                       "memory_sample_interval_s": b.memory_sample_interval_s,
                       "target_precision": b.target_precision, "processes": b.processes,
-                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s},
+                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s,
+                      "profile": b.profile, "profile_runs": b.profile_runs},
         "eval": None, "probes": probes,
     }
     if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
@@ -182,8 +183,12 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
               cache_dir: Optional[Path] = None,
               on_record: Optional[Callable[[dict[str, Any], JobRecord], None]] = None,
               progress: Optional[Any] = None, stop: Optional[threading.Event] = None,
-              models: Optional[list[str]] = None) -> RunOutcome:
+              models: Optional[list[str]] = None,
+              benchmark_overrides: Optional[dict[str, Any]] = None) -> RunOutcome:
     """Run a suite end to end; the Python API behind ``edgebench run``.
+
+    ``benchmark_overrides``: benchmark settings that replace the suite's (``edgebench
+    profile SUITE`` sets ``profile: true``), validated like the suite's own.
 
     ``models``: only these models of the suite (``--model``); a resumed run keeps the
     selection it started with unless given a new one.
@@ -196,6 +201,11 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     from .variants import check_model_names
 
     suite = load_suite(suite_path)
+    if benchmark_overrides:
+        from .config import BenchmarkSpec
+
+        bench = BenchmarkSpec.model_validate({**suite.benchmark.model_dump(), **benchmark_overrides})
+        suite = suite.model_copy(update={"benchmark": bench})
     models = check_model_names(suite, models)
     registry = load_devices(devices_path)
     devices: list[DeviceSpec] = [] if resume else select_devices(suite, registry, device_names)

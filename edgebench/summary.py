@@ -112,6 +112,7 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "governor": record.fingerprint.get("governor"),
         "fingerprint": fingerprint_hash(record.fingerprint),
         **_mcu_cells(manifest),
+        **_os_memory_cells(r),
     }
     return {col: row.get(col) for col in SUMMARY_COLUMNS}
 
@@ -124,6 +125,13 @@ def _mcu_cells(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"auto_added": True if manifest.get("auto_added") else None,
             "flash_bytes": mcu.get("flash_bytes"), "weights_bytes": mcu.get("weights_bytes"),
             "arena_bytes": mcu.get("arena_bytes"), "mcu_fit": fit_text(mcu.get("fits")) or None}
+
+
+def _os_memory_cells(result: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """USS, PSS and model-attributable memory (agent/memory.py); empty for older agents."""
+    mem = _get(result, "memory") or {}
+    return {k: mem.get(k) for k in ("uss_bytes", "pss_bytes", "model_load_bytes",
+                                    "inference_extra_bytes")}
 
 
 def _peak_rss(result: Optional[dict[str, Any]]) -> Optional[int]:

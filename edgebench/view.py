@@ -57,6 +57,7 @@ def slower_than_fp32(records: list) -> list[str]:
     runtime by more than the noise factor (:mod:`edgebench.quality`): the night a runtime
     upgrade makes int8 slower than fp32 must not pass quietly (it is also real on CPUs
     without int8 dot-product instructions)."""
+    from .explain import explain
     from .quality import slowdown
 
     from .quality import interval
@@ -66,14 +67,20 @@ def slower_than_fp32(records: list) -> list[str]:
     ci = {(r.model, r.format, r.device, r.variant): interval(
         (r.summary or {}).get("latency_p50_ci_low_s"), (r.summary or {}).get("latency_p50_ci_high_s"))
         for r in records if r.status == "ok"}
+    # with benchmark.profile, the op types that account for the slowdown (edgebench.explain)
+    profiles = {(r.model, r.format, r.device, r.variant): (r.result or {}).get("profile")
+                for r in records if r.status == "ok" and isinstance(r.result, dict)}
     out = []
     for (model, fmt, device, variant), value in sorted(p50.items()):
         base = p50.get((model, fmt, device, "fp32"))
         ratio = None if variant == "fp32" else slowdown(
             value, base, ci=ci.get((model, fmt, device, variant)), fp32_ci=ci.get((model, fmt, device, "fp32")))
         if ratio is not None:
+            why = explain(profiles.get((model, fmt, device, variant)),
+                          profiles.get((model, fmt, device, "fp32")))
             out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
-                       f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)")
+                       f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)"
+                       + (f"; why (operator profile): {why.text()}" if why is not None else ""))
     return out
 
 

@@ -57,8 +57,9 @@ def _child_env() -> Dict[str, str]:
 
 def part_spec(spec: JobSpec, index: int) -> Dict[str, Any]:
     """The child's spec: one process, no probes (the parent has them), evaluation only in
-    the first child (accuracy does not depend on the process)."""
-    bench = replace(spec.benchmark, processes=1)
+    the first child (accuracy does not depend on the process), the operator profile too."""
+    bench = replace(spec.benchmark, processes=1,  # the operator profile, like evaluation: once
+                    profile=spec.benchmark.profile and index == 0)
     data = replace(spec, job_id=f"{spec.job_id}#{index + 1}", benchmark=bench,
                    probes={"enabled": False}, eval=spec.eval if index == 0 else None).to_dict()
     return data
@@ -174,6 +175,8 @@ def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
         result.update(pool(parts))
         if "accuracy" in first:
             result["accuracy"] = first["accuracy"]
+        if "profile" in first:
+            result["profile"] = first["profile"]
         result["processes"]["energy"] = "not measured with processes > 1: the window would span N loads"
         result["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a bug must still produce a result

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from .backends.base import Backend, BackendError, summarize_exception
-from .memory import RssSampler, current_rss_bytes, kernel_peak_rss_bytes
+from .memory import (RssSampler, attributable_bytes, current_rss_bytes, kernel_peak_rss_bytes,
+                     smaps_rollup_bytes)
 from .schema import AGENT_VERSION, SCHEMA_VERSION, BenchmarkSettings, JobSpec
 from .stats import p50_rel_half_width_ns, summarize
 from .sysinfo import machine_info
@@ -209,6 +210,8 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
                 raise BackendError("inference_failed", summarize_exception(exc)) from exc
             first_s = time.perf_counter() - t0
             warm = warm_up(infer, settings)
+            # the model's steady state, before the timed loop's own latency list grows
+            rss_warm, os_memory = current_rss_bytes(), smaps_rollup_bytes()
             if probes is not None:
                 probes.start_window()
             t_loop = time.perf_counter()
@@ -239,7 +242,12 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
             result["sustained"] = analyse(latencies_s, raw_bins, env0, settings.duration_s,
                                           settings.bin_s)
         result["memory"] = {"rss_before_load_bytes": rss_before, "rss_after_load_bytes": rss_after,
-                            **kernel_peak_rss_bytes(), **sampler.result()}
+                            **kernel_peak_rss_bytes(), **sampler.result(), **os_memory,
+                            **attributable_bytes(rss_before, rss_after, rss_warm)}
+        if settings.profile:  # after the timed loop and the memory figures: never perturbs them
+            from .profile import run_profile
+
+            result["profile"] = run_profile(backend, feed, settings.profile_runs, spec.model_path)
         if spec.eval is not None and spec.eval.npz_path:
             from .evaluate import evaluate
 

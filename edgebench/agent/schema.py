@@ -38,6 +38,9 @@ class BenchmarkSettings:
     mode: str = "fixed"  # 'fixed' | 'sustained'
     duration_s: float = 600.0  # sustained: how long to run
     bin_s: float = 10.0  # sustained: latency / temperature / clock per bin of this length
+    # Operator profile (agent/profile.py): after the timed loop, in a separate session
+    profile: bool = False
+    profile_runs: int = 100
 
     def validate(self) -> None:
         """ValueError for settings no loop can honour (the controller checks them too, but
@@ -55,6 +58,11 @@ class BenchmarkSettings:
                 or not 1 <= self.processes <= MAX_PROCESSES:
             raise ValueError(f"processes must be a whole number in 1..{MAX_PROCESSES}, "
                              f"got {self.processes!r}")
+        if not isinstance(self.profile, bool):
+            raise ValueError(f"profile must be true or false, got {self.profile!r}")
+        if isinstance(self.profile_runs, bool) or not isinstance(self.profile_runs, int) \
+                or self.profile_runs < 1:
+            raise ValueError(f"profile_runs must be a whole number >= 1, got {self.profile_runs!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "sustained":
@@ -143,7 +151,7 @@ RESULT_REQUIRED = {
 }
 
 #: Blocks newer agents add (run context, multi-process spread, sustained mode).
-OPTIONAL_BLOCKS = ("context", "processes", "sustained")
+OPTIONAL_BLOCKS = ("context", "processes", "sustained", "profile")
 
 RESULT_OK_REQUIRED = {
     "runtime": dict,

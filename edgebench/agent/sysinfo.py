@@ -33,13 +33,32 @@ def cpu_model() -> Optional[str]:
     return platform.processor() or None
 
 
-def cpu_flags() -> list:
-    for line in (_read("/proc/cpuinfo") or "").splitlines():
+#: CPU features that decide whether int8 / bf16 kernels can beat fp32: x86 VNNI (int8 dot
+#: products, AVX-512 or AVX2-encoded), AVX-512 BF16, AMX tiles; Arm dot product (asimddp),
+#: int8 matrix multiply (i8mm) and bf16.  Without them an int8 model widens to 16/32 bits
+#: in software and can be slower than fp32 -- the report shows them beside "int8 slower".
+INT8_BF16_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                   "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
+                   "asimddp", "i8mm", "bf16", "svei8mm", "svebf16", "sve", "sve2")
+
+
+def _cpu_flag_list(cpuinfo_path: str) -> list:
+    for line in (_read(cpuinfo_path) or "").splitlines():
         if line.startswith(("flags", "Features")):
-            flags = line.split(":", 1)[1].split()
-            return sorted(f for f in flags if f.startswith(("avx", "neon", "asimd", "fma", "vnni"))
-                          or "vnni" in f or f in ("sse4_2", "f16c", "amx_int8"))
+            return line.split(":", 1)[1].split()
     return []
+
+
+def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> list:
+    flags = _cpu_flag_list(cpuinfo_path)
+    return sorted(f for f in flags if f.startswith(("avx", "neon", "asimd", "fma", "vnni", "amx"))
+                  or "vnni" in f or f in ("sse4_2", "f16c", "i8mm", "bf16"))
+
+
+def int8_bf16_flags(cpuinfo_path: str = "/proc/cpuinfo") -> list:
+    """The flags of :data:`INT8_BF16_FLAGS` this CPU has, in that order."""
+    have = set(_cpu_flag_list(cpuinfo_path))
+    return [f for f in INT8_BF16_FLAGS if f in have]
 
 
 def ram_bytes() -> Optional[int]:
@@ -77,6 +96,7 @@ def machine_info() -> Dict[str, Any]:
         "arch": uname.machine,
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
+        "int8_bf16_flags": int8_bf16_flags(),
         "cores": os.cpu_count(),
         "ram_bytes": ram_bytes(),
         "os": os_name(),

@@ -178,6 +178,15 @@ def _probes_text(info: dict[str, Any]) -> str:
     return ",".join(names) or "none"
 
 
+def _int8_flags_text(machine: dict[str, Any]) -> str:
+    """The CPU features that decide whether int8 / bf16 can beat fp32 (agent/sysinfo.py);
+    '-' for an older agent that does not report them, 'none' for a CPU without any."""
+    flags = machine.get("int8_bf16_flags")
+    if not isinstance(flags, list):
+        return "-"
+    return " ".join(str(f) for f in flags) or "none"
+
+
 def handle_check(args: argparse.Namespace) -> int:
     devices = _select(_registry(args.devices), args.names)
     with ThreadPoolExecutor(max_workers=max(1, min(args.parallel, len(devices) or 1))) as pool:
@@ -189,17 +198,18 @@ def handle_check(args: argparse.Namespace) -> int:
         rows = []
         for r in results:
             if not r["ok"]:
-                rows.append([r["device"], "FAILED", r["error"], *["-"] * 9])
+                rows.append([r["device"], "FAILED", r["error"], *["-"] * 10])
                 continue
             info = r["info"]
             m = info.get("machine") or {}
             rows.append([
                 r["device"], "ok", str(m.get("arch", "-")), str(m.get("cpu_model") or "-"),
-                str(m.get("cores", "-")), _human_bytes(m.get("ram_bytes")), str(m.get("os", "-")),
+                str(m.get("cores", "-")), _int8_flags_text(m),
+                _human_bytes(m.get("ram_bytes")), str(m.get("os", "-")),
                 str(m.get("python", "-")), str(m.get("numpy") or "-"), _runtimes_text(info),
                 _human_bytes(info.get("disk_free_bytes")), _probes_text(info),
             ])
-        _print_table("device check", ["device", "status", "arch", "cpu", "cores", "ram", "os", "python",
+        _print_table("device check", ["device", "status", "arch", "cpu", "cores", "int8/bf16", "ram", "os", "python",
                                       "numpy", "runtimes", "free disk", "probes"], rows)
         if failed:
             print(f"{len(failed)} of {len(results)} device(s) failed", file=sys.stderr)

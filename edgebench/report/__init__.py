@@ -37,6 +37,7 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
     machines: dict[str, dict[str, Any]] = {}
     samples: dict[str, Any] = {}
     sustained: dict[str, Any] = {}
+    profiles: dict[str, Any] = {}
     for rec in records:
         result = rec.get("result") or {}
         if isinstance(result.get("machine"), dict):
@@ -46,11 +47,14 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
             samples[rec["job_id"]] = lat
         if isinstance(result.get("sustained"), dict):
             sustained[rec["job_id"]] = result["sustained"]
+        if isinstance(result.get("profile"), dict):
+            profiles[rec["job_id"]] = result["profile"]
     history = None
     if store is not None:
         history = _history(store, meta, extra_run=frame_from_records(records, meta))
     return build_report(frame_from_records(records, meta), meta, machines=machines,
-                        samples=samples, sustained=sustained, history=history, objective=objective,
+                        samples=samples, sustained=sustained, profiles=profiles, history=history,
+                        objective=objective,
                         max_accuracy_drop_pts=max_accuracy_drop_pts,
                         extra_warnings=[ReportWarning("journal", w) for w in journal.warnings()])
 

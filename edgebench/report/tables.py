@@ -76,6 +76,7 @@ class ReportData:
     regressions: list[dict[str, Any]] = field(default_factory=list)  # from a comparison
     # combination variants vs the product of their steps alone (edgebench.report.synergy)
     combinations: list[Any] = field(default_factory=list)
+    profiles: dict[str, Any] = field(default_factory=dict)  # job_id -> the agent's profile block
 
     @property
     def run_id(self) -> str:
@@ -291,7 +292,8 @@ def _false(value: Any) -> bool:
         return False
 
 
-def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[ReportWarning]:
+def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float,
+                  profiles: dict[str, Any] | None = None) -> list[ReportWarning]:
     """Variants worse than fp32 (rules: :mod:`edgebench.quality`, shared with the terminal
     and the manifest): compression that made things worse is shouted in the report, not
     left for a reader to spot in a ratio column."""
@@ -314,9 +316,26 @@ def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[Re
             ci=quality.interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s")),
             fp32_ci=quality.interval(r.get("fp32_p50_ci_low_s"), r.get("fp32_p50_ci_high_s")))
         if ratio is not None:
+            why = _slower_why(rows, r, profiles or {})
             out.append(ReportWarning("slower", f"SLOWER THAN FP32: {name}: p50 {ratio:.2f}x "
-                                     "fp32's", **ident))
+                                     "fp32's" + (f" -- why (operator profile): {why}" if why else ""),
+                                     **ident))
     return out
+
+
+def _slower_why(rows: "pd.DataFrame", r: Any, profiles: dict[str, Any]) -> str | None:
+    """The op types that account for a slowdown (edgebench.explain), when both the variant
+    and fp32 on that device and runtime carry an operator profile."""
+    from edgebench.explain import explain
+
+    if not profiles:
+        return None
+    base = rows[rows["model"].eq(r["model"]) & rows["format"].eq(r["format"])
+                & rows["device"].eq(r["device"]) & rows["variant"].eq(BASELINE_VARIANT)]
+    if base.empty:
+        return None
+    result = explain(profiles.get(str(r["job_id"])), profiles.get(str(base.iloc[0]["job_id"])))
+    return result.text() if result is not None else None
 
 
 def _fingerprint_diff(group: "pd.DataFrame") -> str:
@@ -342,6 +361,9 @@ def environment(rows: "pd.DataFrame", machines: dict[str, dict[str, Any]]
     for device in rows["device"].dropna().unique():
         info = {k: v for k, v in (machines.get(device) or {}).items()
                 if isinstance(v, (str, int, float, bool)) or v is None}
+        flags = (machines.get(device) or {}).get("int8_bf16_flags")
+        if isinstance(flags, list):  # what decides whether int8 / bf16 can beat fp32
+            info["int8_bf16_flags"] = " ".join(str(f) for f in flags) or "none"
         prints = [p for p in rows.loc[rows["device"].eq(device), "fingerprint"].dropna().unique() if p]
         info["fingerprint"] = ", ".join(str(p) for p in prints)
         env[str(device)] = info
@@ -353,6 +375,7 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
                  history: "pd.DataFrame | None" = None,
                  samples: dict[str, Any] | None = None,
                  sustained: dict[str, Any] | None = None,
+                 profiles: dict[str, Any] | None = None,
                  objective: str = "latency",
                  max_accuracy_drop_pts: float = DEFAULT_MAX_ACCURACY_DROP_PTS,
                  extra_warnings: list[ReportWarning] | None = None) -> ReportData:
@@ -367,14 +390,15 @@ def build_report(frame: "pd.DataFrame", run_meta: dict[str, Any], *,
         warnings.insert(0, ReportWarning("incomplete", "this run is not complete (still running "
                                          "or the controller stopped early)"))
     warnings += comparability_warnings(rows)
-    warnings += loss_warnings(rows, max_accuracy_drop_pts)
+    warnings += loss_warnings(rows, max_accuracy_drop_pts, profiles)
     return ReportData(run_meta=run_meta, rows=rows,
                       recommendations=recommend(rows, objective=objective,
                                                 max_accuracy_drop_pts=max_accuracy_drop_pts),
                       warnings=warnings, environment=environment(rows, machines or {}),
                       objective=objective, max_accuracy_drop_pts=max_accuracy_drop_pts,
                       history=history, samples=dict(samples or {}),
-                      combinations=_combinations(rows), sustained=dict(sustained or {}))
+                      combinations=_combinations(rows), sustained=dict(sustained or {}),
+                      profiles=dict(profiles or {}))
 
 
 def _combinations(rows: "pd.DataFrame") -> list[Any]:

@@ -203,6 +203,45 @@ def sustained_table(report: ReportData) -> Table:
                  table_id="sustained")
 
 
+def profile_tables(report: ReportData) -> tuple[Table, Table]:
+    """The operator profiles (agent/profile.py): per job, how the profiled inference splits
+    into kernels and the rest; per job and op type, the mean time, share and provider.
+    LiteRT jobs: which ops the delegate took (its Python API has no per-op timer)."""
+    from edgebench.explain import delegation_text, has_timings
+
+    rows = report.rows
+    jobs: list[list[Cell]] = []
+    ops: list[list[Cell]] = []
+    for _, r in rows[rows["is_ok"]].iterrows():
+        prof = report.profiles.get(str(r["job_id"]))
+        if not isinstance(prof, dict):
+            continue
+        ident = _ident_cells(r)
+        if "error" in prof:
+            jobs.append(ident + [Cell(f"profile failed: {prof['error']}", "bad")] + [Cell("")] * 4)
+        elif has_timings(prof):
+            jobs.append(ident + [Cell(f"{prof.get('runs')} runs"
+                                      + (f" (+{prof['runs_excluded_slow']} slow left out)"
+                                         if prof.get("runs_excluded_slow") else "")
+                                      + f", {fmt_seconds(prof['inference_mean_s'])}"),
+                                 Cell(fmt_seconds(prof.get("kernel_sum_mean_s"))),
+                                 _pct_cell(prof.get("kernel_coverage")),
+                                 Cell(fmt_seconds(prof.get("outside_kernels_mean_s"))),
+                                 Cell(fmt_bytes(prof.get("arena_held_bytes")))])
+            for t in prof["by_op_type"]:
+                ops.append(ident + [Cell(str(t["op_type"])), Cell(str(t.get("nodes"))),
+                                    Cell(fmt_seconds(t.get("mean_s"))), _pct_cell(t.get("share")),
+                                    Cell(", ".join(t.get("providers") or []))])
+        else:
+            text = delegation_text(prof) or ""
+            jobs.append(ident + [Cell(text), Cell("–"), Cell("–"), Cell("–"), Cell("–")])
+    return (Table(["model", "variant", "format", "device", "profiled inference (mean)",
+                   "Σ kernels", "kernels / inference", "outside kernels", "runtime arena"],
+                  jobs, table_id="profile-jobs"),
+            Table(["model", "variant", "format", "device", "op type", "nodes", "mean / inference",
+                   "share of inference", "ran on"], ops, table_id="profile-ops"))
+
+
 def compat_table(report: ReportData) -> Table:
     rows = report.rows
     devices = report.devices
@@ -286,6 +325,16 @@ def sections(report: ReportData) -> list[Section]:
                                "Burst: the first bin; sustained: the last minute (the last "
                                "quarter of a shorter run); onset: when a bin's p50 first "
                                "exceeded burst by 10 % and stayed there."]))
+    profile_jobs, profile_ops = profile_tables(report)
+    if profile_jobs.rows:
+        out.append(Section("Operator profile", "profile", tables=[profile_jobs, profile_ops],
+                           paragraphs=[
+                               "Taken after the timed loop in a separate session with the "
+                               "runtime's profiler on, so the headline figures never include "
+                               "it; profiled inferences are slower than unprofiled ones.  "
+                               "Shares are of the profiled mean inference (ONNX Runtime's "
+                               "model_run); 'outside kernels' is the executor's and the "
+                               "profiler's own time between kernels (docs/profile.md)."]))
     out += synergy_sections(report) + mcu_sections(report)
     out.append(Section("Compatibility (variant × device)", "compat", tables=[compat_table(report)]))
     env_keys = list(dict.fromkeys(k for info in report.environment.values() for k in info))

@@ -34,11 +34,15 @@ BOOL_COLUMNS = frozenset({"noop", "throttled", "auto_added", "precision_reached"
 INT_COLUMNS = frozenset({
     "threads", "size_bytes", "size_gzip_bytes", "runs", "peak_rss_bytes", "params",
     "nonzero_params", "macs", "flash_bytes", "weights_bytes", "arena_bytes", "processes",
+    "uss_bytes", "pss_bytes", "model_load_bytes", "inference_extra_bytes",
 })
 #: Summary columns without a ``jobs`` column: stored in ``extra_json`` (no migration),
 #: read back into frames by ``results.load``.
 EXTRA_JSON_COLUMNS = frozenset({"auto_added", "flash_bytes", "weights_bytes", "arena_bytes",
-                                "mcu_fit"})
+                                "mcu_fit",
+                                # memory that agrees with the OS (docs/memory.md)
+                                "uss_bytes", "pss_bytes", "model_load_bytes",
+                                "inference_extra_bytes"})
 #: Summary columns that become keys or are stored under another name.
 SPECIAL_COLUMNS = frozenset({"run_id", "job_id", "fingerprint"})
 

@@ -97,5 +97,20 @@ class OrtBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             raise BackendError("inference_failed", summarize_exception(exc)) from exc
 
+    def profile(self, feed: Dict[str, np.ndarray], runs: int, model_path: str) -> Dict[str, Any]:
+        """Per-op profile in a second session with profiling on (agent/profile.py): the
+        timed session stays unprofiled, so the headline latency is never perturbed."""
+        import onnxruntime as ort
+
+        from ..profile import profile_ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[self.level])
+        return profile_ort(model_path, opts, self.providers, feed, self.output_names, runs)
+
     def close(self) -> None:
         self.session = None

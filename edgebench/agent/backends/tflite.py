@@ -169,5 +169,14 @@ class TFLiteBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             raise BackendError("inference_failed", summarize_exception(exc)) from exc
 
+    def profile(self, feed: Dict[str, np.ndarray], runs: int, model_path: str) -> Dict[str, Any]:
+        """Which ops the delegate took (agent/profile.py); LiteRT's Python API has no
+        per-op timer, so ``runs`` and ``feed`` go unused and the result says so."""
+        from ..profile import profile_tflite
+
+        delegate = (f"external:{self.delegate_path}" if self.delegate_path
+                    else "XNNPACK" if self.use_xnnpack else "none")
+        return profile_tflite(self.interp, delegate)
+
     def close(self) -> None:
         self.interp = None

@@ -1,0 +1,97 @@
+"""The operator profile in the report, in 'SLOWER THAN FP32' and in ``edgebench profile``.
+
+The profile blocks are put into a realistic run directory's journal (the agent's own
+output is tested on real runtimes in tests/agent/test_profile.py); the figures are the
+shape of the quickstart's int8-dynamic ONNX job.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from edgebench.commands.profile import print_profiles
+from edgebench.explain import delegation_text, explain
+from edgebench.report import report_from_dir
+from edgebench.report.formats import to_markdown
+from tests.store.runfactory import RunSpec, make_run
+
+
+def _ort(types: dict[str, tuple[int, float]], inference_s: float) -> dict:
+    rows = [{"op_type": t, "nodes": n, "mean_s": s, "share": s / inference_s,
+             "providers": ["CPUExecutionProvider"]} for t, (n, s) in types.items()]
+    kernels = sum(s for _, s in types.values())
+    return {"runtime": "onnxruntime", "runs": 100, "inference_mean_s": inference_s,
+            "inference_p50_s": inference_s, "kernel_sum_mean_s": kernels,
+            "kernel_coverage": kernels / inference_s, "outside_kernels_mean_s": inference_s - kernels,
+            "by_op_type": rows, "nodes": [], "arena_held_bytes": 1082812}
+
+
+FP32 = _ort({"Conv": (2, 6.6e-6), "FusedGemm": (1, 3.1e-6), "Gemm": (1, 2.1e-6)}, 37.4e-6)
+INT8 = _ort({"ConvInteger": (2, 69.7e-6), "DynamicQuantizeLinear": (2, 4.0e-6),
+             "DynamicQuantizeMatMul": (2, 4.7e-6), "Mul": (4, 7.0e-6)}, 171.5e-6)
+LITERT = {"runtime": "litert", "delegate": "XNNPACK", "delegated_nodes": 6, "model_nodes": 6,
+          "delegate_partitions": 1, "timing": None,
+          "by_op_type": [{"op_type": "CONV_2D", "nodes": 2, "delegated": 2}], "nodes": []}
+
+
+def test_explain_names_the_op_types_that_account_for_the_difference() -> None:
+    why = explain(INT8, FP32)
+    assert why is not None
+    assert [d.op_type for d in why.deltas] == ["ConvInteger", "Mul", "DynamicQuantizeMatMul",
+                                               "DynamicQuantizeLinear"]
+    assert why.difference_s == 171.5e-6 - 37.4e-6
+    text = why.text()
+    assert "ConvInteger 69.7 µs = 40.6 % (new)" in text and "DynamicQuantizeLinear 4.0 µs = 2.3 %" in text
+    assert "gone from fp32: Conv 6.6 µs" in text
+    assert explain(LITERT, FP32) is None and explain({"error": "x"}, FP32) is None
+    assert delegation_text(LITERT) == "XNNPACK took 6 / 6 ops (CONV_2D 2/2)"
+
+
+def _with_profiles(tmp_path: Path) -> Path:
+    run_dir = make_run(tmp_path, RunSpec("r1"))
+    recs = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    fp32 = next(r for r in recs if r["job_id"] == "mobilenet_v2.fp32.onnx.rpi4")
+    for rec in recs:
+        if rec["job_id"] == "mobilenet_v2.int8.onnx.rpi4":
+            rec["summary"]["latency_p50_s"] = fp32["summary"]["latency_p50_s"] * 1.5
+            rec["result"]["profile"] = INT8
+        elif rec is fp32:
+            rec["result"]["profile"] = FP32
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    return run_dir
+
+
+def test_report_explains_slower_and_has_an_operator_profile_section(tmp_path: Path) -> None:
+    report = report_from_dir(_with_profiles(tmp_path))
+    slower = [w.message for w in report.warnings if w.kind == "slower"]
+    assert len(slower) == 1 and slower[0].startswith(
+        "SLOWER THAN FP32: mobilenet_v2/int8 (onnx) on rpi4: p50 1.50x fp32's -- why (operator profile): ")
+    assert "ConvInteger 69.7 µs = 40.6 %" in slower[0]
+    md = to_markdown(report)
+    assert "## Operator profile" in md
+    assert "| mobilenet_v2 | int8 | onnx | rpi4 | ConvInteger | 2 |" in md
+
+
+def test_profile_command_prints_the_tables(tmp_path: Path) -> None:
+    run_dir = _with_profiles(tmp_path)
+    recs = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    out = io.StringIO()
+    assert print_profiles(recs, out) == 0
+    text = out.getvalue()
+    assert "mobilenet_v2/int8 (onnx) on rpi4" in text and "ConvInteger" in text
+    assert "SLOWER THAN FP32 (1.50x p50): profiled 171.5 µs vs fp32 37.4 µs" in text
+    assert print_profiles([r for r in recs if "profile" not in (r.get("result") or {})], io.StringIO()) == 1
+
+
+def test_benchmark_profile_settings_are_strict() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from edgebench.config import BenchmarkSpec
+
+    assert BenchmarkSpec().profile is False and BenchmarkSpec(profile=True).profile_runs == 100
+    for bad in ({"profile": "yes"}, {"profile": 1}, {"profile_runs": 0}, {"profile_runs": 2.5}):
+        with pytest.raises(ValidationError):
+            BenchmarkSpec.model_validate(bad)
