@@ -107,6 +107,9 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
     # the same file on two runtimes is two configurations: each is compared with fp32 on
     # its own runtime ('' for rows of runs from before runtimes were chosen)
     rows["runtime_key"] = rows["runtime"].fillna("").astype(str) if "runtime" in rows else ""
+    # names say the runtime only in runs where some format ran on several runtimes, so
+    # single-runtime reports read as they always did
+    rows["runtime_label"] = rows["runtime_key"] if several_runtimes(rows) else ""
     key = ["model", "format", "runtime_key", "device"]
     base = rows[rows["variant"].eq(BASELINE_VARIANT) & rows["is_ok"]]
     base = base.drop_duplicates(key, keep="last")[
@@ -143,6 +146,13 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
                 rows.loc[idx, flag] = not bool(dominated)
     drop = [c for c in rows.columns if c.startswith("_b_")]
     return rows.drop(columns=drop).reset_index(drop=True).pipe(pd.DataFrame)
+
+
+def several_runtimes(rows: "pd.DataFrame") -> bool:
+    """Whether some (model, format) ran on more than one runtime in these rows."""
+    if "runtime_key" not in rows or rows.empty:
+        return False
+    return bool(rows.groupby(["model", "format"])["runtime_key"].nunique().gt(1).any())
 
 
 def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
@@ -194,7 +204,7 @@ def _tied_with(best: Any, eligible: "pd.DataFrame") -> list[str]:
             continue
         other = interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s"))
         if intervals_overlap(mine, other):
-            out.append(f"{r['variant']} ({_on(r['format'], r['runtime_key'])})")
+            out.append(f"{r['variant']} ({_on(r['format'], r['runtime_label'])})")
     return out
 
 
@@ -228,7 +238,7 @@ def comparability_warnings(rows: "pd.DataFrame", *,
                 f"on {device} in this run: {_fingerprint_diff(group)}", device=str(device)))
     for _, r in rows.iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
-        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        name = f"{r['model']}/{r['variant']} ({_on(r['format'], r.get('runtime_label'))}) on {r['device']}"
         if r["is_noop"]:
             out.append(ReportWarning("noop", f"NOOP: {name}: the compressor changed nothing; "
                                      "this variant is the baseline under another name", **ident))
@@ -298,7 +308,7 @@ def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float) -> list[Re
     out: list[ReportWarning] = []
     for _, r in rows[rows["is_ok"] & rows["variant"].ne(BASELINE_VARIANT)].iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
-        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        name = f"{r['model']}/{r['variant']} ({_on(r['format'], r.get('runtime_label'))}) on {r['device']}"
         change, cosine = _num(r["accuracy_change_pts"]), _num(r.get("cosine"))
         if quality.accuracy_lost(change, max_accuracy_drop_pts):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: accuracy {change:+.2f} "

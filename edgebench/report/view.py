@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgebench.report.tables import BASELINE_VARIANT, ReportData
+from edgebench.report.tables import BASELINE_VARIANT, ReportData, several_runtimes
 
 
 @dataclass
@@ -117,10 +117,9 @@ def model_table(report: ReportData, model: str) -> Table:
     """Rows = variants (and format), column group per device."""
     rows = report.rows[report.rows["model"].eq(model)]
     devices = [d for d in report.devices if d in set(rows["device"])]
-    pairs = list(dict.fromkeys(zip(rows["format"], rows["runtime_key"])))
     # a runtime column only where some format ran on several runtimes: single-runtime
     # reports look as they always did
-    several = len(pairs) > len(set(f for f, _ in pairs))
+    several = several_runtimes(rows)
     headers = ["variant", "format"] + (["runtime"] if several else [])
     for d in devices:
         headers += [f"{d} p50", f"{d} speedup", f"{d} size", f"{d} accuracy (Δ pts)",
@@ -215,10 +214,12 @@ def compat_table(report: ReportData) -> Table:
     for model in report.models:
         sub = rows[rows["model"].eq(model)]
         for variant in variant_order(list(sub["variant"])):
-            for fmt in dict.fromkeys(sub.loc[sub["variant"].eq(variant), "format"]):
-                line = [Cell(model), Cell(variant), Cell(str(fmt))]
+            mine = sub["variant"].eq(variant)
+            for fmt, rt in dict.fromkeys(zip(sub.loc[mine, "format"], sub.loc[mine, "runtime_key"])):
+                label = f"{fmt} on {rt}" if rt and several_runtimes(rows) else str(fmt)
+                line = [Cell(model), Cell(variant), Cell(label)]
                 for d in devices:
-                    r = sub[sub["variant"].eq(variant) & sub["format"].eq(fmt) & sub["device"].eq(d)]
+                    r = sub[mine & sub["format"].eq(fmt) & sub["runtime_key"].eq(rt) & sub["device"].eq(d)]
                     if r.empty:
                         line.append(Cell("–"))
                         continue
@@ -261,7 +262,8 @@ def sections(report: ReportData) -> list[Section]:
     rec_rows = []
     for r in report.recommendations:
         rec_rows.append([Cell(r.model), Cell(r.device),
-                         Cell(f"{r.variant} ({r.format} on {r.runtime})" if r.variant and r.runtime
+                         Cell(f"{r.variant} ({r.format} on {r.runtime})"
+                              if r.variant and r.runtime and several_runtimes(report.rows)
                               else f"{r.variant} ({r.format})" if r.variant else "none",
                               "best" if r.variant else "bad"),
                          Cell(fmt_seconds(r.latency_p50_s)
