@@ -36,7 +36,7 @@ def test_every_registry_line_names_a_backend_that_loads_the_same_formats() -> No
         assert tuple(cls.formats) == entry.formats, name
         assert callable(getattr(cls, "from_spec")) and callable(
             importlib.import_module(cls.__module__).runtime_version)
-    assert set(CLASSIC_RUNTIME) == set(FORMATS) == {"onnx", "tflite"}
+    assert set(CLASSIC_RUNTIME) == set(FORMATS) == {"onnx", "tflite", "pte"}
     assert runtimes_for("onnx")[0] == "onnxruntime" and "openvino" in runtimes_for("onnx")
     assert runtimes_for("tflite") == ("tflite", "litert-compiled")
 
@@ -126,3 +126,27 @@ def test_an_absent_accelerator_fails_the_job_with_litert_s_reason(tiny_tflite: P
         pytest.skip("this machine has an NPU LiteRT can dispatch to")
     assert res["error"]["kind"] == "no_runtime"
     assert res["error"]["message"].startswith("NPU accelerator: ")
+
+
+def test_executorch_runs_a_pte_program_like_torch(tmp_path: Path) -> None:
+    """Where executorch is installed (not by scripts/setup.sh: docs/runtimes.md), a .pte
+    exported here through XNNPACK runs through the agent and matches torch."""
+    pytest.importorskip("executorch.runtime")
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.ReLU()).eval()
+    x = torch.randn(1, 16)
+    program = to_edge_transform_and_lower(torch.export.export(model, (x,)),
+                                          partitioner=[XnnpackPartitioner()]).to_executorch()
+    pte = tmp_path / "m.pte"
+    pte.write_bytes(program.buffer)
+    backend = make_backend(_spec(pte, "pte"))
+    loaded = backend.load(str(pte))
+    out = backend.run({loaded.inputs[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(out, model(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    res = run_job(_spec(pte, "pte"))
+    assert res["status"] == "ok", res.get("error")
+    assert res["runtime"]["name"] == "executorch" and "XnnpackBackend" in res["runtime"]["backends"]

@@ -55,13 +55,13 @@ RUNTIMES: Dict[str, RuntimeEntry] = {e.name: e for e in (
                  "LiteRT classic Interpreter (ai_edge_litert, tflite_runtime or tf.lite)"),
     RuntimeEntry("litert-compiled", "litert_compiled", "LiteRtCompiledBackend", ("tflite",),
                  "LiteRT CompiledModel API (ai_edge_litert 2.x) with its accelerators"),
-    # ExecuTorch would be: RuntimeEntry("executorch", "executorch_backend",
-    # "ExecuTorchBackend", ("pte",)) -- see docs/runtimes.md for why it is not here yet.
+    RuntimeEntry("executorch", "executorch_backend", "ExecuTorchBackend", ("pte",),
+                 "ExecuTorch .pte programs (executorch.runtime; imports torch)"),
 )}
 
 #: The runtime a format ran on before runtimes were chosen: a spec or suite that names no
 #: runtime gets this one, so old job specs, job ids and resumed runs stay as they were.
-CLASSIC_RUNTIME: Dict[str, str] = {"onnx": "onnxruntime", "tflite": "tflite"}
+CLASSIC_RUNTIME: Dict[str, str] = {"onnx": "onnxruntime", "tflite": "tflite", "pte": "executorch"}
 
 #: Every format some runtime loads.
 FORMATS: Tuple[str, ...] = tuple(sorted({f for e in RUNTIMES.values() for f in e.formats}))
