@@ -21,7 +21,8 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import ConfigError
-from .recipes import DEFAULT_VARIANTS, Dim, ModelSpec, Name, StrictModel, VariantSpec, resolve_path
+from .recipes import (DEFAULT_VARIANTS, Dim, ModelSpec, Name, StrictModel, VariantSpec,
+                      check_runtime_names, resolve_path, runtimes_for_format)
 from .yamlload import key_path, load_yaml, show
 
 DEFAULT_DEVICES_FILE = Path("devices.yaml")
@@ -120,7 +121,9 @@ class DeviceSpec(StrictModel):
     workdir: str = "~/.cache/edgebench"
     tags: list[Annotated[Name, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
-    runtimes: Optional[list[Literal["onnx", "tflite"]]] = None
+    # allow-list: formats (every runtime of the format) and / or runtime names from the
+    # agent's registry; a job whose format and runtime are both missing is skipped
+    runtimes: Optional[list[str]] = None
     # upper bounds: the OS rejects absurd socket timeouts (OverflowError), and a typo such
     # as 1e9 would make a hung device hold the night forever
     connect_timeout_s: float = Field(10.0, gt=0, le=3600)
@@ -134,6 +137,17 @@ class DeviceSpec(StrictModel):
     sysfs_root: Optional[str] = None
     cooldown_below_c: Optional[float] = Field(None, gt=0, le=150)  # a SoC temperature in C
     cooldown_max_wait_s: float = Field(60.0, ge=0, le=86400)
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: Optional[list[str]]) -> Optional[list[str]]:
+        from .agent.backends import FORMATS, RUNTIMES
+
+        for v in value or []:
+            if v not in FORMATS and v not in RUNTIMES:
+                raise ValueError(f"runtimes: {v!r} is neither a format ({', '.join(FORMATS)}) nor a "
+                                 f"runtime ({', '.join(RUNTIMES)})")
+        return value
 
     @field_validator("python")
     @classmethod
@@ -232,16 +246,48 @@ class BenchmarkSpec(StrictModel):
         return self
 
 
+#: threads per runtime: None = benchmark.threads (one knob for the usual case)
+RuntimeThreads = Optional[Annotated[int, Field(ge=1, le=1024)]]
+
+
 class OnnxRuntimeSpec(StrictModel):
+    threads: RuntimeThreads = None
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
 
 
 class TFLiteSpec(StrictModel):
+    threads: RuntimeThreads = None
     runtime: Literal["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"] = "auto"
     delegate_path: Optional[str] = None
     delegate_options: dict[str, str] = Field(default_factory=dict)
     use_xnnpack: bool = True
+
+
+class OpenVinoSpec(StrictModel):
+    """OpenVINO's options (agent/backends/openvino_backend.py).  ``inference_precision``:
+    None keeps OpenVINO's own choice (bf16 on CPUs with AMX / AVX-512 BF16), ``f32`` forces
+    the precision the file was written in; the result records which one ran."""
+
+    threads: RuntimeThreads = None
+    device: str = Field("CPU", min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_.:,]*$")
+    performance_hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] = "LATENCY"
+    inference_precision: Optional[Literal["f32", "f16", "bf16"]] = None
+    num_streams: Optional[Annotated[int, Field(ge=1, le=1024)]] = None
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
+class LiteRtCompiledSpec(StrictModel):
+    """LiteRT CompiledModel options (agent/backends/litert_compiled.py)."""
+
+    threads: RuntimeThreads = None
+    accelerator: Literal["cpu", "gpu", "npu"] = "cpu"
+    signature: Optional[str] = None
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
 
 
 class McuBudget(StrictModel):
@@ -269,6 +315,13 @@ class SuiteSpec(StrictModel):
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
     onnxruntime: OnnxRuntimeSpec = Field(default_factory=OnnxRuntimeSpec)
     tflite: TFLiteSpec = Field(default_factory=TFLiteSpec)
+    openvino: OpenVinoSpec = Field(default_factory=OpenVinoSpec)
+    litert_compiled: LiteRtCompiledSpec = Field(default_factory=LiteRtCompiledSpec,
+                                                alias="litert-compiled")
+    # runtimes every model is benchmarked on (a model's own 'runtimes' wins); None: each
+    # format's classic runtime only, as before runtimes were chosen; 'all': every
+    # registered runtime for the format (docs/runtimes.md)
+    runtimes: Optional[Union[Literal["all"], list[str]]] = None
     input_npz: Optional[str] = None
     # which .tflite variants fit which microcontroller (docs/wearables.md)
     mcu_budgets: dict[str, McuBudget] = Field(default_factory=_default_mcu_budgets)
@@ -279,6 +332,29 @@ class SuiteSpec(StrictModel):
     @classmethod
     def _npz(cls, value: Optional[str], info: Any) -> Optional[str]:
         return resolve_path(value, info) if value else value
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: Any) -> Any:
+        return check_runtime_names(value)
+
+    def model_runtimes(self, model: ModelSpec, fmt: str) -> list[str]:
+        """The runtimes (registry names) this model's ``fmt`` files run on."""
+        return runtimes_for_format(model.runtimes if model.runtimes is not None else self.runtimes, fmt)
+
+    def runtime_settings(self, runtime: str) -> Any:
+        """The suite's options block for a runtime."""
+        return {"onnxruntime": self.onnxruntime, "tflite": self.tflite, "openvino": self.openvino,
+                "litert-compiled": self.litert_compiled}[runtime]
+
+    @model_validator(mode="after")
+    def _every_format_has_a_runtime(self) -> "SuiteSpec":
+        for m in self.models:
+            for fmt in m.resolved_formats():
+                if not self.model_runtimes(m, fmt):
+                    raise ValueError(f"model {m.name!r}: none of its runtimes loads its {fmt} "
+                                     f"files; add one (e.g. the classic one) or drop the format")
+        return self
 
     @model_validator(mode="after")
     def _unique(self) -> "SuiteSpec":

@@ -28,7 +28,7 @@ from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
 
-FORMAT_RUNTIME = {"onnx": "onnxruntime", "tflite": "tflite"}
+from .agent.backends import CLASSIC_RUNTIME
 #: After a stop, how long run_fleet keeps killing and waiting for device workers before it
 #: leaves the stragglers behind; together with the bookkeeping the run must end within 2 s.
 STOP_DEADLINE_S = 1.0
@@ -44,6 +44,11 @@ class Job:
     artifact: Any  # variants.Artifact
     spec: dict[str, Any]  # JobSpec dict; paths are filled in after the push
     timeout_s: float
+    runtime: str = ""  # registry name; '' = the format's classic runtime
+
+    @property
+    def runtime_name(self) -> str:
+        return self.runtime or CLASSIC_RUNTIME.get(self.format, "")
 
 
 @dataclass
@@ -70,7 +75,8 @@ def _record(job: Job, run_id: str, status: str, *, error: Optional[str] = None,
     artifact = {"path": str(art.path) if art.path else None, "manifest": art.manifest or {},
                 "size_bytes": (art.manifest or {}).get("size_bytes")}
     rec = JobRecord(run_id=run_id, job_id=job.job_id, model=job.model, variant=job.variant,
-                    format=job.format, device=job.device.name, status=status, error=error,
+                    format=job.format, runtime=job.runtime_name, device=job.device.name,
+                    status=status, error=error,
                     error_kind=error_kind, started_at=started_at or utc_now(),
                     attempts=attempts, artifact=artifact, result=result)
     rec.fingerprint = fingerprint(result if status == "ok" else None, job.device.name)
@@ -223,12 +229,16 @@ class DeviceWorker:
 
     def _skip_reason(self, job: Job) -> Optional[str]:
         allow = getattr(self.device, "runtimes", None)
-        if allow is not None and job.format not in allow:
-            return f"format {job.format} excluded by the device's runtimes allow-list {allow}"
+        key = job.runtime_name
+        if allow is not None and job.format not in allow and key not in allow:
+            return (f"runtime {key} ({job.format}) excluded by the device's runtimes allow-list "
+                    f"{allow}")
         runtimes = (self.report.inventory or {}).get("runtimes") or {}
-        key = FORMAT_RUNTIME[job.format]
         if key in runtimes and not runtimes[key]:
-            return f"no {key} runtime imports on this device"
+            have = [f"{n} {v.get('version')}" for n, v in runtimes.items()
+                    if isinstance(v, dict) and n != "tflite_all"]
+            return (f"runtime {key} is not available on this device (its inventory has: "
+                    f"{', '.join(have) or 'no runtime'})")
         return None
 
     def _run_one(self, target: Target, job: Job) -> tuple[Optional[JobRecord], Optional[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 import math
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
                       model_validator)
@@ -61,6 +61,35 @@ def resolve_path(value: str, info: ValidationInfo, *, must_exist: bool = True) -
     return str(path)
 
 
+def check_runtime_names(value: Any) -> Any:
+    """A runtimes list names registered runtimes only (the agent's registry is the one
+    table), each once; 'all' stands alone."""
+    from .agent.backends import RUNTIMES
+
+    if value is None or value == "all":
+        return value
+    unknown = [v for v in value if v not in RUNTIMES]
+    if unknown:
+        raise ValueError(f"unknown runtime(s) {', '.join(unknown)} (known: {', '.join(RUNTIMES)}, "
+                         "or 'all')")
+    if len(set(value)) != len(value) or not value:
+        raise ValueError("runtimes: name each runtime once, at least one")
+    return value
+
+
+def runtimes_for_format(selection: Any, fmt: str) -> list[str]:
+    """The runtimes a (model, format) is benchmarked on: ``None`` -> the format's classic
+    runtime (as before runtimes were chosen), 'all' -> every registered runtime for the
+    format, a list -> those of it that load the format."""
+    from .agent.backends import CLASSIC_RUNTIME, RUNTIMES, runtimes_for
+
+    if selection is None:
+        return [CLASSIC_RUNTIME[fmt]]
+    if selection == "all":
+        return list(runtimes_for(fmt))
+    return [r for r in selection if fmt in RUNTIMES[r].formats]
+
+
 class ModelSpec(StrictModel):
     """One source model: a built-in reference model, a model file, or a PyTorch factory."""
 
@@ -76,6 +105,9 @@ class ModelSpec(StrictModel):
     # torch: example input shape, batch first; a one-input .onnx / .tflite file: its shape
     input_shape: Optional[list[Dim]] = None
     formats: Optional[list[Format]] = None  # default: the file's own format, both for built-ins
+    # runtimes for this model's files (overrides the suite's ``runtimes``): names from the
+    # agent's registry, or 'all' (docs/runtimes.md)
+    runtimes: Optional[Union[Literal["all"], list[str]]] = None
     data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
     # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
     # judged output's logits, labels 1/0 (see edgebench.compressors.evaluate.presence_scores)
@@ -87,6 +119,11 @@ class ModelSpec(StrictModel):
     # and the device alike; a name the model lacks fails its variants, naming its inputs.
     input_shapes: dict[str, list[Dim]] = Field(default_factory=dict)
     inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: Any) -> Any:
+        return check_runtime_names(value)
 
     @field_validator("inputs")
     @classmethod

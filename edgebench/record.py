@@ -57,6 +57,9 @@ class JobRecord:
     device: str
     status: str
     error: str | None = None
+    # the registry name of the runtime the job was planned for ('' in records written
+    # before runtimes were chosen: the format's classic runtime)
+    runtime: str = ""
     error_kind: str | None = None  # e.g. 'runtime_rejected', 'timeout', 'unreachable'
     started_at: str = field(default_factory=utc_now)
     finished_at: str = field(default_factory=utc_now)

@@ -76,14 +76,22 @@ def controller_info() -> dict[str, Any]:
             "platform": platform.platform(), "argv": sys.argv}
 
 
-def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str) -> dict[str, Any]:
-    """The agent's JobSpec as a dict; file paths are local until the fleet pushes them."""
+def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str,
+             runtime: str = "") -> dict[str, Any]:
+    """The agent's JobSpec as a dict; file paths are local until the fleet pushes them.
+    ``runtime``: a registry name ('' = the format's classic runtime)."""
+    from .agent.backends import CLASSIC_RUNTIME
+
     b = suite.benchmark
+    runtime = runtime or CLASSIC_RUNTIME[artifact.format]
+    rt = suite.runtime_settings(runtime)
     probes = device.probe_settings()
     probes.update(min_samples=b.energy_min_samples, min_window_s=b.energy_min_window_s)
     spec: dict[str, Any] = {
         "job_id": job_id, "model_path": str(artifact.path), "format": artifact.format,
-        "threads": b.threads, "providers": list(suite.onnxruntime.providers),
+        "runtime": runtime,
+        "runtime_options": rt.agent_options() if hasattr(rt, "agent_options") else {},
+        "threads": rt.threads or b.threads, "providers": list(suite.onnxruntime.providers),
         "graph_optimization_level": suite.onnxruntime.graph_optimization_level,
         "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
         "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
@@ -132,15 +140,32 @@ def job_timeout_s(suite: SuiteSpec, device: DeviceSpec) -> float:
     return timeout * b.processes
 
 
+def job_id_for(model: str, variant: str, fmt: str, runtime: str, device: str) -> str:
+    """``model/variant/format@device`` on the format's classic runtime -- the id every job
+    had before runtimes were chosen, so old runs resume and compare as they did -- and
+    ``model/variant/format:runtime@device`` on any other runtime."""
+    from .agent.backends import CLASSIC_RUNTIME
+
+    on = "" if runtime in ("", CLASSIC_RUNTIME.get(fmt)) else f":{runtime}"
+    return f"{model}/{variant}/{fmt}{on}@{device}"
+
+
 def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]) -> list[Job]:
+    """Devices x artifacts x the runtimes the suite picks for each (model, format)."""
+    by_name = {m.name: m for m in suite.models}
     jobs = []
     for device in devices:
         timeout = job_timeout_s(suite, device)
         for art in artifacts:
-            job_id = f"{art.model}/{art.variant}/{art.format}@{device.name}"
-            jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant, format=art.format,
-                            device=device, artifact=art, spec=job_spec(suite, device, art, job_id),
-                            timeout_s=timeout))
+            model = by_name.get(art.model)
+            runtimes = (suite.model_runtimes(model, art.format) if model is not None
+                        else [""])
+            for runtime in runtimes:
+                job_id = job_id_for(art.model, art.variant, art.format, runtime, device.name)
+                jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant,
+                                format=art.format, runtime=runtime, device=device, artifact=art,
+                                spec=job_spec(suite, device, art, job_id, runtime),
+                                timeout_s=timeout))
     return jobs
 
 

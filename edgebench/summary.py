@@ -69,8 +69,9 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": record.run_id, "job_id": record.job_id, "model": record.model,
         "variant": record.variant, "device": record.device, "format": record.format,
-        # a failed job's result still says which runtime refused the file
-        "runtime": _get(record.result, "runtime", "name"),
+        # a failed job's result still says which runtime refused the file; a skipped one
+        # has no result: the registry name it was planned for
+        "runtime": _get(record.result, "runtime", "name") or record.runtime or None,
         "runtime_version": _get(record.result, "runtime", "version"),
         "threads": _get(r, "runtime", "threads"), "status": record.status, "error": record.error,
         "size_bytes": _get(r, "model", "size_bytes") or record.artifact.get("size_bytes"),

@@ -134,8 +134,12 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
         title = f"{plain(model)}" + (f" on {plain(devices[0])}" if one_device else "")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
                       padding=(0, 1))
+        mine = [r for r in records if r.model == model]
+        # several runtimes for a format: the runtime names the row (each implies its
+        # format), in the column the format had, so the table still fits 80 columns
+        several = len({(r.format, r.runtime) for r in mine}) > len({r.format for r in mine})
         table.add_column("variant", overflow="fold")
-        table.add_column("fmt", no_wrap=True)
+        table.add_column("runtime" if several else "fmt", no_wrap=True)
         if not one_device:
             table.add_column("device", overflow="fold")
         for col in ("status", "p50", "±%", "KiB", "RSS MiB", "quality"):
@@ -146,7 +150,8 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
             status = Text(word, style=style)
             if rec.job_id in ref:
                 status.append(f" [{ref[rec.job_id]}]")
-            cells = [plain(rec.variant), plain(rec.format)] + ([] if one_device else [plain(rec.device)])
+            kind = (rec.runtime or rec.format) if several else rec.format
+            cells = [plain(rec.variant), plain(kind)] + ([] if one_device else [plain(rec.device)])
             table.add_row(*cells, status, _fmt_s(s.get("latency_p50_s")),
                           fmt_pm(s).strip(" ±%") or "-", _kb(s.get("size_bytes")),
                           _mb(s.get("peak_rss_bytes")), _quality_cell(s))

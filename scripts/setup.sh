@@ -60,7 +60,7 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 echo "setup: installing torch (CPU build) first" >&2
 "${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 echo "setup: installing edgebench and its toolchains" >&2
-extras="torch,tf"
+extras="torch,tf,runtimes"  # runtimes: OpenVINO beside ONNX Runtime (docs/runtimes.md)
 [ "$REAL" = 1 ] && extras="$extras,real"
 [ "$DEV" = 1 ] && extras="$extras,dev"
 "${PIP[@]}" -e ".[${extras}]"

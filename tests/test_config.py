@@ -143,3 +143,41 @@ def test_select_devices_by_name_tag_and_all(tmp_path: Path, model_file: Path) ->
     assert [d.name for d in select_devices(suite, registry, ["all"])] == ["local", "pi", "jet"]
     err = error_of(select_devices, suite, registry, ["nano"])
     assert "no device or tag named 'nano'" in err.one_line() and "known devices: jet, local, pi" in err.one_line()
+
+
+def test_runtimes_per_suite_and_model_plan_jobs_with_stable_ids(tmp_path: Path, model_file: Path) -> None:
+    """Issue 15: no 'runtimes' keeps the classic runtime and the old job id; a list or
+    'all' adds jobs whose id names the runtime, with that runtime's options."""
+    from types import SimpleNamespace
+
+    from edgebench.run import plan_jobs
+
+    def jobs(text: str) -> dict:
+        suite = load_suite(write(tmp_path, "s.yaml", "name: s\n" + text))
+        local = load_devices(None)["local"]
+        art = SimpleNamespace(model="m", variant="fp32", format="onnx", path=model_file,
+                              manifest={}, error=None)
+        return {j.job_id: j.spec for j in plan_jobs(suite, [local], [art])}
+
+    classic = jobs("models:\n  - {name: m, path: m.onnx}\n")
+    assert list(classic) == ["m/fp32/onnx@local"] and classic["m/fp32/onnx@local"]["runtime"] == "onnxruntime"
+    both = jobs("runtimes: [onnxruntime, openvino, litert-compiled]\n"
+                "openvino: {inference_precision: f32, threads: 2}\n"
+                "models:\n  - {name: m, path: m.onnx}\n")
+    assert list(both) == ["m/fp32/onnx@local", "m/fp32/onnx:openvino@local"]
+    ov = both["m/fp32/onnx:openvino@local"]
+    assert ov["runtime_options"] == {"device": "CPU", "performance_hint": "LATENCY",
+                                     "inference_precision": "f32"} and ov["threads"] == 2
+    assert list(jobs("models:\n  - {name: m, path: m.onnx, runtimes: all}\n")) == [
+        "m/fp32/onnx@local", "m/fp32/onnx:openvino@local"]
+
+
+def test_bad_runtime_selections_are_config_errors(tmp_path: Path, model_file: Path) -> None:
+    err = error_of(load_suite, write(tmp_path, "a.yaml", "name: s\nruntimes: [onnxruntime, tvm]\n"
+                                     "models:\n  - {name: m, path: m.onnx}\n"))
+    assert "unknown runtime(s) tvm" in err.one_line()
+    err = error_of(load_suite, write(tmp_path, "b.yaml", "name: s\nruntimes: [litert-compiled]\n"
+                                     "models:\n  - {name: m, path: m.onnx}\n"))
+    assert "none of its runtimes loads its onnx files" in err.one_line()
+    devices = write(tmp_path, "d.yaml", "devices:\n  pi: {host: h, runtimes: [onnx, openvino, tvm]}\n")
+    assert "'tvm' is neither a format" in error_of(load_devices, devices).one_line()

@@ -51,3 +51,20 @@ def test_probes_text_lists_meters_zones_policies_and_tools() -> None:
     assert _probes_text({"probes": {"energy": {"rapl": {"usable": False}}, "thermal_zones": 0,
                                     "cpufreq_policies": 0, "tools": {}}}) == "none"
     assert _probes_text({"probes": {"error": "OSError: boom"}}) == "error: OSError: boom"
+
+
+def test_runtimes_column_lists_every_registered_runtime_with_its_version() -> None:
+    """`devices check` shows each runtime of the agent's registry the device has, and an
+    older agent's inventory (onnxruntime + tflite_all only) still reads."""
+    from edgebench.commands.devices import _runtimes_text
+
+    new = {"runtimes": {"onnxruntime": {"version": "1.32.0"}, "openvino": {"version": "2026.4.1"},
+                        "tflite": {"version": "2.3.0"}, "litert-compiled": {"version": "2.3.0"},
+                        "executorch": None,
+                        "tflite_all": {"ai_edge_litert": "2.3.0", "tflite_runtime": None}}}
+    assert _runtimes_text(new) == ("onnxruntime 1.32.0, openvino 2026.4.1, tflite (ai_edge_litert "
+                                   "2.3.0), litert-compiled 2.3.0")
+    old = {"runtimes": {"onnxruntime": {"version": "1.17.0"}, "tflite": None,
+                        "tflite_all": {"tflite_runtime": "2.14.0"}}}
+    assert _runtimes_text(old) == "onnxruntime 1.17.0, tflite (tflite_runtime 2.14.0)"
+    assert _runtimes_text({"runtimes": {}}) == "none"

@@ -69,7 +69,8 @@ def test_quickstart_variants_on_three_real_devices(ssh_lab: Any, tmp_path: Path)
         if want:
             assert rec.status == want, (rec.job_id, rec.status, rec.error)
         if rec.status == "skipped":
-            assert "no onnxruntime" in rec.error or "no tflite" in rec.error
+            assert rec.error.startswith(("runtime onnxruntime is not available on this device",
+                                         "runtime tflite is not available on this device")), rec.error
     fp32_pi = by_job[("legacy-pi", "tflite", "fp32")]
     assert fp32_pi.status == "ok", fp32_pi.error
     assert fp32_pi.result["runtime"]["name"] == "tflite_runtime"
@@ -83,6 +84,30 @@ def test_quickstart_variants_on_three_real_devices(ssh_lab: Any, tmp_path: Path)
     again = run_suite(suite, devices_path=devices, out_dir=tmp_path / "results")
     assert {d.name: d.bytes_pushed for d in again.devices} == {n: 0 for n in FLEET}
     assert sum(d.bytes_pushed for d in out.devices) > 0
+
+
+def test_a_device_with_one_runtime_skips_the_other_runtimes_jobs(ssh_lab: Any, tmp_path: Path,
+                                                                 mlp_onnx: Path) -> None:
+    """Issue 15: the same .onnx on ONNX Runtime and OpenVINO, on the lab's ONNX-only box
+    (numpy + onnxruntime, nothing else): the OpenVINO job is skipped, saying so and what
+    the device has; the ONNX Runtime job keeps its pre-runtimes job id and runs."""
+    devices = lab_devices_yaml(ssh_lab, ("onnx-only",), tmp_path / "devices.yaml")
+    (tmp_path / "mlp.onnx").write_bytes(mlp_onnx.read_bytes())
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "one-runtime", "devices": ["onnx-only"], "benchmark": FAST,
+        "runtimes": ["onnxruntime", "openvino"],
+        "models": [{"name": "mlp", "path": "mlp.onnx"}]}))
+    out = run_suite(suite, devices_path=devices, out_dir=tmp_path / "results")
+    by_id = {r.job_id: r for r in out.records}
+    assert sorted(by_id) == ["mlp/fp32/onnx:openvino@onnx-only", "mlp/fp32/onnx@onnx-only"]
+    ort = by_id["mlp/fp32/onnx@onnx-only"]
+    assert ort.status == "ok" and ort.result["runtime"]["name"] == "onnxruntime", ort.error
+    ov = by_id["mlp/fp32/onnx:openvino@onnx-only"]
+    assert ov.status == "skipped" and ov.error_kind == "unsupported" and ov.runtime == "openvino"
+    assert ov.error.startswith("runtime openvino is not available on this device (its inventory "
+                               "has: onnxruntime "), ov.error
+    assert ov.summary["runtime"] == "openvino" and out.exit_code == 1
 
 
 def test_unknown_host_key_is_refused_until_trusted(ssh_lab: Any, scratch_device: str, tmp_path: Path,

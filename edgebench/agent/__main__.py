@@ -39,13 +39,14 @@ def _write_atomic(path: str, payload: Dict[str, Any]) -> None:
 
 
 def _info(workdir: Optional[str], sysfs_root: Optional[str] = None) -> Dict[str, Any]:
-    from .backends import ort, tflite
+    from .backends import inventory, tflite
     from .sysinfo import disk_free_bytes, machine_info
 
     info: Dict[str, Any] = {"schema_version": SCHEMA_VERSION, "agent_version": AGENT_VERSION,
                             "machine": machine_info(), "python_executable": sys.executable}
-    info["runtimes"] = {"onnxruntime": ort.runtime_version(), "tflite": tflite.runtime_version(),
-                        "tflite_all": tflite.all_runtime_versions()}
+    # every registered runtime by name (None: absent here); ``tflite_all`` lists each
+    # classic TFLite interpreter package, since a device may carry several
+    info["runtimes"] = {**inventory(), "tflite_all": tflite.all_runtime_versions()}
     try:
         from .probes import available_probes
 

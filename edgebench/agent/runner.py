@@ -35,16 +35,15 @@ from .sysinfo import machine_info
 
 
 def make_backend(spec: JobSpec) -> Backend:
-    if spec.format == "onnx":
-        from .backends.ort import OrtBackend
+    """The backend the registry names for (format, runtime); each builds itself from the
+    spec (``Backend.from_spec``), so a new runtime never touches this file."""
+    from .backends import resolve
 
-        return OrtBackend(spec.threads, spec.providers, spec.graph_optimization_level)
-    if spec.format == "tflite":
-        from .backends.tflite import TFLiteBackend
-
-        return TFLiteBackend(spec.threads, spec.tflite_runtime, spec.delegate_path,
-                             spec.delegate_options, spec.use_xnnpack)
-    raise BackendError("bad_spec", f"unknown model format {spec.format!r}")
+    try:
+        entry = resolve(spec.format, spec.runtime or None)
+    except ValueError as exc:
+        raise BackendError("bad_spec", str(exc)) from exc
+    return entry.backend_class().from_spec(spec)
 
 
 def file_info(path: str) -> Dict[str, Any]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .backends import CLASSIC_RUNTIME, FORMATS, RUNTIMES, resolve  # noqa: F401 - re-exported
+
 SCHEMA_VERSION = 1
 AGENT_VERSION = "0.1.0"
 
-#: Formats the agent can run and the backend module that runs each.
-FORMATS = ("onnx", "tflite")
+#: ``FORMATS``: the formats the agent can run; which runtimes run each is the registry's
+#: business (backends/__init__.py, stdlib only like this file).
 #: ``fixed``: the timed loop of docs/timing.md; ``sustained``: run for ``duration_s`` and
 #: record latency, temperature and clock per ``bin_s`` (agent/sustained.py).
 MODES = ("fixed", "sustained")
@@ -102,6 +104,12 @@ class JobSpec:
     model_path: str
     format: str  # 'onnx' | 'tflite'
     threads: int = 1
+    # Which runtime runs the file (backends.RUNTIMES); '' = the format's classic runtime
+    # (CLASSIC_RUNTIME), so a spec from before runtimes were chosen means what it meant.
+    runtime: str = ""
+    # Options of runtimes that have no fields of their own below (openvino,
+    # litert-compiled): e.g. {"performance_hint": "LATENCY", "inference_precision": "f32"}
+    runtime_options: Dict[str, Any] = field(default_factory=dict)
     # ONNX Runtime: providers by name, graph optimisation level
     providers: List[str] = field(default_factory=lambda: ["CPUExecutionProvider"])
     graph_optimization_level: str = "all"  # disable | basic | extended | all
@@ -132,6 +140,10 @@ class JobSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown job spec keys: {', '.join(unknown)}")
+        try:
+            resolve(str(data.get("format", "")), data.get("runtime") or None)
+        except ValueError as exc:
+            raise ValueError(f"job spec: {exc}") from None
         data["inputs"] = InputSpec(**(data.get("inputs") or {}))
         data["benchmark"] = BenchmarkSettings(**(data.get("benchmark") or {}))
         data["benchmark"].validate()

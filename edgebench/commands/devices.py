@@ -146,16 +146,25 @@ def check_device(device: Any) -> dict[str, Any]:
 
 
 def _runtimes_text(info: dict[str, Any]) -> str:
+    """Every registered runtime the device has, with its version (the registry's order:
+    the table is the one in agent/backends); the classic TFLite runtime names the
+    interpreter packages present.  An older agent's inventory (onnxruntime + tflite_all
+    only) reads the same way."""
+    from edgebench.agent.backends import RUNTIMES
+
     rt = info.get("runtimes") or {}
     parts = []
-    ort = rt.get("onnxruntime")
-    if isinstance(ort, dict):
-        parts.append(f"onnxruntime {ort.get('version')}")
-    elif isinstance(ort, str):
-        parts.append(f"onnxruntime {ort}")
-    for name, version in (rt.get("tflite_all") or {}).items():
-        if version:
-            parts.append(f"{name} {version}")
+    for name in list(RUNTIMES) + [n for n in rt if n not in RUNTIMES and n != "tflite_all"]:
+        entry = rt.get(name)
+        if name == "tflite":
+            packages = [f"{pkg} {v}" for pkg, v in (rt.get("tflite_all") or {}).items() if v]
+            if packages:
+                parts.append(f"tflite ({', '.join(packages)})")
+            continue
+        if isinstance(entry, dict):
+            parts.append(f"{name} {entry.get('version')}")
+        elif isinstance(entry, str):
+            parts.append(f"{name} {entry}")
     return ", ".join(parts) or "none"
 
 

@@ -234,6 +234,19 @@ def _flag(value: Any) -> bool:
         return False
 
 
+def _ident(row: Any, key: list[str]) -> tuple[Any, ...]:
+    """(model, variant, format, device), the format as the job id spells it: ``onnx`` on
+    the classic runtime (as in every run before runtimes were chosen), ``onnx:openvino``
+    on another (docs/runtimes.md) -- two runtimes of one file are two configurations."""
+    values = [row[k] for k in key]
+    job_id = row.get("job_id") if hasattr(row, "get") else None
+    if isinstance(job_id, str) and "@" in job_id:
+        spelled = job_id.rsplit("@", 1)[0].rsplit("/", 1)[-1]
+        if spelled.startswith(f"{values[2]}:"):
+            values[2] = spelled
+    return tuple(values)
+
+
 def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
                    samples_b: dict[str, Any], *, run_a: str, run_b: str, metric: str = "p50",
                    factor: float = DEFAULT_FACTOR, force: bool = False,
@@ -246,8 +259,8 @@ def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
         raise UsageError(f"--factor {factor} must be >= 1 (1.1 = 10 % slower)")
     col = METRICS[metric]
     key = ["model", "variant", "format", "device"]
-    a_rows = {tuple(r[k] for k in key): r for _, r in frame_a.iterrows()}
-    b_rows = {tuple(r[k] for k in key): r for _, r in frame_b.iterrows()}
+    a_rows = {_ident(r, key): r for _, r in frame_a.iterrows()}
+    b_rows = {_ident(r, key): r for _, r in frame_b.iterrows()}
     out = Comparison(run_a, run_b, metric, factor, alpha, accuracy_threshold_pts, force)
     for ident in list(dict.fromkeys(list(a_rows) + list(b_rows))):
         pair = PairResult(*[str(x) for x in ident], state="unchanged")

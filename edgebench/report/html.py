@@ -7,7 +7,7 @@ name that slipped past escaping could not run or phone home; pages work from ``f
 from __future__ import annotations
 
 from html import escape
-from typing import Iterable
+from typing import Any, Iterable
 
 from edgebench.report import svg
 from edgebench.report.tables import ReportData
@@ -58,16 +58,22 @@ def table_html(table: Table) -> str:
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+def _label(r: Any) -> str:
+    """variant/format, and the runtime where some format ran on several (runtime_label)."""
+    rt = r.get("runtime_label") if hasattr(r, "get") else None
+    return f"{r['variant']}/{r['format']}" + (f":{rt}" if isinstance(rt, str) and rt else "")
+
+
 def _model_plots(report: ReportData, model: str) -> str:
     rows = report.rows[report.rows["model"].eq(model) & report.rows["is_ok"]]
     devices = [d for d in report.devices if d in set(rows["device"])]
-    series = list(dict.fromkeys(f"{v}/{f}" for v, f in zip(rows["variant"], rows["format"])))
-    values = {(r["device"], f"{r['variant']}/{r['format']}"): float(r["latency_p50_s"])
+    series = list(dict.fromkeys(_label(r) for _, r in rows.iterrows()))
+    values = {(r["device"], _label(r)): float(r["latency_p50_s"])
               for _, r in rows.iterrows() if r["latency_p50_s"] == r["latency_p50_s"]}
     out = [svg.grouped_bars(f"{model}: p50 latency per device", devices, series, values)]
     for device in devices:
         sub = rows[rows["device"].eq(device) & ~rows["is_noop"]]
-        pts = [(f"{r['variant']}/{r['format']}", float(r["latency_p50_s"]),
+        pts = [(_label(r), float(r["latency_p50_s"]),
                 float(r["accuracy_eff"]), bool(r["pareto_latency"]))
                for _, r in sub.iterrows()
                if r["accuracy_eff"] == r["accuracy_eff"] and r["latency_p50_s"] == r["latency_p50_s"]]

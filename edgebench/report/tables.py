@@ -36,6 +36,7 @@ class Recommendation:
     variant: str | None
     format: str | None
     objective: str
+    runtime: str | None = None  # the runtime to ship it on (summary's runtime name)
     latency_p50_s: float | None = None
     latency_p50_ci_low_s: float | None = None
     latency_p50_ci_high_s: float | None = None
@@ -104,7 +105,13 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
     rows["is_noop"] = rows["noop"].fillna(False).astype(bool)
     rows["accuracy_eff"] = rows["device_accuracy"].where(rows["device_accuracy"].notna(),
                                                          rows["accuracy"])
-    key = ["model", "format", "device"]
+    # the same file on two runtimes is two configurations: each is compared with fp32 on
+    # its own runtime ('' for rows of runs from before runtimes were chosen)
+    rows["runtime_key"] = rows["runtime"].fillna("").astype(str) if "runtime" in rows else ""
+    # names say the runtime only in runs where some format ran on several runtimes, so
+    # single-runtime reports read as they always did
+    rows["runtime_label"] = rows["runtime_key"] if several_runtimes(rows) else ""
+    key = ["model", "format", "runtime_key", "device"]
     base = rows[rows["variant"].eq(BASELINE_VARIANT) & rows["is_ok"]]
     base = base.drop_duplicates(key, keep="last")[
         key + ["latency_p50_s", "size_bytes", "accuracy_eff", "fingerprint",
@@ -140,6 +147,13 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
                 rows.loc[idx, flag] = not bool(dominated)
     drop = [c for c in rows.columns if c.startswith("_b_")]
     return rows.drop(columns=drop).reset_index(drop=True).pipe(pd.DataFrame)
+
+
+def several_runtimes(rows: "pd.DataFrame") -> bool:
+    """Whether some (model, format) ran on more than one runtime in these rows."""
+    if "runtime_key" not in rows or rows.empty:
+        return False
+    return bool(rows.groupby(["model", "format"])["runtime_key"].nunique().gt(1).any())
 
 
 def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
@@ -179,6 +193,7 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
         out.append(Recommendation(
             model=str(model), device=str(device), variant=str(best["variant"]),
             format=str(best["format"]), objective=objective,
+            runtime=str(best["runtime_key"]) or None,
             latency_p50_s=_num(best["latency_p50_s"]), speedup_vs_fp32=_num(best["speedup_vs_fp32"]),
             latency_p50_ci_low_s=_num(best.get("latency_p50_ci_low_s")),
             latency_p50_ci_high_s=_num(best.get("latency_p50_ci_high_s")),
@@ -199,12 +214,18 @@ def _tied_with(best: Any, eligible: "pd.DataFrame") -> list[str]:
     mine = interval(best.get("latency_p50_ci_low_s"), best.get("latency_p50_ci_high_s"))
     out = []
     for _, r in eligible.iterrows():
-        if r["variant"] == best["variant"] and r["format"] == best["format"]:
+        if (r["variant"] == best["variant"] and r["format"] == best["format"]
+                and r["runtime_key"] == best["runtime_key"]):
             continue
         other = interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s"))
         if intervals_overlap(mine, other):
-            out.append(f"{r['variant']} ({r['format']})")
+            out.append(f"{r['variant']} ({_on(r['format'], r['runtime_label'])})")
     return out
+
+
+def _on(fmt: Any, runtime: Any) -> str:
+    """'onnx on openvino', or just the format where the runtime is unknown."""
+    return f"{fmt} on {runtime}" if runtime else str(fmt)
 
 
 def _num(value: Any) -> float | None:
@@ -223,7 +244,8 @@ def comparability_warnings(rows: "pd.DataFrame", *,
     """Everything that makes a number in this report less trustworthy than it looks."""
     out: list[ReportWarning] = []
     # formats run on different runtimes, so fingerprints are only compared within one
-    for (device, fmt), group in rows[rows["is_ok"]].groupby(["device", "format"], sort=False):
+    for (device, fmt, _rt), group in rows[rows["is_ok"]].groupby(["device", "format", "runtime_key"],
+                                                                  sort=False):
         prints = group["fingerprint"].dropna().unique()
         if len(prints) > 1:
             out.append(ReportWarning(
@@ -231,7 +253,7 @@ def comparability_warnings(rows: "pd.DataFrame", *,
                 f"on {device} in this run: {_fingerprint_diff(group)}", device=str(device)))
     for _, r in rows.iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
-        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        name = f"{r['model']}/{r['variant']} ({_on(r['format'], r.get('runtime_label'))}) on {r['device']}"
         if r["is_noop"]:
             out.append(ReportWarning("noop", f"NOOP: {name}: the compressor changed nothing; "
                                      "this variant is the baseline under another name", **ident))
@@ -302,7 +324,7 @@ def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float,
     out: list[ReportWarning] = []
     for _, r in rows[rows["is_ok"] & rows["variant"].ne(BASELINE_VARIANT)].iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
-        name = f"{r['model']}/{r['variant']} ({r['format']}) on {r['device']}"
+        name = f"{r['model']}/{r['variant']} ({_on(r['format'], r.get('runtime_label'))}) on {r['device']}"
         change, cosine = _num(r["accuracy_change_pts"]), _num(r.get("cosine"))
         if quality.accuracy_lost(change, max_accuracy_drop_pts):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: accuracy {change:+.2f} "

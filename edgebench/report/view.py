@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgebench.report.tables import BASELINE_VARIANT, ReportData
+from edgebench.report.tables import BASELINE_VARIANT, ReportData, several_runtimes
 
 
 @dataclass
@@ -117,17 +117,21 @@ def model_table(report: ReportData, model: str) -> Table:
     """Rows = variants (and format), column group per device."""
     rows = report.rows[report.rows["model"].eq(model)]
     devices = [d for d in report.devices if d in set(rows["device"])]
-    headers = ["variant", "format"]
+    # a runtime column only where some format ran on several runtimes: single-runtime
+    # reports look as they always did
+    several = several_runtimes(rows)
+    headers = ["variant", "format"] + (["runtime"] if several else [])
     for d in devices:
         headers += [f"{d} p50", f"{d} speedup", f"{d} size", f"{d} accuracy (Δ pts)",
                     f"{d} peak RSS", f"{d} energy/inf"]
     out: list[list[Cell]] = []
     for variant in variant_order(list(rows["variant"])):
-        for fmt in dict.fromkeys(rows.loc[rows["variant"].eq(variant), "format"]):
-            sub = rows[rows["variant"].eq(variant) & rows["format"].eq(fmt)]
+        mine = rows["variant"].eq(variant)
+        for fmt, rt in dict.fromkeys(zip(rows.loc[mine, "format"], rows.loc[mine, "runtime_key"])):
+            sub = rows[mine & rows["format"].eq(fmt) & rows["runtime_key"].eq(rt)]
             noop = bool(sub["is_noop"].any())
             line = [Cell(f"{variant}  ⚠ NOOP" if noop else variant, "noop" if noop else ""),
-                    Cell(str(fmt))]
+                    Cell(str(fmt))] + ([Cell(str(rt) or "–")] if several else [])
             for d in devices:
                 r = sub[sub["device"].eq(d)]
                 if r.empty:
@@ -150,7 +154,7 @@ def model_table(report: ReportData, model: str) -> Table:
     return Table(headers, out, table_id=f"model-{model}",
                  caption="★ on the latency/accuracy Pareto front of its device; "
                          "◆ on the size/accuracy front; speedup and size vs fp32, same "
-                         "device and format; ± is half the p50's 99 % confidence interval")
+                         "device, format and runtime; ± is half the p50's 99 % confidence interval")
 
 
 def _ident_cells(r: Any) -> list[Cell]:
@@ -249,10 +253,12 @@ def compat_table(report: ReportData) -> Table:
     for model in report.models:
         sub = rows[rows["model"].eq(model)]
         for variant in variant_order(list(sub["variant"])):
-            for fmt in dict.fromkeys(sub.loc[sub["variant"].eq(variant), "format"]):
-                line = [Cell(model), Cell(variant), Cell(str(fmt))]
+            mine = sub["variant"].eq(variant)
+            for fmt, rt in dict.fromkeys(zip(sub.loc[mine, "format"], sub.loc[mine, "runtime_key"])):
+                label = f"{fmt} on {rt}" if rt and several_runtimes(rows) else str(fmt)
+                line = [Cell(model), Cell(variant), Cell(label)]
                 for d in devices:
-                    r = sub[sub["variant"].eq(variant) & sub["format"].eq(fmt) & sub["device"].eq(d)]
+                    r = sub[mine & sub["format"].eq(fmt) & sub["runtime_key"].eq(rt) & sub["device"].eq(d)]
                     if r.empty:
                         line.append(Cell("–"))
                         continue
@@ -295,7 +301,9 @@ def sections(report: ReportData) -> list[Section]:
     rec_rows = []
     for r in report.recommendations:
         rec_rows.append([Cell(r.model), Cell(r.device),
-                         Cell(f"{r.variant} ({r.format})" if r.variant else "none",
+                         Cell(f"{r.variant} ({r.format} on {r.runtime})"
+                              if r.variant and r.runtime and several_runtimes(report.rows)
+                              else f"{r.variant} ({r.format})" if r.variant else "none",
                               "best" if r.variant else "bad"),
                          Cell(fmt_seconds(r.latency_p50_s)
                               + fmt_pm(r.latency_p50_s, r.latency_p50_ci_low_s, r.latency_p50_ci_high_s)),

@@ -47,6 +47,19 @@ def test_agent_runs_in_an_env_with_only_numpy_and_onnxruntime(lab_envs, tmp_path
                           env={"PYTHONPATH": str(root)}, capture_output=True, text=True, check=True)
     runtimes = json.loads(info.stdout)["runtimes"]
     assert runtimes["onnxruntime"]["version"] and runtimes["tflite"] is None
+    # every registered backend is in the bundle and imports here, where only numpy and
+    # onnxruntime exist (its runtime is imported on use, never at module import)
+    from edgebench.agent.backends import RUNTIMES
+
+    assert {n: runtimes[n] is not None for n in RUNTIMES} == {
+        n: n == "onnxruntime" for n in RUNTIMES}
+    modules = [f"edgebench_agent.backends.{e.module}" for e in RUNTIMES.values()]
+    imported = subprocess.run([python, "-c", "import importlib, sys; [importlib.import_module(m) "
+                               "for m in sys.argv[1:]]; print(sorted(m for m in sys.modules if "
+                               "m.split('.')[0] in ('edgebench', 'pandas', 'pydantic')))", *modules],
+                              cwd=root, env={"PYTHONPATH": str(root)}, capture_output=True,
+                              text=True, check=True)
+    assert imported.stdout.strip() == "[]"
 
 
 def test_agent_runs_under_python39_with_numpy1_and_tflite_runtime(lab_envs, tmp_path: Path,  # noqa: ANN001

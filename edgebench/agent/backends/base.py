@@ -1,6 +1,8 @@
 """The backend contract: load a model file, describe its tensors, run it.
 
-A backend is chosen by format (``onnx`` -> ONNX Runtime, ``tflite`` -> LiteRT).  It hands
+A backend is chosen by the job's (format, runtime) through the registry
+(``backends/__init__.py``); each declares the formats it loads and builds itself from the
+job spec (:meth:`Backend.from_spec`).  It hands
 the runner a zero-argument ``infer`` callable with the inputs already bound, so the timed
 loop measures the runtime and nothing of ours (see ``runner.timed_loop``).
 """
@@ -45,9 +47,17 @@ class Backend:
     """Subclasses implement the four methods; all runtime exceptions become BackendError."""
 
     name = "base"
+    #: formats this backend loads (the registry line repeats them so that the controller
+    #: can plan without importing the backend)
+    formats: tuple = ()
     #: which runtime (name, version) ``load`` chose, set before it tries the file: a model the
     #: runtime refuses must still say which runtime and version refused it
     chosen: Dict[str, Any] = {}
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "Backend":
+        """The backend configured from a JobSpec: threads and this runtime's options."""
+        raise NotImplementedError
 
     def load(self, path: str) -> LoadedModel:
         raise NotImplementedError

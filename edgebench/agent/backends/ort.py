@@ -34,6 +34,11 @@ def _dims(shape: Any) -> List[Optional[int]]:
 
 class OrtBackend(Backend):
     name = "onnxruntime"
+    formats = ("onnx",)
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "OrtBackend":
+        return cls(spec.threads, spec.providers, spec.graph_optimization_level)
 
     def __init__(self, threads: int = 1, providers: Optional[List[str]] = None,
                  graph_optimization_level: str = "all") -> None:

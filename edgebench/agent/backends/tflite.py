@@ -82,6 +82,12 @@ def _installed_version(dists: Tuple[str, ...]) -> Optional[str]:
 
 class TFLiteBackend(Backend):
     name = "tflite"
+    formats = ("tflite",)
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> "TFLiteBackend":
+        return cls(spec.threads, spec.tflite_runtime, spec.delegate_path,
+                   spec.delegate_options, spec.use_xnnpack)
 
     def __init__(self, threads: int = 1, runtime: str = "auto", delegate_path: Optional[str] = None,
                  delegate_options: Optional[Dict[str, str]] = None, use_xnnpack: bool = True) -> None:
