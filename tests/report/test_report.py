@@ -229,7 +229,7 @@ def _unlabelled(cosines: dict[str, float | None]) -> pd.DataFrame:
     faster than the one before (so a rule that ignored fidelity picks the last)."""
     rows = []
     for i, (variant, cos) in enumerate({"fp32": 1.0, **cosines}.items()):
-        rows.append({"model": "vad", "device": "pi", "variant": variant, "format": "onnx",
+        rows.append({"model": "vad", "device": "pi", "variant": variant, "format": "onnx", "runtime_key": "",
                      "is_ok": True, "is_noop": False, "latency_p50_s": 0.01 / (i + 1),
                      "size_bytes": 1000 - i, "accuracy_change_pts": float("nan"),
                      "speedup_vs_fp32": float(i + 1), "size_ratio": 1.0, "cosine": cos})
