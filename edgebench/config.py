@@ -307,7 +307,7 @@ def _line_of(node: Optional[yaml.Node], loc: tuple[Union[int, str], ...]) -> Opt
     return line
 
 
-def _submodel(annotation: Any) -> Optional[type]:
+def _submodel(annotation: Any) -> Optional[type[StrictModel]]:
     """The StrictModel inside an annotation such as ``Optional[list[ModelSpec]]``."""
     if isinstance(annotation, type) and issubclass(annotation, StrictModel):
         return annotation

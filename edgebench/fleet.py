@@ -185,6 +185,7 @@ class DeviceWorker:
                     self._emit(_record(job, self.run_id, "failed", error=f"device unreachable: {down}",
                                        error_kind="unreachable"))
                     continue
+                assert target is not None  # no target: down says why, and the loop skips
                 rec, lost = self._run_one(target, job)
                 if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
                     break
@@ -344,7 +345,7 @@ def _stop_workers(workers: list[DeviceWorker], threads: list[threading.Thread]) 
             thread.join(timeout=POLL_S)
 
     killers = [threading.Thread(target=kill, args=(w, t), name=f"stop-{w.device.name}", daemon=True)
-               for w, t in zip(workers, threads)]
+               for w, t in zip(workers, threads, strict=False)]
     for k in killers:
         k.start()
     for t in killers + threads:

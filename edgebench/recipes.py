@@ -7,13 +7,12 @@ Every model forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-import math
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .yamlload import show
 

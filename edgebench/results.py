@@ -100,8 +100,8 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store.rows import clean_value, fingerprint_hash
     from edgebench.store import schema as S
+    from edgebench.store.rows import clean_value, fingerprint_hash
 
     suite = run_meta.get("suite") or {}
     rows = []

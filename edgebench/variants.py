@@ -288,10 +288,13 @@ def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     messages: "queue.Queue[Any]" = queue.Queue()
 
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdin is not None and stdout is not None  # both are PIPEs
+
     def read() -> None:
         try:
             while True:
-                messages.put(pickle.load(proc.stdout))
+                messages.put(pickle.load(stdout))
         except (EOFError, OSError, pickle.UnpicklingError):
             messages.put(None)
         except Exception:  # noqa: BLE001 - a torn message: the child died mid-write
@@ -299,9 +302,9 @@ def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
 
     threading.Thread(target=read, name="edgebench-build-reader", daemon=True).start()
     try:
-        pickle.dump([os.path.abspath(p) if p else os.getcwd() for p in sys.path], proc.stdin)
-        pickle.dump(task, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.close()
+        pickle.dump([os.path.abspath(p) if p else os.getcwd() for p in sys.path], stdin)
+        pickle.dump(task, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        stdin.close()
     except OSError:
         pass  # the child is already gone: its exit status tells why
     return proc, messages

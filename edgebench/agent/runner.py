@@ -251,19 +251,25 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
         result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
                            "traceback": traceback.format_exc()[-4000:]}
     finally:
-        if result["status"] != "ok" and "runtime" not in result and backend is not None and backend.chosen:
-            result["runtime"] = dict(backend.chosen)  # which runtime refused the file
-        if context is not None:
-            try:
-                result["context"] = context.finish()
-            except Exception as exc:  # noqa: BLE001 - context must never cost the figures
-                result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
-        if probes is not None:
-            try:
-                result.update(probes.result())
-            except Exception as exc:  # noqa: BLE001
-                result["probe_errors"] = [summarize_exception(exc)]
-            probes.close()
-        if backend is not None:
-            backend.close()
+        _finish(result, backend, context, probes)
     return result
+
+
+def _finish(result: Dict[str, Any], backend: Optional[Backend], context: Any, probes: Any) -> None:
+    """run_job's cleanup, success or not: which runtime refused the file, the run context and
+    the probes' figures into ``result``; the probes and the backend closed."""
+    if result["status"] != "ok" and "runtime" not in result and backend is not None and backend.chosen:
+        result["runtime"] = dict(backend.chosen)  # which runtime refused the file
+    if context is not None:
+        try:
+            result["context"] = context.finish()
+        except Exception as exc:  # noqa: BLE001 - context must never cost the figures
+            result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
+    if probes is not None:
+        try:
+            result.update(probes.result())
+        except Exception as exc:  # noqa: BLE001
+            result["probe_errors"] = [summarize_exception(exc)]
+        probes.close()
+    if backend is not None:
+        backend.close()

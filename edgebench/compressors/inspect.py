@@ -43,6 +43,17 @@ def _graphs(graph: Any) -> Iterator[Any]:
                 yield from _graphs(g)
 
 
+def _graph_constants(graph: Any) -> dict[str, Any]:
+    """A graph's initializers and Constant nodes' tensors, by output name."""
+    inits = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t is not None and attr.t.dims is not None:
+                    inits[node.output[0]] = attr.t
+    return inits
+
+
 def onnx_stats(path: Path) -> dict[str, Any]:
     """Parameter, MAC and op statistics of an ONNX file (external data resolved if present)."""
     import onnx
@@ -56,12 +67,7 @@ def onnx_stats(path: Path) -> dict[str, Any]:
     params = nonzero = 0
     subgraph_nodes = 0
     for g_index, graph in enumerate(_graphs(model.graph)):
-        inits = {t.name: t for t in graph.initializer}
-        for node in graph.node:
-            if node.op_type == "Constant":
-                for attr in node.attribute:
-                    if attr.name == "value" and attr.t is not None and attr.t.dims is not None:
-                        inits[node.output[0]] = attr.t
+        inits = _graph_constants(graph)
         producers = {o: n for n in graph.node for o in n.output}
         used: set[str] = set()
         for node in graph.node:

@@ -203,8 +203,10 @@ def _write_npz(path: Path, io: dict[str, Any], plans: list[Any], samples: dict[s
         arrays["ref"] = ref.astype(np.float32)
     for name, value in (refs or {}).items():
         arrays[f"ref:{name}"] = value.astype(np.float32)
-    np.savez_compressed(f"{path}.eval.npz", **arrays)
-    np.savez_compressed(f"{path}.input.npz", **{k: v[:INPUT_SAMPLES] for k, v in model.items()})
+    # numpy's stub: mypy matches **dict[str, ndarray] against the allow_pickle: bool keyword
+    np.savez_compressed(f"{path}.eval.npz", **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(f"{path}.input.npz",
+                        **{k: v[:INPUT_SAMPLES] for k, v in model.items()})  # type: ignore[arg-type]
 
 
 def _sha(path: Path) -> str:

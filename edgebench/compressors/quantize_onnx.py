@@ -190,8 +190,7 @@ def _dynamic(src: Path, dst: Path, p: QuantizeParams) -> None:
 
 
 def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, report: dict) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
 
     from edgebench.compressors.feeds import feed_for, model_inputs
 

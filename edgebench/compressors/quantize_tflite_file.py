@@ -229,7 +229,7 @@ def _restore_io_names(path: Path, io: dict[str, Any]) -> None:
     m = _unpack(path.read_bytes())
     sg = m.subgraphs[0]
     wanted = list(zip(_ints(sg.inputs) + _ints(sg.outputs),
-                      [d["name"].encode() for d in io["inputs"] + io["outputs"]]))
+                      [d["name"].encode() for d in io["inputs"] + io["outputs"]], strict=False))
     renamed = [(i, name) for i, name in wanted if sg.tensors[i].name != name
                and sg.tensors[i].name.startswith(name)]
     for index, name in renamed:

@@ -33,7 +33,7 @@ class HangParams(StepParams):
     seconds: float = Field(3600.0, gt=0)
 
 
-PARAMS = {"test-crash": CrashParams, "test-hang": HangParams}
+PARAMS: dict[str, type[StepParams]] = {"test-crash": CrashParams, "test-hang": HangParams}
 
 
 def apply(name: str, params: dict[str, Any], state: Any) -> Any:

@@ -7,7 +7,7 @@ name that slipped past escaping could not run or phone home; pages work from ``f
 from __future__ import annotations
 
 from html import escape
-from typing import Iterable
+from typing import Any, Iterable
 
 from edgebench.report import svg
 from edgebench.report.tables import ReportData
@@ -61,7 +61,7 @@ def table_html(table: Table) -> str:
 def _model_plots(report: ReportData, model: str) -> str:
     rows = report.rows[report.rows["model"].eq(model) & report.rows["is_ok"]]
     devices = [d for d in report.devices if d in set(rows["device"])]
-    series = list(dict.fromkeys(f"{v}/{f}" for v, f in zip(rows["variant"], rows["format"])))
+    series = list(dict.fromkeys(f"{v}/{f}" for v, f in zip(rows["variant"], rows["format"], strict=False)))
     values = {(r["device"], f"{r['variant']}/{r['format']}"): float(r["latency_p50_s"])
               for _, r in rows.iterrows() if r["latency_p50_s"] == r["latency_p50_s"]}
     out = [svg.grouped_bars(f"{model}: p50 latency per device", devices, series, values)]
@@ -76,14 +76,14 @@ def _model_plots(report: ReportData, model: str) -> str:
     return "".join(out)
 
 
-def history_plots(history, title_prefix: str = "") -> str:  # type: ignore[no-untyped-def]
+def history_plots(history: Any, title_prefix: str = "") -> str:
     """One line chart per (model, device): a line per variant/format over runs."""
     out = []
     for (model, device), group in history.groupby(["model", "device"], sort=False):
         series: dict[str, list[tuple[str, float]]] = {}
         for (variant, fmt), g in group.groupby(["variant", "format"], sort=False):
             series[f"{variant}/{fmt}"] = [(str(r), float(v)) for r, v in
-                                          zip(g["run_id"], g["latency_p50_s"])]
+                                          zip(g["run_id"], g["latency_p50_s"], strict=False)]
         out.append(svg.lines(f"{title_prefix}{model} on {device}: p50 over runs", series))
     return "".join(out)
 

@@ -340,7 +340,7 @@ def synergy_sections(report: ReportData) -> list[Section]:
             for c in group:
                 parts = ", ".join(f"{label}: {v or 'not built'}"
                                   + (" (auto-added)" if v in auto else "")
-                                  for label, v in zip(c.step_names, c.part_variants))
+                                  for label, v in zip(c.step_names, c.part_variants, strict=False))
                 rows.append([Cell(c.variant), Cell(str(c.format)), Cell(c.runtime or "–"),
                              Cell(" → ".join(c.step_names)), Cell(parts)]
                             + [_synergy_cell(c.metrics.get(k))

@@ -23,7 +23,7 @@ from edgebench.errors import EdgebenchError, StoreConfigError, StoreError, Usage
 from edgebench.journal import path_error
 from edgebench.store import schema as S
 from edgebench.store.journal import latest_records, read_journal, read_run_json
-from edgebench.store.rows import fingerprint_hash, upsert_job, upsert_run
+from edgebench.store.rows import upsert_job, upsert_run
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB_NAME = "edgebench.db"
@@ -245,7 +245,7 @@ class Store:
                 self.engine.dispose()
 
     def _begin(self) -> Iterator[sa.Connection]:
-        return self.engine.begin()  # type: ignore[return-value]
+        return self.engine.begin()
 
     # -- writes -------------------------------------------------------------------
     def ingest_record(self, run_meta: dict[str, Any], record: dict[str, Any] | Any) -> bool:

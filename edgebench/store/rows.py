@@ -6,7 +6,6 @@ Kept apart from :class:`edgebench.store.core.Store` so the run-directory report
 
 from __future__ import annotations
 
-
 import json
 import math
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from edgebench.errors import StoreError
-from edgebench.summary import fingerprint_hash  # the run computes the same hash
 from edgebench.store import schema as S
+from edgebench.summary import fingerprint_hash  # the run computes the same hash
 
 
 def clean_value(name: str, value: Any) -> Any:

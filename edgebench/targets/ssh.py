@@ -343,7 +343,8 @@ class SSHTarget(SSHSession, Target):
         """``agent info`` plus free disk in the workdir and the connection's facts."""
         with self._lock:
             self.push_agent()
-            res = self.exec(self.agent_command("info", *info_args(self.device)), timeout_s=max(120.0, self.device.connect_timeout_s))
+            res = self.exec(self.agent_command("info", *info_args(self.device)),
+                            timeout_s=max(120.0, self.device.connect_timeout_s))
             stderr = res.stderr.decode(errors="replace").strip()
             if res.timed_out or res.returncode != 0:
                 hint = "is `python` in devices.yaml right?" if res.returncode == 127 else None

@@ -96,20 +96,44 @@ DEFAULT_SSH_CONFIG = "~/.ssh/config"
 
 
 class DeviceLike(Protocol):
-    """The fields of ``edgebench.config.DeviceSpec`` this module reads (duck-typed)."""
+    """The fields of ``edgebench.config.DeviceSpec`` this module reads (duck-typed, read-only:
+    a frozen DeviceSpec satisfies it)."""
 
-    name: str
-    host: str | None
-    port: int
-    user: str | None
-    identity_file: str | None
-    ssh_config_host: str | None
-    known_hosts: str
-    python: str
-    workdir: str
-    env: dict[str, str]
-    connect_timeout_s: float
-    job_timeout_s: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str | None: ...
+
+    @property
+    def identity_file(self) -> str | None: ...
+
+    @property
+    def ssh_config_host(self) -> str | None: ...
+
+    @property
+    def known_hosts(self) -> str: ...
+
+    @property
+    def python(self) -> str: ...
+
+    @property
+    def workdir(self) -> str: ...
+
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    @property
+    def connect_timeout_s(self) -> float: ...
+
+    @property
+    def job_timeout_s(self) -> float: ...
 
 
 @dataclass(frozen=True)

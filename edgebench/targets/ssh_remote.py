@@ -16,6 +16,7 @@ import shlex
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paramiko

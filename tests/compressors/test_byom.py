@@ -11,10 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from byom_models import (cosine, fcn_model, ort_outputs, stateful_data, stateful_model,
-                         transformer_data, transformer_model)
+from byom_models import (
+    cosine,
+    fcn_model,
+    ort_outputs,
+    stateful_data,
+    stateful_model,
+    transformer_data,
+    transformer_model,
+)
 from ebhelpers import build, ok
+
 from edgebench.recipes import ModelSpec, VariantSpec
 from edgebench.variants import build_variants
 

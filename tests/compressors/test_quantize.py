@@ -6,10 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ebhelpers import build, ok
-from onnx_models import (constant_weight_model, custom_op_model, dynamic_dims_model, if_model,
-                         strip_tflite_signatures)
+from onnx_models import constant_weight_model, custom_op_model, dynamic_dims_model, if_model, strip_tflite_signatures
 
 QUANT = [
     {"name": "fp32"},
