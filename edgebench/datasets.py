@@ -228,7 +228,7 @@ AEON_HINT = "pip install --no-deps aeon==1.6.0 (edgebench reads only its data fi
 def _aeon_split(problem: str, split: str) -> "TsData":
     """Parse ``<problem>_<split>.ts`` from the installed aeon package without importing aeon
     (its import pulls numba and takes seconds; the file is plain text)."""
-    from edgebench.compressors.sources import package_file
+    from edgebench.pkgfiles import package_file
     from edgebench.tsformat import read_ts
 
     try:

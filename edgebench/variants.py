@@ -18,7 +18,6 @@ child builds the rest.  ``EDGEBENCH_BUILD_ISOLATION=0`` builds in this process i
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 import os
@@ -452,10 +451,6 @@ def _artifact(source: Any, variant: str, path: Path, manifest: dict) -> Artifact
     inp = Path(f"{path}.input.npz")
     return Artifact(source.name, variant, source.fmt, path, manifest, None,
                     ev if ev.exists() else None, inp if inp.exists() else None)
-
-
-def gzip_size(path: Path) -> int:
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
 def _safe(name: str) -> str:

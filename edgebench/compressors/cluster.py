@@ -21,7 +21,7 @@ LLOYD_ITERATIONS = 25
 
 
 def cluster(state: Any, params: dict[str, Any], ctx: Any) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
 
     p = validate_params(ClusterParams, params, "cluster")
     fw = state.kind

@@ -20,7 +20,7 @@ from edgebench.errors import CompressionError
 
 
 def prune(state: Any, params: dict[str, Any], ctx: Any) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
 
     p = validate_params(PruneParams, params, "prune")
     fw = state.kind

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from edgebench.compressors.params import StepParams
+from edgebench.compressors.stepbase import StepParams
 
 ENV = "EDGEBENCH_TEST_STEPS"
 NAMES = ("test-crash", "test-hang")

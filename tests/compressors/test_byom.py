@@ -244,7 +244,7 @@ def test_degenerate_outputs_have_defined_fidelity() -> None:
 
 def test_skip_reasons_and_custom_ops_are_named() -> None:
     from edgebench.compressors.quantize_onnx import reason
-    from edgebench.compressors.quantize_tflite import check_compat_2_14
+    from edgebench.compressors.tflite_compat import check_compat_2_14
     from edgebench.errors import CompressionError
 
     try:

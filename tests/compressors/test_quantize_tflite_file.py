@@ -166,7 +166,7 @@ def test_compat_2_14_keeps_dense_per_tensor(eb_cache: Path, digits_files: dict) 
     versions pass the 2.14 table but only as labels (the step says so)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgebench.compressors.quantize_tflite import TFLITE_2_14_MAX_VERSIONS
+    from edgebench.compressors.tflite_compat import TFLITE_2_14_MAX_VERSIONS
 
     variant = _quantize("c", mode="dynamic", compat="tflite-runtime-2.14", per_channel=True)
     arts = build(eb_cache, [variant], name="digits-file", path=str(digits_files["fp32"]),
