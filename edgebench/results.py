@@ -56,11 +56,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     date: runs started at or after it.  Unknown run ids raise :class:`UsageError`, and so
     does a store that does not exist: reading never creates an empty database.
     """
-    import sqlalchemy as sa
-
     from edgebench.store import open_store
-    from edgebench.store import schema as S
-    from edgebench.store.rows import clean_value
 
     st = open_store(store, create=False)  # a lookup: a store that is not there is an error
     runs = _runs_filter(run)
@@ -69,32 +65,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     if runs:
         for run_id in runs:
             st.run(run_id)  # UsageError for unknown ids
-    j, r = S.jobs, S.runs
-    query = (sa.select(j, r.c.suite, r.c.started_at.label("run_started_at"),
-                       r.c.finished_at.label("run_finished_at"),
-                       r.c.complete.label("run_complete"))
-             .join(r, r.c.run_id == j.c.run_id)
-             .order_by(r.c.started_at, j.c.run_id, j.c.job_id))
-    if runs:
-        query = query.where(j.c.run_id.in_(runs))
-    if suite is not None:
-        query = query.where(r.c.suite == suite)
-    since_text = _since_text(since)
-    if since_text is not None:
-        query = query.where(r.c.started_at >= since_text)
-    with st.mapped("read jobs"), st.engine.connect() as conn:  # the store's error mapping
-        rows = [dict(m) for m in conn.execute(query).mappings().all()]
-    for row in rows:
-        row["fingerprint"] = row.pop("fingerprint_hash")
-        row["job_started_at"] = row.pop("started_at")
-        row["job_finished_at"] = row.pop("finished_at")
-        extra = json.loads(row.pop("extra_json") or "{}")
-        row.update({k: v for k, v in extra.items() if k not in row})
-        for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
-            try:
-                row[name] = clean_value(name, row.get(name))
-            except (TypeError, ValueError):
-                row[name] = None
+    rows = st.job_rows(runs or None, suite, _since_text(since))
     return _typed_frame(rows)
 
 

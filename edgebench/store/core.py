@@ -20,10 +20,9 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from edgebench.errors import EdgebenchError, StoreConfigError, StoreError, UsageError
-from edgebench.journal import path_error
+from edgebench.journal import latest_records, parse_journal, path_error, read_run_json
 from edgebench.store import schema as S
-from edgebench.store.journal import latest_records, read_journal, read_run_json
-from edgebench.store.rows import upsert_job, upsert_run
+from edgebench.store.rows import clean_value, upsert_job, upsert_run
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB_NAME = "edgebench.db"
@@ -271,7 +270,7 @@ class Store:
         if not run_dir.is_dir():
             raise StoreConfigError(f"{run_dir} is not a run directory")
         meta = read_run_json(run_dir)
-        journal = read_journal(run_dir / "results.jsonl", keep_samples=False)
+        journal = parse_journal(run_dir / "results.jsonl", keep_samples=False)
         records = latest_records(journal.records)
         counts = IngestCounts(run_id=meta["run_id"], records=len(records),
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
@@ -337,6 +336,46 @@ class Store:
         with self.mapped(f"read devices of run {run_id!r}"), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {r["device"]: json.loads(r["machine_json"] or "{}") for r in rows}
+
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        """The run.json the run ``run_id`` was ingested with ({"run_id": ...} if none)."""
+        query = sa.select(S.runs.c.run_json).where(S.runs.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            run_json = conn.execute(query).scalar()
+        return json.loads(run_json or "{}") or {"run_id": run_id}
+
+    def job_rows(self, runs: list[str] | None = None, suite: str | None = None,
+                 since: str | None = None) -> list[dict[str, Any]]:
+        """One dict per job: its columns (fingerprint, job_started_at, job_finished_at,
+        extra_json's summary columns unpacked) and its run's suite, started_at,
+        finished_at and complete as run_*; oldest run first.  ``runs``: only these run
+        ids; ``since``: runs started at or after this ISO text."""
+        j, r = S.jobs, S.runs
+        query = (sa.select(j, r.c.suite, r.c.started_at.label("run_started_at"),
+                           r.c.finished_at.label("run_finished_at"),
+                           r.c.complete.label("run_complete"))
+                 .join(r, r.c.run_id == j.c.run_id)
+                 .order_by(r.c.started_at, j.c.run_id, j.c.job_id))
+        if runs:
+            query = query.where(j.c.run_id.in_(runs))
+        if suite is not None:
+            query = query.where(r.c.suite == suite)
+        if since is not None:
+            query = query.where(r.c.started_at >= since)
+        with self.mapped("read jobs"), self.engine.connect() as conn:
+            rows = [dict(m) for m in conn.execute(query).mappings().all()]
+        for row in rows:
+            row["fingerprint"] = row.pop("fingerprint_hash")
+            row["job_started_at"] = row.pop("started_at")
+            row["job_finished_at"] = row.pop("finished_at")
+            extra = json.loads(row.pop("extra_json") or "{}")
+            row.update({k: v for k, v in extra.items() if k not in row})
+            for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
+                try:
+                    row[name] = clean_value(name, row.get(name))
+                except (TypeError, ValueError):
+                    row[name] = None
+        return rows
 
 
 def _run_info(row: Any) -> RunInfo:
