@@ -12,7 +12,6 @@ one rebuilt later from the store cannot disagree.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -71,32 +70,12 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store import schema as S
-    from edgebench.store.rows import clean_value, fingerprint_hash
+    from edgebench.store.rows import frame_row, job_row
 
     suite = run_meta.get("suite") or {}
     rows = []
     for rec in records:
-        summary = dict(rec.get("summary") or {})
-        row: dict[str, Any] = {}
-        for name in SUMMARY_COLUMNS:
-            value = summary.get(name)
-            if value in (None, "") and name in rec and name != "fingerprint":
-                value = rec[name]
-            if name in S.SPECIAL_COLUMNS:
-                row[name] = value if value not in ("",) else None
-                continue
-            try:
-                row[name] = clean_value(name, value)
-            except (TypeError, ValueError):
-                row[name] = None
-        fp = rec.get("fingerprint") or {}
-        row["fingerprint"] = row.get("fingerprint") or fingerprint_hash(fp)
-        row["error_kind"] = rec.get("error_kind")
-        row["attempts"] = rec.get("attempts")
-        row["job_started_at"] = rec.get("started_at")
-        row["job_finished_at"] = rec.get("finished_at")
-        row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
+        row = frame_row(job_row(rec))
         row["suite"] = suite.get("name") if isinstance(suite, dict) else suite
         row["run_started_at"] = run_meta.get("started_at")
         row["run_finished_at"] = run_meta.get("finished_at")

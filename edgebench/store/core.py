@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from edgebench.errors import EdgebenchError, StoreConfigError, StoreError, UsageError
 from edgebench.journal import latest_records, parse_journal, path_error, read_run_json
 from edgebench.store import schema as S
-from edgebench.store.rows import clean_value, upsert_job, upsert_run
+from edgebench.store.rows import frame_row, upsert_job, upsert_run
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB_NAME = "edgebench.db"
@@ -364,18 +364,7 @@ class Store:
             query = query.where(r.c.started_at >= since)
         with self.mapped("read jobs"), self.engine.connect() as conn:
             rows = [dict(m) for m in conn.execute(query).mappings().all()]
-        for row in rows:
-            row["fingerprint"] = row.pop("fingerprint_hash")
-            row["job_started_at"] = row.pop("started_at")
-            row["job_finished_at"] = row.pop("finished_at")
-            extra = json.loads(row.pop("extra_json") or "{}")
-            row.update({k: v for k, v in extra.items() if k not in row})
-            for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
-                try:
-                    row[name] = clean_value(name, row.get(name))
-                except (TypeError, ValueError):
-                    row[name] = None
-        return rows
+        return [frame_row(row) for row in rows]
 
 
 def _run_info(row: Any) -> RunInfo:
