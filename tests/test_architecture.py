@@ -141,3 +141,12 @@ def _definitions(name: str) -> list[str]:
 def test_one_definition(name: str) -> None:
     found = _definitions(name)
     assert len(found) == 1, f"{name} is defined {len(found)} times: {found}"
+
+
+MAX_LINES = 400
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {str(p.relative_to(ROOT)): n for p in sorted(PKG.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (split them): {long}"
