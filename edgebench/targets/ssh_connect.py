@@ -32,6 +32,7 @@ from edgebench.targets.hostkeys import (
     known_hosts_name,
     load_known_hosts,
 )
+from edgebench.targets.linkerrors import LINK_ERRORS
 
 #: SSH handshakes (TCP connect + key exchange + auth) in flight at once, controller-wide.
 #: A fleet run opens every device at once; 64 simultaneous handshakes to one sshd -- a
@@ -286,7 +287,7 @@ class Connection:
                 ("127.0.0.1", 0),
                 timeout=self.device.connect_timeout_s,
             )
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             raise DeviceError(
                 f"jump host {target.jump} cannot reach {target.host}:{target.port}: {exc}",
                 device=self.device.name,
@@ -351,7 +352,7 @@ class Connection:
                 f"timed out connecting to {ep} after {timeout_s:g}s", device=self.device.name,
                 hint="is the device on and reachable? raise connect_timeout_s for slow links",
             ) from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             client.close()
             reason = connect_failure_reason(exc)
             raise DeviceError(f"cannot connect to {ep}: {reason}", device=self.device.name) from exc
