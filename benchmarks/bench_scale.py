@@ -244,7 +244,8 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
     records = [json.loads(ln) for ln in (run_dir / "results.jsonl").read_text().splitlines() if ln.strip()]
     per_device: dict[str, float] = {}
     for rec in records:
-        per_device[rec["device"]] = per_device.get(rec["device"], 0.0) + _ts(rec["finished_at"]) - _ts(rec["started_at"])
+        took = _ts(rec["finished_at"]) - _ts(rec["started_at"])
+        per_device[rec["device"]] = per_device.get(rec["device"], 0.0) + took
     slowest = max(per_device, key=per_device.get) if per_device else None
     con = sqlite3.connect(str(root / "results" / "edgebench.db"))
     stored = con.execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM jobs WHERE run_id = ?",

@@ -68,7 +68,7 @@ class Dataset:
         return isinstance(self.x_eval, dict)
 
 
-def split_in_layout(data: Dataset, split: str, fmt: str) -> np.ndarray:
+def split_in_layout(data: Dataset, split: str, fmt: str) -> Inputs:
     """``x_<split>`` as the model of format ``fmt`` takes it."""
     x = getattr(data, f"x_{split}")
     if isinstance(x, dict):  # keyed by input name: always the model's own layout
@@ -145,11 +145,10 @@ def load_npz_dataset(path: str | Path, *, eval_fraction: float = 0.5, seed: int 
         raise ConfigError("npz has no input arrays: give 'x' (one-input models) or one array "
                           "per input name", file=str(path))
     if "x" in arrays and len(arrays) == 1:
-        x: Inputs = arrays["x"]
-        if x.ndim < 2 or len(x) < 2:
+        single = arrays["x"]
+        if single.ndim < 2 or len(single) < 2:
             raise ConfigError("'x' must be batch-first with at least 2 samples", file=str(path))
-        if x.dtype == np.float64:
-            x = x.astype(np.float32)
+        x: Inputs = single.astype(np.float32) if single.dtype == np.float64 else single
         n = len(x)
     else:
         x = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in arrays.items()}
@@ -229,7 +228,7 @@ AEON_HINT = "pip install --no-deps aeon==1.6.0 (edgebench reads only its data fi
 def _aeon_split(problem: str, split: str) -> "TsData":
     """Parse ``<problem>_<split>.ts`` from the installed aeon package without importing aeon
     (its import pulls numba and takes seconds; the file is plain text)."""
-    from edgebench.compressors.sources import package_file
+    from edgebench.pkgfiles import package_file
     from edgebench.tsformat import read_ts
 
     try:

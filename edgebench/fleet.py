@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .agent.backends import CLASSIC_RUNTIME
 from .agent.schema import validate_result
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
 from .interrupt import POLL_S, note_stranded, request_stop
@@ -28,7 +29,6 @@ from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
 
-from .agent.backends import CLASSIC_RUNTIME
 #: After a stop, how long run_fleet keeps killing and waiting for device workers before it
 #: leaves the stragglers behind; together with the bookkeeping the run must end within 2 s.
 STOP_DEADLINE_S = 1.0
@@ -191,6 +191,7 @@ class DeviceWorker:
                     self._emit(_record(job, self.run_id, "failed", error=f"device unreachable: {down}",
                                        error_kind="unreachable"))
                     continue
+                assert target is not None  # no target: down says why, and the loop skips
                 rec, lost = self._run_one(target, job)
                 if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
                     break
@@ -354,7 +355,7 @@ def _stop_workers(workers: list[DeviceWorker], threads: list[threading.Thread]) 
             thread.join(timeout=POLL_S)
 
     killers = [threading.Thread(target=kill, args=(w, t), name=f"stop-{w.device.name}", daemon=True)
-               for w, t in zip(workers, threads)]
+               for w, t in zip(workers, threads, strict=False)]
     for k in killers:
         k.start()
     for t in killers + threads:

@@ -140,7 +140,7 @@ class Journal:
 
         For consumers of every sample of a run (the store's ingest): parsing the whole
         journal at once held all of them -- 100+ MB of floats for 256 fast jobs."""
-        line_of = {id(rec): lineno for rec, lineno in zip(self.records, self.record_lines)}
+        line_of = {id(rec): lineno for rec, lineno in zip(self.records, self.record_lines, strict=False)}
         wanted = {line_of[id(rec)] for rec in records}
         if not wanted:
             return

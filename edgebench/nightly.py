@@ -44,7 +44,7 @@ class NightlyOutcome:
 def default_runner() -> Runner:
     """``edgebench.run.run_suite``, imported late (it pulls in device/transport code)."""
     try:
-        from edgebench.run import run_suite  # type: ignore[import-not-found]
+        from edgebench.run import run_suite
     except ImportError as exc:
         raise EdgebenchError("edgebench.run.run_suite is not available in this install",
                              hint="update edgebench; nightly needs the run module") from exc

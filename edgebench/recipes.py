@@ -7,14 +7,14 @@ Every model forbids unknown keys so a typo is an error, not a silently ignored s
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-import math
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .compressors.params import STEP_NAMES
 from .yamlload import show
 
 Format = Literal["onnx", "tflite"]
@@ -24,7 +24,6 @@ BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoen
 BUILTIN_DATA = ("digits", "lfw-faces",  # lfw-faces needs scikit-image: docs/compression.md
                 "basic-motions", "japanese-vowels")  # aeon's data files: docs/wearables.md
 _PACKAGE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
 
 
 class StrictModel(BaseModel):

@@ -12,7 +12,6 @@ one rebuilt later from the store cannot disagree.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -56,11 +55,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     date: runs started at or after it.  Unknown run ids raise :class:`UsageError`, and so
     does a store that does not exist: reading never creates an empty database.
     """
-    import sqlalchemy as sa
-
     from edgebench.store import open_store
-    from edgebench.store import schema as S
-    from edgebench.store.rows import clean_value
 
     st = open_store(store, create=False)  # a lookup: a store that is not there is an error
     runs = _runs_filter(run)
@@ -69,63 +64,18 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
     if runs:
         for run_id in runs:
             st.run(run_id)  # UsageError for unknown ids
-    j, r = S.jobs, S.runs
-    query = (sa.select(j, r.c.suite, r.c.started_at.label("run_started_at"),
-                       r.c.finished_at.label("run_finished_at"),
-                       r.c.complete.label("run_complete"))
-             .join(r, r.c.run_id == j.c.run_id)
-             .order_by(r.c.started_at, j.c.run_id, j.c.job_id))
-    if runs:
-        query = query.where(j.c.run_id.in_(runs))
-    if suite is not None:
-        query = query.where(r.c.suite == suite)
-    since_text = _since_text(since)
-    if since_text is not None:
-        query = query.where(r.c.started_at >= since_text)
-    with st.mapped("read jobs"), st.engine.connect() as conn:  # the store's error mapping
-        rows = [dict(m) for m in conn.execute(query).mappings().all()]
-    for row in rows:
-        row["fingerprint"] = row.pop("fingerprint_hash")
-        row["job_started_at"] = row.pop("started_at")
-        row["job_finished_at"] = row.pop("finished_at")
-        extra = json.loads(row.pop("extra_json") or "{}")
-        row.update({k: v for k, v in extra.items() if k not in row})
-        for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
-            try:
-                row[name] = clean_value(name, row.get(name))
-            except (TypeError, ValueError):
-                row[name] = None
+    rows = st.job_rows(runs or None, suite, _since_text(since))
     return _typed_frame(rows)
 
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store.rows import clean_value, fingerprint_hash
-    from edgebench.store import schema as S
+    from edgebench.store.rows import frame_row, job_row
 
     suite = run_meta.get("suite") or {}
     rows = []
     for rec in records:
-        summary = dict(rec.get("summary") or {})
-        row: dict[str, Any] = {}
-        for name in SUMMARY_COLUMNS:
-            value = summary.get(name)
-            if value in (None, "") and name in rec and name != "fingerprint":
-                value = rec[name]
-            if name in S.SPECIAL_COLUMNS:
-                row[name] = value if value not in ("",) else None
-                continue
-            try:
-                row[name] = clean_value(name, value)
-            except (TypeError, ValueError):
-                row[name] = None
-        fp = rec.get("fingerprint") or {}
-        row["fingerprint"] = row.get("fingerprint") or fingerprint_hash(fp)
-        row["error_kind"] = rec.get("error_kind")
-        row["attempts"] = rec.get("attempts")
-        row["job_started_at"] = rec.get("started_at")
-        row["job_finished_at"] = rec.get("finished_at")
-        row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
+        row = frame_row(job_row(rec))
         row["suite"] = suite.get("name") if isinstance(suite, dict) else suite
         row["run_started_at"] = run_meta.get("started_at")
         row["run_finished_at"] = run_meta.get("finished_at")

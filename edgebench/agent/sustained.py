@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .probes.sysfs import Sysfs, try_read_int
-from .probes.thermal import FREQ_SHORTFALL, _policy_name, policy_dirs, read_throttled, zone_dirs, read_zones
+from .probes.thermal import FREQ_SHORTFALL, _policy_name, policy_dirs, read_throttled, read_zones, zone_dirs
 from .stats import percentile, quantile_ci
 
 #: Latency "exceeds burst" when a bin's p50 is above burst p50 by more than this factor.

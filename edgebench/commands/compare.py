@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.cliargs import accuracy_points, latency_factor
-from edgebench.report.cli import add_store_args, console
 from edgebench.quality import LATENCY_FACTOR, MAX_ACCURACY_DROP_PTS
+from edgebench.report.cli import add_store_args, console
 
 HELP = """\
 Ratio B/A of a latency metric per (model, variant, format, device).  A change counts only

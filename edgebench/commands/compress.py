@@ -41,9 +41,8 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from edgebench.textsafe import printable
-
     from edgebench.config import load_suite
+    from edgebench.textsafe import printable
     from edgebench.variants import build_variants, check_model_names
 
     suite = load_suite(args.suite)

@@ -104,9 +104,9 @@ def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
         Console().print(table)
         return
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip())
     for row in rows:
-        print("  ".join(c.replace("\n", " ").ljust(w) for c, w in zip(row, widths)).rstrip())
+        print("  ".join(c.replace("\n", " ").ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
 def _where(d: Any) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.cliargs import latency_factor
+from edgebench.quality import LATENCY_FACTOR
 from edgebench.report.cli import console
 from edgebench.textsafe import printable
-from edgebench.quality import LATENCY_FACTOR
 
 HELP = """\
 Run the suite, ingest it into the store, compare it with --baseline (default: the last

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.cliargs import latency_factor
-from edgebench.report.cli import add_store_args
 from edgebench.quality import LATENCY_FACTOR
+from edgebench.report.cli import add_store_args
 
 HELP = """\
 Write index.html (latest run of each suite and its regressions), runs/<run>.html (full

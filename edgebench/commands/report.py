@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.cliargs import accuracy_points
-from edgebench.report.cli import add_store_args
 from edgebench.quality import MAX_ACCURACY_DROP_PTS
+from edgebench.report.cli import add_store_args
 
 HELP = """\
 Per model: variants x devices (p50, speedup vs fp32 on the same device and format, size

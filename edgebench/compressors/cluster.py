@@ -21,7 +21,7 @@ LLOYD_ITERATIONS = 25
 
 
 def cluster(state: Any, params: dict[str, Any], ctx: Any) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
 
     p = validate_params(ClusterParams, params, "cluster")
     fw = state.kind
@@ -56,11 +56,11 @@ def kmeans_1d(values: np.ndarray, k: int, init: str, seed: int = 0) -> tuple[np.
     elif init == "random":
         centroids = np.sort(rng.choice(flat, k, replace=False))
     else:  # kmeans++
-        centroids = [rng.choice(flat)]
+        picked = [rng.choice(flat)]
         for _ in range(k - 1):
-            d2 = np.min(np.abs(flat[:, None] - np.array(centroids)[None]), axis=1) ** 2
-            centroids.append(rng.choice(flat, p=d2 / d2.sum()) if d2.sum() else rng.choice(flat))
-        centroids = np.sort(np.array(centroids))
+            d2 = np.min(np.abs(flat[:, None] - np.array(picked)[None]), axis=1) ** 2
+            picked.append(rng.choice(flat, p=d2 / d2.sum()) if d2.sum() else rng.choice(flat))
+        centroids = np.sort(np.array(picked))
     def nearest(c: np.ndarray) -> np.ndarray:  # sorted centroids: O(n log k), no n x k matrix
         return np.searchsorted((c[1:] + c[:-1]) / 2.0, flat)
 

@@ -18,7 +18,7 @@ from edgebench.errors import CompressionError
 
 
 def distill(state: Any, params: dict[str, Any], ctx: Any) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
     from edgebench.models import get_builtin, train
 
     p = validate_params(DistillParams, params, "distill")

@@ -47,7 +47,7 @@ def run_onnx(path: Path, x: np.ndarray, output: Optional[str] = None) -> np.ndar
         fetch = [names[pick_output(names, output, path)]]
         outs = []
         for start in range(0, len(x), step):
-            chunk = x[start:start + step].astype(dtype)
+            chunk: np.ndarray = x[start:start + step].astype(dtype)
             if isinstance(batch, int) and len(chunk) != batch:
                 break  # fixed batch > 1: the remainder is not scored (quality() truncates)
             outs.append(np.asarray(sess.run(fetch, {inp.name: chunk})[0], dtype=np.float32))
@@ -132,11 +132,11 @@ def _onnx_outputs(path: Path, samples: dict[str, np.ndarray]) -> dict[str, np.nd
         for start in range(0, n, ONNX_BATCH):
             feed = {i["name"]: to_dtype(samples[i["name"]][start:start + ONNX_BATCH, 0], i)
                     for i in inputs}
-            for name, value in zip(names, sess.run(names, feed)):
+            for name, value in zip(names, sess.run(names, feed), strict=False):
                 rows[name].extend(np.asarray(value, dtype=np.float32)[:, None])
         return _stack(rows)
     for index in range(n):
-        for name, value in zip(names, sess.run(names, feed_for(samples, index, inputs))):
+        for name, value in zip(names, sess.run(names, feed_for(samples, index, inputs)), strict=False):
             rows[name].append(np.asarray(value, dtype=np.float32))
     return _stack(rows)
 
@@ -179,7 +179,7 @@ def _tflite_outputs(path: Path, samples: dict[str, np.ndarray]) -> dict[str, np.
     outs = interp.get_output_details()
     rows: dict[str, list[np.ndarray]] = {o["name"]: [] for o in outs}
     for index in range(n_samples(samples)):
-        for d, info in zip(details, infos):
+        for d, info in zip(details, infos, strict=False):
             interp.set_tensor(d["index"], to_dtype(np.asarray(samples[d["name"]][index]), info))
         interp.invoke()
         for o in outs:

@@ -60,7 +60,7 @@ class InputPlan:
 def model_inputs(path: Path, fmt: str) -> list[dict[str, Any]]:
     """Inputs of a model file: name, shape (None for a dynamic dim), dtype, quantization."""
     if fmt == "onnx":
-        from edgebench.compressors.manifest import onnx_io
+        from edgebench.compressors.inspect import onnx_io
 
         return [{"name": i["name"], "dtype": i["dtype"] or "float32",
                  "shape": [d if isinstance(d, int) and d > 0 else None for d in i["shape"]]}
@@ -136,6 +136,7 @@ def resolve(inputs: list[dict[str, Any]], *, shapes: dict[str, list[int]],
         elif literal is not None and literal.ndim == len(dims):
             shape, shape_from = _check(name, dims, list(literal.shape), "inputs"), "value"
         elif source == "data":
+            assert data is not None  # source "data" is only chosen when data is given
             shape = _check(name, dims, list(np.asarray(data[name]).shape[1:]), "data")
             shape_from = "data"
         else:
@@ -166,7 +167,7 @@ def _check(name: str, model: list[Optional[int]], given: list[int], key: str) ->
     if len(given) != len(model):
         raise ModelError(f"input {name!r}: {key} gives shape {given} (rank {len(given)}), the "
                          f"model's input is {_show(model)} (rank {len(model)})")
-    for want, have in zip(model, given):
+    for want, have in zip(model, given, strict=False):
         if want is not None and want != have:
             raise ModelError(f"input {name!r}: {key} gives shape {given}, the model's input is "
                              f"{_show(model)}")
@@ -186,6 +187,7 @@ def build(plans: list[InputPlan], data: Optional[Samples], n_random: int, seed: 
     for p in plans:
         dtype = np.dtype(p.dtype)
         if p.source == "data":
+            assert data is not None  # plans read "data" only when data is given
             arr = np.asarray(data[p.name])
             if arr.dtype == np.float64:
                 arr = arr.astype(np.float32)

@@ -43,6 +43,17 @@ def _graphs(graph: Any) -> Iterator[Any]:
                 yield from _graphs(g)
 
 
+def _graph_constants(graph: Any) -> dict[str, Any]:
+    """A graph's initializers and Constant nodes' tensors, by output name."""
+    inits = {t.name: t for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t is not None and attr.t.dims is not None:
+                    inits[node.output[0]] = attr.t
+    return inits
+
+
 def onnx_stats(path: Path) -> dict[str, Any]:
     """Parameter, MAC and op statistics of an ONNX file (external data resolved if present)."""
     import onnx
@@ -56,12 +67,7 @@ def onnx_stats(path: Path) -> dict[str, Any]:
     params = nonzero = 0
     subgraph_nodes = 0
     for g_index, graph in enumerate(_graphs(model.graph)):
-        inits = {t.name: t for t in graph.initializer}
-        for node in graph.node:
-            if node.op_type == "Constant":
-                for attr in node.attribute:
-                    if attr.name == "value" and attr.t is not None and attr.t.dims is not None:
-                        inits[node.output[0]] = attr.t
+        inits = _graph_constants(graph)
         producers = {o: n for n in graph.node for o in n.output}
         used: set[str] = set()
         for node in graph.node:
@@ -250,3 +256,27 @@ def tflite_io(interp: Any) -> dict[str, Any]:
 
     return {"inputs": [describe(d) for d in interp.get_input_details()],
             "outputs": [describe(d) for d in interp.get_output_details()]}
+
+
+def gzip_size(path: Path) -> int:
+    """The file's size gzipped at level 9 (what a device update would download)."""
+    import gzip
+
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
+def onnx_io(path: Path) -> dict[str, Any]:
+    """The graph inputs (not initializers) and outputs of an ONNX file: name, shape, dtype."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in model.graph.initializer}
+
+    def describe(vi: Any) -> dict[str, Any]:
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or -1) for d in tt.shape.dim]
+        return {"name": vi.name, "shape": dims,
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else None}
+
+    return {"inputs": [describe(v) for v in model.graph.input if v.name not in inits],
+            "outputs": [describe(v) for v in model.graph.output]}

@@ -22,8 +22,6 @@ RANDOM_EVAL_SAMPLES = 32
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
-    from edgebench.variants import gzip_size
-
     stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
     stats["macs_source"] = "file"
     if state.float_stats and state.float_stats.get("macs") is not None:
@@ -31,7 +29,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         # inference, so the float graph just before quantizing is the reliable count.
         stats["macs"] = state.float_stats["macs"]
         stats["macs_source"] = "float graph before quantization"
-    io = stats.pop("io", None) or (onnx_io(path) if ctx.fmt == "onnx" else {})
+    io = stats.pop("io", None) or (inspect.onnx_io(path) if ctx.fmt == "onnx" else {})
     warnings = list(state.warnings)
     ctx.step("measure")
     # every input gets samples (data, the suite's values, else seeded ones), so every
@@ -76,7 +74,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "path": str(path),
         "sha256": _sha(path),
         "size_bytes": path.stat().st_size,
-        "size_gzip_bytes": gzip_size(path),
+        "size_gzip_bytes": inspect.gzip_size(path),
         **stats,
         "sparsity": (1.0 - nonzero / params) if params else None,
         "quantized_op_count": sum(stats["quantized_ops"].values()),
@@ -163,22 +161,6 @@ def _baseline_refs(baseline: Any) -> tuple[dict[str, np.ndarray], Optional[float
     return refs, baseline.manifest.get("accuracy"), None
 
 
-def onnx_io(path: Path) -> dict[str, Any]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    inits = {t.name for t in model.graph.initializer}
-
-    def describe(vi: Any) -> dict[str, Any]:
-        tt = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or -1) for d in tt.shape.dim]
-        return {"name": vi.name, "shape": dims,
-                "dtype": onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name if tt.elem_type else None}
-
-    return {"inputs": [describe(v) for v in model.graph.input if v.name not in inits],
-            "outputs": [describe(v) for v in model.graph.output]}
-
-
 def _write_npz(path: Path, io: dict[str, Any], plans: list[Any], samples: dict[str, np.ndarray],
                y: Optional[np.ndarray], ref: Optional[np.ndarray],
                refs: Optional[dict[str, np.ndarray]]) -> None:
@@ -203,8 +185,10 @@ def _write_npz(path: Path, io: dict[str, Any], plans: list[Any], samples: dict[s
         arrays["ref"] = ref.astype(np.float32)
     for name, value in (refs or {}).items():
         arrays[f"ref:{name}"] = value.astype(np.float32)
-    np.savez_compressed(f"{path}.eval.npz", **arrays)
-    np.savez_compressed(f"{path}.input.npz", **{k: v[:INPUT_SAMPLES] for k, v in model.items()})
+    # numpy's stub: mypy matches **dict[str, ndarray] against the allow_pickle: bool keyword
+    np.savez_compressed(f"{path}.eval.npz", **arrays)  # type: ignore[arg-type]
+    np.savez_compressed(f"{path}.input.npz",
+                        **{k: v[:INPUT_SAMPLES] for k, v in model.items()})  # type: ignore[arg-type]
 
 
 def _sha(path: Path) -> str:

@@ -233,4 +233,4 @@ def litert_arena_span(path: Path) -> dict[str, int]:
         stop = start + int(np.asarray(arr).nbytes)
         lo = start if lo is None else min(lo, start)
         hi = stop if hi is None else max(hi, stop)
-    return {"span_bytes": 0 if lo is None else hi - lo, "tensors": len(plan["buffers"])}
+    return {"span_bytes": 0 if lo is None or hi is None else hi - lo, "tensors": len(plan["buffers"])}

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class StepParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from edgebench.compressors.stepbase import StepParams
 
 
 class QuantizeParams(StepParams):
@@ -92,6 +90,12 @@ class _Lazy(dict):
             return test_steps.PARAMS[key]
         raise KeyError(key)
 
+
+#: Every recipe step: recipes.py validates a variant's step names against this table, the
+#: pipeline dispatches on it, STEP_PARAMS types each one's parameters.
+STEP_NAMES = ("quantize", "prune", "distill", "cluster", "export")
+#: Steps that retrain a framework model, so they do not apply to a model file.
+TRAINING_STEPS = ("prune", "distill", "cluster")
 
 STEP_PARAMS: dict[str, type] = _Lazy(quantize=QuantizeParams, prune=PruneParams,
                                      distill=DistillParams, cluster=ClusterParams)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from edgebench.compressors.params import TRAINING_STEPS
+from edgebench.compressors.stepbase import validate_params
 from edgebench.datasets import Dataset, split_in_layout
 from edgebench.errors import CompressionError
 
@@ -104,7 +106,7 @@ def run_recipe(state: State, steps: list[dict[str, Any]], ctx: Context, out_path
 
 
 def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index: int) -> State:
-    if name in ("prune", "distill", "cluster"):
+    if name in TRAINING_STEPS:
         if state.kind not in TRAINABLE:
             raise CompressionError(
                 f"'{name}' needs a trainable model (built-in, PyTorch or Keras source) but this "
@@ -138,18 +140,6 @@ def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index:
     if name in test_steps.NAMES and test_steps.enabled():
         return test_steps.apply(name, params, state)
     raise CompressionError(f"unknown step {name!r}")
-
-
-def validate_params(model_cls: Any, params: dict[str, Any], step: str) -> Any:
-    """Typed step parameters: unknown keys and bad values are per-variant errors."""
-    from pydantic import ValidationError
-
-    try:
-        return model_cls(**params)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or step}: {e['msg']}"
-                             for e in exc.errors())
-        raise CompressionError(f"bad '{step}' parameters: {problems}") from exc
 
 
 def to_file(state: State, ctx: Context, path: Path, export_params: Any = None) -> State:

@@ -20,7 +20,7 @@ from edgebench.errors import CompressionError
 
 
 def prune(state: Any, params: dict[str, Any], ctx: Any) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
 
     p = validate_params(PruneParams, params, "prune")
     fw = state.kind
@@ -99,7 +99,7 @@ def _magnitude_masks(model: Any, fw: str, p: PruneParams) -> list[tuple[Any, Any
             k = int(round(p.sparsity * v.size))
             thresholds.append(np.partition(v.ravel(), k - 1)[k - 1] if k else -1.0)
     pairs = []
-    for t, v, thr in zip(tensors, values, thresholds):
+    for t, v, thr in zip(tensors, values, thresholds, strict=False):
         mask = (v > thr).astype(np.float32)
         if fw == "torch":
             import torch

@@ -34,6 +34,50 @@ def _keep(importance: np.ndarray, sparsity: float) -> np.ndarray:
     return np.sort(np.argsort(-importance, kind="stable")[:n])
 
 
+def _rebuilt(m: Any, w: Any, b: Any) -> Any:
+    """A Linear / Conv layer like ``m`` with weight ``w`` and bias ``b`` (channels pruned)."""
+    from torch import nn
+
+    new: Any
+    if isinstance(m, nn.Linear):
+        new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    else:
+        new = type(m)(w.shape[1], w.shape[0], m.kernel_size, m.stride, m.padding,
+                      m.dilation, 1, b is not None, m.padding_mode)
+    new.weight.copy_(w)
+    if b is not None:
+        new.bias.copy_(b)
+    return new
+
+
+def _depthwise_kept(m: Any, keep: np.ndarray) -> Any:
+    """A depthwise Conv2d with only the ``keep`` channels of ``m``."""
+    import torch
+    from torch import nn
+
+    k = torch.as_tensor(keep)
+    new: Any = nn.Conv2d(len(keep), len(keep), m.kernel_size, m.stride, m.padding,
+                    m.dilation, len(keep), m.bias is not None, m.padding_mode)
+    new.weight.copy_(m.weight[k])
+    if m.bias is not None:
+        new.bias.copy_(m.bias[k])
+    return new
+
+
+def _batchnorm_kept(m: Any, keep: np.ndarray) -> Any:
+    """A BatchNorm1d/2d with only the ``keep`` channels of ``m``."""
+    import torch
+
+    k = torch.as_tensor(keep)
+    new = type(m)(len(keep), eps=m.eps, momentum=m.momentum, affine=m.affine)
+    new.running_mean.copy_(m.running_mean[k])
+    new.running_var.copy_(m.running_var[k])
+    if m.affine:
+        new.weight.copy_(m.weight[k])
+        new.bias.copy_(m.bias[k])
+    return new
+
+
 def _torch(model: Any, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
     import torch
     from torch import nn
@@ -41,7 +85,7 @@ def _torch(model: Any, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
     if not isinstance(model, nn.Sequential):
         raise CompressionError(f"structured pruning needs an nn.Sequential stack, got "
                                f"{type(model).__name__}")
-    layers = list(model)
+    layers: list[Any] = list(model)
     shapes: dict[int, tuple[int, ...]] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, inp, i=i: shapes.__setitem__(i, tuple(inp[0].shape)))
              for i, m in enumerate(layers)]
@@ -74,37 +118,11 @@ def _torch(model: Any, sparsity: float, ctx: Any) -> tuple[Any, dict[str, int]]:
                     keep = new_keep
                 else:
                     keep = None
-                if isinstance(m, nn.Linear):
-                    new = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
-                else:
-                    new = type(m)(w.shape[1], w.shape[0], m.kernel_size, m.stride, m.padding,
-                                  m.dilation, 1, b is not None, m.padding_mode)
-                new.weight.copy_(w)
-                if b is not None:
-                    new.bias.copy_(b)
-                new_layers.append(new)
+                new_layers.append(_rebuilt(m, w, b))
             elif isinstance(m, nn.Conv2d) and m.groups == m.in_channels == m.out_channels:
-                if keep is None:
-                    new_layers.append(m)
-                    continue
-                k = torch.as_tensor(keep)
-                new = nn.Conv2d(len(keep), len(keep), m.kernel_size, m.stride, m.padding,
-                                m.dilation, len(keep), m.bias is not None, m.padding_mode)
-                new.weight.copy_(m.weight[k])
-                if m.bias is not None:
-                    new.bias.copy_(m.bias[k])
-                new_layers.append(new)
+                new_layers.append(m if keep is None else _depthwise_kept(m, keep))
             elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                if keep is not None:
-                    k = torch.as_tensor(keep)
-                    new = type(m)(len(keep), eps=m.eps, momentum=m.momentum, affine=m.affine)
-                    new.running_mean.copy_(m.running_mean[k])
-                    new.running_var.copy_(m.running_var[k])
-                    if m.affine:
-                        new.weight.copy_(m.weight[k])
-                        new.bias.copy_(m.bias[k])
-                    m = new
-                new_layers.append(m)
+                new_layers.append(m if keep is None else _batchnorm_kept(m, keep))
             elif isinstance(m, nn.Flatten):
                 if keep is not None:
                     spatial = int(np.prod(shapes[i][2:]))

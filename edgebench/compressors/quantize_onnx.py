@@ -14,18 +14,17 @@ with ``keep_io_types=True`` so inputs and outputs stay float32.
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from edgebench.compressors import inspect
+from edgebench.compressors.calibration import calibration_feeds
+from edgebench.compressors.calibration import quiet as _quiet
 from edgebench.compressors.params import QuantizeParams
 from edgebench.errors import CompressionError
 
@@ -33,7 +32,7 @@ _MAX_SINGLE_FILE_BYTES = 2 * 1024**3 - 1
 
 
 def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) -> Any:
-    from edgebench.compressors.pipeline import validate_params
+    from edgebench.compressors.stepbase import validate_params
 
     p = validate_params(QuantizeParams, params, "quantize")
     if p.mode == "int16x8":
@@ -190,8 +189,7 @@ def _dynamic(src: Path, dst: Path, p: QuantizeParams) -> None:
 
 
 def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, report: dict) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
 
     from edgebench.compressors.feeds import feed_for, model_inputs
 
@@ -217,52 +215,6 @@ def _static(src: Path, dst: Path, p: QuantizeParams, ctx: Any, state: Any, repor
                     weight_type=_qtype(p.weight_type), calibrate_method=method)
 
 
-def calibration_feeds(p: QuantizeParams, ctx: Any, model_path: Path,
-                      state: Any) -> tuple[dict[str, np.ndarray], str]:
-    """Calibration samples by input name for a model file, resolved like every other feed
-    (:meth:`Context.feeds`): real data; seeded inputs only with ``calibration: random``."""
-    if p.calibration == "data" and ctx.x("calib") is None:
-        raise CompressionError(
-            "static quantization needs real calibration samples: give the model a 'data:' "
-            "(.npz with x, or one array per input name) or set 'calibration: random' to "
-            "accept a meaningless calibration")
-    samples, _, warnings = ctx.feeds("calib", model_path, p.calibration_samples,
-                                     use_data=p.calibration == "data")
-    samples = {k: v[: p.calibration_samples] for k, v in samples.items()}
-    if p.calibration == "random" or ctx.data is None:
-        state.warnings.append("quantize: calibration on RANDOM inputs (calibration: random): "
-                              "activation ranges are not those of real data")
-        return samples, "random"
-    state.warnings.extend(f"quantize: {w}" for w in warnings)
-    if ctx.data.synthetic:
-        state.warnings.append("quantize: calibrated on synthetic (random) inputs: this "
-                              "built-in has no dataset; judge it by fidelity to fp32")
-    return samples, ctx.data.name
-
-
-def calibration_samples(p: QuantizeParams, ctx: Any, model_path: Path | None,
-                        state: Any) -> tuple[np.ndarray, str]:
-    """Real calibration rows in this format's layout (Keras converter: one input);
-    random ones only when asked (warned)."""
-    x = ctx.x("calib")
-    if p.calibration == "data":
-        if x is None:
-            raise CompressionError(
-                "static quantization needs real calibration samples: give the model a 'data:' "
-                "(.npz with x) or set 'calibration: random' to accept a meaningless calibration")
-        if ctx.data is not None and ctx.data.synthetic:
-            state.warnings.append("quantize: calibrated on synthetic (random) inputs: this "
-                                  "built-in has no dataset; judge it by fidelity to fp32")
-        return x[: p.calibration_samples], ctx.data.name
-    shape = ctx.input_shape
-    if ctx.fmt == "tflite" and len(shape) == 3:
-        shape = (*shape[1:], shape[0])
-    state.warnings.append("quantize: calibration on RANDOM inputs (calibration: random): "
-                          "activation ranges are not those of real data")
-    rng = np.random.default_rng(0)
-    return rng.standard_normal((p.calibration_samples, *shape)).astype(np.float32), "random"
-
-
 def _fp16(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -271,15 +223,3 @@ def _fp16(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst), save_as_external_data=False)
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """onnxruntime.quantization logs advice through the root logger and prints; keep stdout clean."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)

@@ -39,7 +39,7 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
     except ImportError as exc:
         raise CompressionError("quantizing a .tflite file needs ai-edge-quantizer: "
                                "pip install ai-edge-quantizer") from exc
-    from edgebench.compressors.quantize_tflite import apply_compat, op_versions
+    from edgebench.compressors.tflite_compat import apply_compat, op_versions
 
     if p.io_type == "int8" and p.mode != "static":
         raise CompressionError("io_type: int8 needs mode: static (full integer)")
@@ -56,14 +56,14 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
                                   "float compute op left); the file is kept as it is")
         report["skipped"] = "source already quantized"
         state.reports.append(report)
-        from edgebench.compressors.quantize_tflite import apply_compat, op_versions
+        from edgebench.compressors.tflite_compat import apply_compat, op_versions
 
         apply_compat(p, op_versions(Path(state.obj)), state)
         return state
     src = _prepare(Path(state.obj), ctx.work_dir / f"{out_path.stem}-in.tflite", p, state, report)
     samples = None
     if p.mode in ("static", "int16x8"):
-        from edgebench.compressors.quantize_onnx import calibration_feeds
+        from edgebench.compressors.calibration import calibration_feeds
 
         samples, source = calibration_feeds(p, ctx, src, state)
         report["calibration"] = {"source": source,
@@ -229,7 +229,7 @@ def _restore_io_names(path: Path, io: dict[str, Any]) -> None:
     m = _unpack(path.read_bytes())
     sg = m.subgraphs[0]
     wanted = list(zip(_ints(sg.inputs) + _ints(sg.outputs),
-                      [d["name"].encode() for d in io["inputs"] + io["outputs"]]))
+                      [d["name"].encode() for d in io["inputs"] + io["outputs"]], strict=False))
     renamed = [(i, name) for i, name in wanted if sg.tensors[i].name != name
                and sg.tensors[i].name.startswith(name)]
     for index, name in renamed:
@@ -392,7 +392,7 @@ def _silenced() -> Iterator[None]:
     """ai-edge-quantizer prints size tables and tqdm bars (stderr); keep both streams clean."""
     import io
 
-    from edgebench.compressors.quantize_onnx import _quiet
+    from edgebench.compressors.calibration import quiet as _quiet
 
     with _quiet(), contextlib.redirect_stderr(io.StringIO()):
         yield

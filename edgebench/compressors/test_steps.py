@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from edgebench.compressors.params import StepParams
+from edgebench.compressors.stepbase import StepParams
 
 ENV = "EDGEBENCH_TEST_STEPS"
 NAMES = ("test-crash", "test-hang")
@@ -33,7 +33,7 @@ class HangParams(StepParams):
     seconds: float = Field(3600.0, gt=0)
 
 
-PARAMS = {"test-crash": CrashParams, "test-hang": HangParams}
+PARAMS: dict[str, type[StepParams]] = {"test-crash": CrashParams, "test-hang": HangParams}
 
 
 def apply(name: str, params: dict[str, Any], state: Any) -> Any:

@@ -8,14 +8,23 @@ initial weights and are judged by fidelity to their own fp32 outputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from edgebench.datasets import (Dataset, load_basic_motions_dataset, load_digits_dataset,
-                                 load_japanese_vowels_dataset, synthetic_dataset, to_layout)
+import numpy as np
+
+from edgebench.datasets import (
+    Dataset,
+    load_basic_motions_dataset,
+    load_digits_dataset,
+    load_japanese_vowels_dataset,
+    synthetic_dataset,
+    to_layout,
+)
 from edgebench.errors import ModelError
 
 
@@ -37,7 +46,9 @@ class BuiltinModel:
 
 
 def _registry() -> dict[str, BuiltinModel]:
-    from edgebench.models import digits, minilm, mlperf_tiny as mt, timeseries as ts
+    from edgebench.models import digits, minilm
+    from edgebench.models import mlperf_tiny as mt
+    from edgebench.models import timeseries as ts
 
     return {
         "digits-cnn": BuiltinModel("digits-cnn", digits.INPUT_SHAPE, "classification",
@@ -45,7 +56,7 @@ def _registry() -> dict[str, BuiltinModel]:
                                    digits.TRAIN_EPOCHS, digits.LR),
         **{name: BuiltinModel(name, spec.input_shape, spec.task, spec.torch_factory,
                               spec.keras_factory,
-                              (lambda n=name, s=spec.input_shape: synthetic_dataset(n, s)))
+                              functools.partial(synthetic_dataset, name, spec.input_shape))
            for name, spec in mt.SPECS.items()},
         "all-minilm-l6-v2": BuiltinModel("all-minilm-l6-v2", minilm.INPUT_SHAPE, "embedding",
                                          minilm.torch_model, minilm.keras_model, minilm.dataset,
@@ -85,7 +96,7 @@ def trained_torch(model: BuiltinModel, cache_dir: Path, versions: dict[str, str]
         return net.eval(), path
     data = model.dataset()
     if model.train_epochs:
-        torch_fit(net, data.x_train, data.y_train, epochs=model.train_epochs, lr=model.lr,
+        torch_fit(net, _single(data.x_train), data.y_train, epochs=model.train_epochs, lr=model.lr,
                   task=model.task)
     else:
         recalibrate_bn_torch(net, data.x_train)
@@ -94,6 +105,11 @@ def trained_torch(model: BuiltinModel, cache_dir: Path, versions: dict[str, str]
     torch.save(net.state_dict(), tmp)
     tmp.replace(path)
     return net.eval(), path
+
+
+def _single(x: Any) -> np.ndarray:
+    """A built-in model's inputs: one array (only a user's .npz keys inputs by name)."""
+    return cast(np.ndarray, x)
 
 
 def trained_keras(model: BuiltinModel, cache_dir: Path, versions: dict[str, str],
@@ -108,10 +124,10 @@ def trained_keras(model: BuiltinModel, cache_dir: Path, versions: dict[str, str]
         return net, path
     data = model.dataset()
     if model.train_epochs:
-        keras_fit(net, to_layout(data.x_train, "tflite"), data.y_train,
+        keras_fit(net, to_layout(_single(data.x_train), "tflite"), data.y_train,
                   epochs=model.train_epochs, lr=model.lr, task=model.task)
     else:
-        recalibrate_bn_keras(net, to_layout(data.x_train, "tflite"))
+        recalibrate_bn_keras(net, to_layout(_single(data.x_train), "tflite"))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name.replace(".weights.h5", ".tmp.weights.h5"))
     net.save_weights(str(tmp))
@@ -139,7 +155,7 @@ def recalibrate_bn_torch(net: Any, x: Any) -> None:
     net.train()
     with torch.no_grad():
         net(torch.from_numpy(x))
-    for m, momentum in zip(bns, saved):
+    for m, momentum in zip(bns, saved, strict=False):
         m.momentum = momentum
     net.eval()
 
@@ -153,5 +169,5 @@ def recalibrate_bn_keras(net: Any, x: Any) -> None:
     for layer in bns:
         layer.momentum = 0.0
     net(x, training=True)
-    for layer, momentum in zip(bns, saved):
+    for layer, momentum in zip(bns, saved, strict=False):
         layer.momentum = momentum

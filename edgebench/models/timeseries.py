@@ -76,7 +76,7 @@ def torch_model(spec: Conv1dSpec, width: float = 1.0) -> Any:
     torch.manual_seed(0)
     layers: list[Any] = []
     cin = spec.channels
-    for cout, (_, kernel, pool) in zip(convs, spec.convs):
+    for cout, (_, kernel, pool) in zip(convs, spec.convs, strict=False):
         layers += [nn.Conv1d(cin, cout, kernel, padding=kernel // 2), nn.ReLU()]
         if pool:
             layers.append(nn.MaxPool1d(2))
@@ -100,7 +100,7 @@ def keras_model(spec: Conv1dSpec, width: float = 1.0) -> Any:
     keras.utils.set_random_seed(0)
     L = keras.layers
     layers: list[Any] = [keras.Input((spec.steps, spec.channels), name="input")]
-    for cout, (_, kernel, pool) in zip(convs, spec.convs):
+    for cout, (_, kernel, pool) in zip(convs, spec.convs, strict=False):
         layers.append(L.Conv1D(cout, kernel, padding="same", activation="relu"))
         if pool:
             layers.append(L.MaxPooling1D(2))

@@ -47,7 +47,6 @@ def torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
     weights stay exactly zero while the others fine-tune.
     """
     import torch
-    import torch.nn.functional as F
 
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)
@@ -68,7 +67,7 @@ def _torch_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: in
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    yt = None if y is None else torch.from_numpy(np.asarray(y))
+    yt: Any = None if y is None else torch.from_numpy(np.asarray(y))  # None: a teacher gives the targets
     if teacher is not None:
         teacher.eval()
         with torch.no_grad():
@@ -156,7 +155,7 @@ def keras_fit(model: Any, x: np.ndarray, y: Optional[np.ndarray], *, epochs: int
             loss = loss_fn(model(xb, training=True), yb, tb)
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
-        opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        opt.apply_gradients([(g, v) for g, v in zip(grads, variables, strict=False) if g is not None])
         for var, mask in keras_masks:
             var.assign(var * mask)
         return loss

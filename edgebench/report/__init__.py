@@ -26,13 +26,13 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
 
     ``with_samples=False`` leaves out the raw latencies, which only the pytest-benchmark
     format shows: they are most of a big run's journal (see ``journal.drop_samples``)."""
+    from edgebench.journal import latest_records, parse_journal, read_run_json
     from edgebench.report.tables import ReportWarning, build_report
     from edgebench.results import frame_from_records
-    from edgebench.store.journal import latest_records, read_journal, read_run_json
 
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
-    journal = read_journal(run_dir / "results.jsonl", keep_samples=with_samples)
+    journal = parse_journal(run_dir / "results.jsonl", keep_samples=with_samples)
     records = latest_records(journal.records)
     machines: dict[str, dict[str, Any]] = {}
     samples: dict[str, Any] = {}
@@ -63,21 +63,13 @@ def report_from_store(store: "Store | str | Path | None", run_id: str, *,
                       objective: str = "latency", max_accuracy_drop_pts: float = 1.0,
                       with_samples: bool = True) -> "ReportData":
     """Rebuild a run's report from the store (UsageError for an unknown run id)."""
-    import json
-
-    import sqlalchemy as sa
-
     from edgebench import results
     from edgebench.report.tables import build_report
     from edgebench.store import open_store
-    from edgebench.store import schema as S
 
     st = open_store(store)
     st.run(run_id)
-    with st.engine.connect() as conn:
-        run_json = conn.execute(sa.select(S.runs.c.run_json)
-                                .where(S.runs.c.run_id == run_id)).scalar()
-    meta = json.loads(run_json or "{}") or {"run_id": run_id}
+    meta = st.run_meta(run_id)
     frame = results.load(st, run=run_id)
     samples = st.samples(run_id) if with_samples else {}
     return build_report(frame, meta, machines=st.device_snapshots(run_id), samples=samples,

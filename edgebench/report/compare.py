@@ -247,6 +247,19 @@ def _ident(row: Any, key: list[str]) -> tuple[Any, ...]:
     return tuple(values)
 
 
+def _compare_accuracy(pair: PairResult, ra: Any, rb: Any, threshold_pts: float) -> None:
+    """Both runs' accuracy into ``pair``; a change beyond ``threshold_pts`` points is a
+    regression or an improvement."""
+    pair.accuracy_a = _acc(ra)
+    pair.accuracy_b = _acc(rb)
+    if pair.accuracy_a is not None and pair.accuracy_b is not None:
+        pair.accuracy_change_pts = pair.accuracy_b - pair.accuracy_a  # percent -> points
+        if pair.accuracy_change_pts < -threshold_pts:
+            pair.accuracy_state = "regression"
+        elif pair.accuracy_change_pts > threshold_pts:
+            pair.accuracy_state = "improvement"
+
+
 def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
                    samples_b: dict[str, Any], *, run_a: str, run_b: str, metric: str = "p50",
                    factor: float = DEFAULT_FACTOR, force: bool = False,
@@ -263,7 +276,8 @@ def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
     b_rows = {_ident(r, key): r for _, r in frame_b.iterrows()}
     out = Comparison(run_a, run_b, metric, factor, alpha, accuracy_threshold_pts, force)
     for ident in list(dict.fromkeys(list(a_rows) + list(b_rows))):
-        pair = PairResult(*[str(x) for x in ident], state="unchanged")
+        model, variant, fmt, device = (str(x) for x in ident)
+        pair = PairResult(model, variant, fmt, device, state="unchanged")
         out.pairs.append(pair)
         ra, rb = a_rows.get(ident), b_rows.get(ident)
         if ra is None or rb is None:
@@ -277,14 +291,7 @@ def compare_frames(frame_a: Any, frame_b: Any, samples_a: dict[str, Any],
         if not ok_a:
             pair.state, pair.note = "fixed", f"was {ra['status']}: {ra['error'] or '?'}"
             continue
-        pair.accuracy_a = _acc(ra)
-        pair.accuracy_b = _acc(rb)
-        if pair.accuracy_a is not None and pair.accuracy_b is not None:
-            pair.accuracy_change_pts = pair.accuracy_b - pair.accuracy_a  # percent -> points
-            if pair.accuracy_change_pts < -accuracy_threshold_pts:
-                pair.accuracy_state = "regression"
-            elif pair.accuracy_change_pts > accuracy_threshold_pts:
-                pair.accuracy_state = "improvement"
+        _compare_accuracy(pair, ra, rb, accuracy_threshold_pts)
         pair.value_a_s, pair.value_b_s = _f(ra[col]), _f(rb[col])
         if ra["fingerprint"] != rb["fingerprint"]:
             pair.fingerprint_diff = diff_fingerprints(
@@ -386,6 +393,6 @@ def render(cmp: Comparison, console: Any = None) -> None:
 
 
 def _fmt_ci(value: float | None, ci: list[float] | None) -> str:
-    from edgebench.report.view import fmt_seconds, fmt_pm
+    from edgebench.report.view import fmt_pm, fmt_seconds
 
     return fmt_seconds(value) + (fmt_pm(value, ci[0], ci[1]) if ci else "")

@@ -67,7 +67,7 @@ def to_markdown(report: ReportData) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_frame(report: ReportData):  # type: ignore[no-untyped-def]
+def to_frame(report: ReportData) -> Any:
     """The long table (one row per job, measured + derived columns) for csv/parquet."""
     return report.rows.drop(columns=["fingerprint_json"], errors="ignore")
 

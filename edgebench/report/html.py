@@ -82,14 +82,14 @@ def _model_plots(report: ReportData, model: str) -> str:
     return "".join(out)
 
 
-def history_plots(history, title_prefix: str = "") -> str:  # type: ignore[no-untyped-def]
+def history_plots(history: Any, title_prefix: str = "") -> str:
     """One line chart per (model, device): a line per variant/format over runs."""
     out = []
     for (model, device), group in history.groupby(["model", "device"], sort=False):
         series: dict[str, list[tuple[str, float]]] = {}
         for (variant, fmt), g in group.groupby(["variant", "format"], sort=False):
             series[f"{variant}/{fmt}"] = [(str(r), float(v)) for r, v in
-                                          zip(g["run_id"], g["latency_p50_s"])]
+                                          zip(g["run_id"], g["latency_p50_s"], strict=False)]
         out.append(svg.lines(f"{title_prefix}{model} on {device}: p50 over runs", series))
     return "".join(out)
 

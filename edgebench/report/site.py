@@ -124,8 +124,8 @@ def _history_page(model: str, frame: Any) -> str:
     for (variant, device), g in frame.groupby(["variant", "device"], sort=False):
         series: dict[str, list[tuple[str, float]]] = {}
         for fmt, gf in g.groupby("format", sort=False):
-            series[str(fmt)] = [(str(r), float(v)) for r, v in zip(gf["run_id"], gf["latency_p50_s"])]
-            for r, v, s in zip(gf["run_id"], gf["latency_p50_s"], gf["run_started_at"]):
+            series[str(fmt)] = [(str(r), float(v)) for r, v in zip(gf["run_id"], gf["latency_p50_s"], strict=False)]
+            for r, v, s in zip(gf["run_id"], gf["latency_p50_s"], gf["run_started_at"], strict=False):
                 rows.append([Cell(str(variant)), Cell(str(device)), Cell(str(fmt)), Cell(str(r)),
                              Cell(str(s or "")), Cell(fmt_seconds(v))])
         charts.append(svg.lines(f"{model} / {variant} on {device}: p50 over runs", series))

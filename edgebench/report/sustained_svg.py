@@ -56,7 +56,7 @@ def plot(title: str, bins: Sequence[dict[str, Any]], onset_s: Optional[float] = 
     lat = [float(b["p50_s"]) for b in pts]
     scale, unit = _unit(max(lat))
     y_lo, y_hi = _nice(0.0, max(lat) * scale * 1.05)
-    temps = [(m, float(b["temp_c"])) for m, b in zip(mid, pts) if b.get("temp_c") is not None]
+    temps = [(m, float(b["temp_c"])) for m, b in zip(mid, pts, strict=False) if b.get("temp_c") is not None]
     t_lo, t_hi = _nice(min(t for _, t in temps) - 1, max(t for _, t in temps) + 1) if temps else (0.0, 1.0)
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
@@ -87,9 +87,9 @@ def plot(title: str, bins: Sequence[dict[str, Any]], onset_s: Optional[float] = 
                     f'y2="{H - PAD_B}" stroke="{ONSET_COLOR}" stroke-dasharray="5 3"/>'
                     f'<text x="{px(onset_s) + 4:.1f}" y="{PAD_T + 10}" fill="{ONSET_COLOR}">'
                     f'+10 % at {onset_s:.3g} s</text>')
-    line = " ".join(f"{px(m):.1f},{py(v):.1f}" for m, v in zip(mid, lat))
+    line = " ".join(f"{px(m):.1f},{py(v):.1f}" for m, v in zip(mid, lat, strict=False))
     body.append(f'<polyline fill="none" stroke="{LATENCY_COLOR}" stroke-width="2" points="{line}"/>')
-    for m, b in zip(mid, pts):
+    for m, b in zip(mid, pts, strict=False):
         clock = b.get("min_freq_khz")
         tip = (f"{float(b['t_start_s']):.3g}–{float(b['t_end_s']):.3g} s: p50 "
                f"{float(b['p50_s']) * scale:.4g} {unit}, {b.get('count')} runs"

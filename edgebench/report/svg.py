@@ -119,7 +119,7 @@ def scatter(title: str, points: Sequence[tuple[str, float, float, bool]],
     if len(front) > 1:
         path = " ".join(f"{px(p[1]):.1f},{py(p[2]):.1f}" for p in front)
         body.append(f'<polyline points="{path}" fill="none" stroke="#59a14f" stroke-dasharray="4 3"/>')
-    for i, (label, x, y, on_front) in enumerate(pts):
+    for label, x, y, on_front in pts:
         body.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{6 if on_front else 4}" '
                     f'fill="{"#59a14f" if on_front else "#bab0ac"}"><title>{_e(label)}: '
                     f'{x * x_scale:.4g}, {y * y_scale:.4g}</title></circle>'

@@ -166,9 +166,9 @@ def combinations(rows: Iterable[Row]) -> list[Combination]:
                 measured = gain(kind, b, getattr(r, column))
                 part_gains = [gain(kind, b, getattr(p, column)) if p else None for p in parts]
                 expected = synergy = None
-                if all(g is not None for g in part_gains):
-                    expected = (sum(part_gains) if kind == "points"
-                                else math.prod(part_gains))  # type: ignore[arg-type]
+                known = [g for g in part_gains if g is not None]
+                if len(known) == len(part_gains):
+                    expected = sum(known) if kind == "points" else math.prod(known)
                 if measured is not None and expected is not None:
                     synergy = (measured - expected if kind == "points"
                                else (measured / expected if expected else None))
@@ -181,7 +181,7 @@ def combinations(rows: Iterable[Row]) -> list[Combination]:
 def _baseline(group: Sequence[Row]) -> Optional[Row]:
     empty = [r for r in group if not r.steps]
     named = [r for r in empty if r.variant == "fp32"]
-    return (named or empty or [None])[0]
+    return (named or empty)[0] if named or empty else None
 
 
 def best_combination(combos: Sequence[Combination], *, max_accuracy_drop_pts: float
@@ -287,13 +287,13 @@ def auto_single_step_variants(variants: Sequence[Any]) -> list[Any]:
     """Single-step variants the combinations need and the suite lacks, named
     ``auto-<step>`` (``auto-<step>-2``... when one step appears with other parameters),
     restricted to the formats of the combinations that need them."""
-    from edgebench.recipes import VariantSpec
+    from edgebench.recipes import Format, VariantSpec
 
     have = {normalize_step(v.steps[0]) for v in variants if len(v.steps) == 1 and not v.formats}
     have_fmt = {(normalize_step(v.steps[0]), f) for v in variants if len(v.steps) == 1
                 for f in (v.formats or ())}
     names = {v.name for v in variants}
-    needed: dict[str, tuple[dict[str, Any], set[str] | None]] = {}
+    needed: dict[str, tuple[dict[str, Any], set[Format] | None]] = {}
     for v in variants:
         if len(v.steps) < 2:
             continue
@@ -309,7 +309,7 @@ def auto_single_step_variants(variants: Sequence[Any]) -> list[Any]:
                 formats = None if prev is None or formats is None else prev | formats
             needed[key] = (step, formats)
     out = []
-    for key, (step, formats) in needed.items():
+    for step, formats in needed.values():
         base = f"{AUTO_PREFIX}{step_label(step)}"
         name, n = base, 2
         while name in names:

@@ -142,7 +142,7 @@ def derive(frame: "pd.DataFrame") -> "pd.DataFrame":
             cand = group.dropna(subset=[metric, "accuracy_eff"])
             values = cand[metric].to_numpy(dtype=float)
             acc = cand["accuracy_eff"].to_numpy(dtype=float)
-            for idx, v, a in zip(cand.index, values, acc):
+            for idx, v, a in zip(cand.index, values, acc, strict=False):
                 dominated = np.any((values <= v) & (acc >= a) & ((values < v) | (acc > a)))
                 rows.loc[idx, flag] = not bool(dominated)
     drop = [c for c in rows.columns if c.startswith("_b_")]

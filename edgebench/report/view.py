@@ -127,7 +127,7 @@ def model_table(report: ReportData, model: str) -> Table:
     out: list[list[Cell]] = []
     for variant in variant_order(list(rows["variant"])):
         mine = rows["variant"].eq(variant)
-        for fmt, rt in dict.fromkeys(zip(rows.loc[mine, "format"], rows.loc[mine, "runtime_key"])):
+        for fmt, rt in dict.fromkeys(zip(rows.loc[mine, "format"], rows.loc[mine, "runtime_key"], strict=True)):
             sub = rows[mine & rows["format"].eq(fmt) & rows["runtime_key"].eq(rt)]
             noop = bool(sub["is_noop"].any())
             line = [Cell(f"{variant}  ⚠ NOOP" if noop else variant, "noop" if noop else ""),
@@ -254,7 +254,7 @@ def compat_table(report: ReportData) -> Table:
         sub = rows[rows["model"].eq(model)]
         for variant in variant_order(list(sub["variant"])):
             mine = sub["variant"].eq(variant)
-            for fmt, rt in dict.fromkeys(zip(sub.loc[mine, "format"], sub.loc[mine, "runtime_key"])):
+            for fmt, rt in dict.fromkeys(zip(sub.loc[mine, "format"], sub.loc[mine, "runtime_key"], strict=True)):
                 label = f"{fmt} on {rt}" if rt and several_runtimes(rows) else str(fmt)
                 line = [Cell(model), Cell(variant), Cell(label)]
                 for d in devices:
@@ -397,7 +397,7 @@ def synergy_sections(report: ReportData) -> list[Section]:
             for c in group:
                 parts = ", ".join(f"{label}: {v or 'not built'}"
                                   + (" (auto-added)" if v in auto else "")
-                                  for label, v in zip(c.step_names, c.part_variants))
+                                  for label, v in zip(c.step_names, c.part_variants, strict=False))
                 rows.append([Cell(c.variant), Cell(str(c.format)), Cell(c.runtime or "–"),
                              Cell(" → ".join(c.step_names)), Cell(parts)]
                             + [_synergy_cell(c.metrics.get(k))

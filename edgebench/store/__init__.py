@@ -1,12 +1,19 @@
 """Results store (SQLite by default, any SQLAlchemy URL): see :mod:`edgebench.store.core`."""
 
+from edgebench.journal import Journal, parse_journal, read_run_json
 from edgebench.store.core import (
-    IngestCounts, RunInfo, Store, display_url, fingerprint_hash, open_existing, open_store,
-    require_existing, resolve_url,
+    IngestCounts,
+    RunInfo,
+    Store,
+    display_url,
+    open_existing,
+    open_store,
+    require_existing,
+    resolve_url,
 )
-from edgebench.store.journal import Journal, read_journal, read_run_json
 from edgebench.store.schema import SCHEMA_VERSION
+from edgebench.summary import fingerprint_hash
 
 __all__ = ["IngestCounts", "Journal", "RunInfo", "SCHEMA_VERSION", "Store", "display_url",
-           "fingerprint_hash", "open_existing", "open_store", "read_journal", "read_run_json",
+           "fingerprint_hash", "open_existing", "open_store", "parse_journal", "read_run_json",
            "require_existing", "resolve_url"]

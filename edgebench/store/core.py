@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from edgebench.errors import EdgebenchError, StoreConfigError, StoreError, UsageError
-from edgebench.journal import path_error
+from edgebench.errors import EdgebenchError, StoreConfigError, UsageError
+from edgebench.journal import latest_records, parse_journal, read_run_json
 from edgebench.store import schema as S
-from edgebench.store.journal import latest_records, read_journal, read_run_json
-from edgebench.store.rows import fingerprint_hash, upsert_job, upsert_run
-
-DEFAULT_RESULTS_DIR = Path("results")
-DEFAULT_DB_NAME = "edgebench.db"
+from edgebench.store.rows import frame_row, upsert_job, upsert_run
+from edgebench.store.urls import (
+    DEFAULT_RESULTS_DIR,
+    THIRD_PARTY_ERRORS,
+    display_url,
+    resolve_url,
+    sqlite_file,
+    store_error,
+)
 
 
 @dataclass
@@ -55,122 +57,6 @@ class IngestCounts:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-#: What a store can raise that is not an edgebench bug: its driver (missing, or refusing a
-#: URL), the database, the SQLite library, the file system.  Mapped once, here, so that no
-#: caller has to know SQLAlchemy, and none lets a driver's ImportError through as a traceback.
-THIRD_PARTY_ERRORS: tuple[type[BaseException], ...] = (
-    ImportError, sa.exc.SQLAlchemyError, sqlite3.Error, OSError)
-
-#: import name of a DBAPI driver -> what to pip install (they differ for the common ones).
-_DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary",
-                    "MySQLdb": "mysqlclient", "pymysql": "PyMySQL", "asyncpg": "asyncpg",
-                    "oracledb": "oracledb", "pyodbc": "pyodbc", "pymssql": "pymssql"}
-
-_URL_HINT = "give --store an SQLAlchemy URL (sqlite:///file.db, postgresql+psycopg://...) or a file path"
-
-
-def display_url(url: str | Path) -> str:
-    """``url`` with its password masked: store URLs end up in errors, logs and reports."""
-    text = str(url)
-    try:
-        return sa.engine.make_url(text).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not parseable: mask what looks like user:password@
-        return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", text)
-
-
-def _password(url: str) -> str | None:
-    try:
-        return sa.engine.make_url(url).password or None
-    except Exception:  # noqa: BLE001
-        match = re.search(r"://[^/@:]*:([^/@]*)@", url)
-        return match.group(1) if match else None
-
-
-def _reason(exc: BaseException, url: str) -> str:
-    """The driver's own one-line reason (a DBAPIError's text adds the SQL and a web link)."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    line = text.splitlines()[0].strip() if text else type(exc).__name__
-    secret = _password(url)
-    if secret:
-        line = line.replace(secret, "***")
-    return line[:300]
-
-
-def store_error(exc: BaseException, url: str, doing: str, *, opening: bool) -> StoreError:
-    """One of :data:`THIRD_PARTY_ERRORS` as the edgebench error a user can act on.
-
-    Whatever stops a store from *opening* is the command line's fault or the machine's
-    set-up (driver not installed, malformed URL, unwritable folder): a
-    :class:`StoreConfigError` (exit 2), found before any job runs.  A failure later, with
-    the store already open (disk full, file corrupted, server gone), is a plain
-    :class:`StoreError`: the run's journal still holds every job.
-    """
-    shown = display_url(url)
-    if isinstance(exc, ImportError):
-        module = (exc.name or str(exc).rpartition(" ")[2].strip("'\"")) or "?"
-        package = _DRIVER_PACKAGES.get(module.split(".")[0], module.split(".")[0])
-        return StoreConfigError(
-            f"cannot open results store {shown}: database driver {module!r} is not installed",
-            hint=f"pip install {package} into edgebench's environment, or give --store a "
-                 "SQLite file path")
-    if isinstance(exc, sa.exc.NoSuchModuleError):
-        scheme = shown.split("://", 1)[0]
-        return StoreConfigError(f"cannot open results store {shown}: unknown database kind "
-                                f"{scheme!r}", hint=_URL_HINT)
-    if isinstance(exc, sa.exc.ArgumentError):
-        return StoreConfigError(f"{shown} is not a valid results store URL: {_reason(exc, url)}",
-                                hint=_URL_HINT)
-    if opening:
-        return StoreConfigError(
-            f"cannot open results store {shown}: {_reason(exc, url)}",
-            hint="check --store (or --out / --results for the default SQLite file): a "
-                 "writable folder, a reachable server")
-    return StoreError(f"cannot {doing} in results store {shown}: {_reason(exc, url)}")
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file behind a SQLite URL; None for other databases and in-memory SQLite."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    db = parsed.database or ""
-    if db in ("", ":memory:") or db.startswith("file:") or parsed.query.get("mode") == "memory":
-        return None
-    return Path(db)
-
-
-def resolve_url(url: str | Path | None, results_dir: Path = DEFAULT_RESULTS_DIR, *,
-                create: bool = True) -> str:
-    """``None`` -> ``results/edgebench.db``; a bare path -> that SQLite file; else as given.
-
-    ``create`` makes the SQLite file's folder; lookups pass False so that asking about a
-    run creates nothing.  A folder that is a file, or cannot be made, is a
-    :class:`StoreConfigError` naming it: the user gave that path.
-    """
-    if url is None:
-        path = Path(results_dir) / DEFAULT_DB_NAME
-    elif isinstance(url, Path) or "://" not in str(url):
-        path = Path(url)
-    else:
-        return str(url)
-    folder = path.parent
-    if folder.exists() and not folder.is_dir():
-        raise StoreConfigError(f"cannot use {folder} as the results folder: it is a file",
-                               hint="point --out / --results (or --store) at a folder")
-    if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise path_error(folder, exc, "create the results folder",
-                             hint="point --out / --results (or --store) at a writable folder"
-                             ) from exc
-    return f"sqlite:///{path}"
 
 
 class Store:
@@ -245,7 +131,7 @@ class Store:
                 self.engine.dispose()
 
     def _begin(self) -> Iterator[sa.Connection]:
-        return self.engine.begin()  # type: ignore[return-value]
+        return self.engine.begin()
 
     # -- writes -------------------------------------------------------------------
     def ingest_record(self, run_meta: dict[str, Any], record: dict[str, Any] | Any) -> bool:
@@ -271,7 +157,7 @@ class Store:
         if not run_dir.is_dir():
             raise StoreConfigError(f"{run_dir} is not a run directory")
         meta = read_run_json(run_dir)
-        journal = read_journal(run_dir / "results.jsonl", keep_samples=False)
+        journal = parse_journal(run_dir / "results.jsonl", keep_samples=False)
         records = latest_records(journal.records)
         counts = IngestCounts(run_id=meta["run_id"], records=len(records),
                               bad_lines=journal.bad_lines, truncated=journal.truncated)
@@ -337,6 +223,35 @@ class Store:
         with self.mapped(f"read devices of run {run_id!r}"), self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {r["device"]: json.loads(r["machine_json"] or "{}") for r in rows}
+
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        """The run.json the run ``run_id`` was ingested with ({"run_id": ...} if none)."""
+        query = sa.select(S.runs.c.run_json).where(S.runs.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            run_json = conn.execute(query).scalar()
+        return json.loads(run_json or "{}") or {"run_id": run_id}
+
+    def job_rows(self, runs: list[str] | None = None, suite: str | None = None,
+                 since: str | None = None) -> list[dict[str, Any]]:
+        """One dict per job: its columns (fingerprint, job_started_at, job_finished_at,
+        extra_json's summary columns unpacked) and its run's suite, started_at,
+        finished_at and complete as run_*; oldest run first.  ``runs``: only these run
+        ids; ``since``: runs started at or after this ISO text."""
+        j, r = S.jobs, S.runs
+        query = (sa.select(j, r.c.suite, r.c.started_at.label("run_started_at"),
+                           r.c.finished_at.label("run_finished_at"),
+                           r.c.complete.label("run_complete"))
+                 .join(r, r.c.run_id == j.c.run_id)
+                 .order_by(r.c.started_at, j.c.run_id, j.c.job_id))
+        if runs:
+            query = query.where(j.c.run_id.in_(runs))
+        if suite is not None:
+            query = query.where(r.c.suite == suite)
+        if since is not None:
+            query = query.where(r.c.started_at >= since)
+        with self.mapped("read jobs"), self.engine.connect() as conn:
+            rows = [dict(m) for m in conn.execute(query).mappings().all()]
+        return [frame_row(row) for row in rows]
 
 
 def _run_info(row: Any) -> RunInfo:

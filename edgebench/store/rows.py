@@ -6,7 +6,6 @@ Kept apart from :class:`edgebench.store.core.Store` so the run-directory report
 
 from __future__ import annotations
 
-
 import json
 import math
 from typing import Any
@@ -14,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from edgebench.errors import StoreError
-from edgebench.summary import fingerprint_hash  # the run computes the same hash
 from edgebench.store import schema as S
+from edgebench.summary import fingerprint_hash  # the run computes the same hash
 
 
 def clean_value(name: str, value: Any) -> Any:
@@ -81,14 +80,16 @@ def upsert_run(conn: sa.Connection, run_meta: dict[str, Any]) -> None:
         values.setdefault("complete", False)
         conn.execute(S.runs.insert().values(run_id=run_id, **values))
 
-def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
-    """Replace the job row, its samples and its device snapshot; True if it was new."""
-    run_id, job_id = record["run_id"], record["job_id"]
+def job_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A journal record as its jobs-table row: summary cells converted by
+    :func:`clean_value`, the cells without a column (or that do not convert) kept verbatim
+    in ``extra_json``.  The one row builder: the store writes it, and a run directory's
+    report reads it through :func:`frame_row`, so both show the same values."""
     summary = dict(record.get("summary") or {})
     for key in ("model", "variant", "format", "device", "status", "error"):
         if summary.get(key) in (None, "") and record.get(key) is not None:
             summary[key] = record[key]
-    row: dict[str, Any] = {"run_id": run_id, "job_id": job_id}
+    row: dict[str, Any] = {"run_id": record.get("run_id"), "job_id": record.get("job_id")}
     extra: dict[str, Any] = {}
     for name, value in summary.items():
         if name in S.SPECIAL_COLUMNS:
@@ -109,6 +110,30 @@ def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
     row["finished_at"] = record.get("finished_at")
     row["attempts"] = record.get("attempts")
     row["extra_json"] = json.dumps(extra, sort_keys=True, default=str) if extra else None
+    return row
+
+
+def frame_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A jobs-table row as :func:`edgebench.results.load` shows it: fingerprint,
+    job_started_at, job_finished_at, and ``extra_json``'s cells as columns."""
+    row = dict(row)
+    row["fingerprint"] = row.pop("fingerprint_hash")
+    row["job_started_at"] = row.pop("started_at")
+    row["job_finished_at"] = row.pop("finished_at")
+    extra = json.loads(row.pop("extra_json") or "{}")
+    row.update({k: v for k, v in extra.items() if k not in row})
+    for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
+        try:
+            row[name] = clean_value(name, row.get(name))
+        except (TypeError, ValueError):
+            row[name] = None
+    return row
+
+
+def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
+    """Replace the job row, its samples and its device snapshot; True if it was new."""
+    run_id, job_id = record["run_id"], record["job_id"]
+    row = job_row(record)
     key = (S.jobs.c.run_id == run_id) & (S.jobs.c.job_id == job_id)
     existed = conn.execute(S.jobs.delete().where(key)).rowcount > 0
     conn.execute(S.jobs.insert().values(**row))

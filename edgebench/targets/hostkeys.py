@@ -19,6 +19,7 @@ from typing import Any
 import paramiko
 
 from edgebench.errors import DeviceError, HostKeyError
+from edgebench.targets.linkerrors import LINK_ERRORS
 
 
 def fingerprint_sha256(key: paramiko.PKey) -> str:
@@ -106,7 +107,7 @@ def fetch_host_key(
         transport.banner_timeout = timeout_s
         transport.start_client(timeout=timeout_s)
         return transport.get_remote_server_key()
-    except (OSError, EOFError, paramiko.SSHException) as exc:
+    except LINK_ERRORS as exc:
         raise DeviceError(
             f"cannot fetch host key from {host}:{port}: {exc or type(exc).__name__}", device=device
         ) from exc

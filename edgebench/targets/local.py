@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from ..agent_bundle import AGENT_PACKAGE, AgentBundle, bundle as default_bundle
+from ..agent_bundle import AGENT_PACKAGE, AgentBundle
+from ..agent_bundle import bundle as default_bundle
 from ..errors import AgentProtocolError, DeviceError
 from .base import JobOutcome, PushReport, Target, info_args
 

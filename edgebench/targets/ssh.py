@@ -31,12 +31,11 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-import paramiko
-
 from edgebench import agent_bundle
 from edgebench.agent_bundle import AGENT_PACKAGE, AgentBundle
 from edgebench.errors import AgentProtocolError, DeviceError, PushError
 from edgebench.targets.base import JobOutcome, PushReport, Target, info_args
+from edgebench.targets.linkerrors import LINK_ERRORS
 from edgebench.targets.ssh_connect import DEFAULT_SSH_CONFIG, DeviceLike
 from edgebench.targets.ssh_remote import RemoteResult, SSHSession
 
@@ -183,7 +182,7 @@ class SSHTarget(SSHSession, Target):
         except PushError:
             self._try_remove(tmp)
             raise
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LINK_ERRORS as exc:
             if watchdog.fired or isinstance(exc, TimeoutError):  # no progress: the link is gone
                 self._drop()
                 raise PushError(f"upload of {remote} stalled: no progress for "
@@ -217,7 +216,7 @@ class SSHTarget(SSHSession, Target):
                 for rel, data in bundle.files:
                     self._sftp().putfo(io.BytesIO(data), f"{tmp}/{rel}", file_size=len(data))
                 self._sftp().putfo(io.BytesIO(bundle.sha256.encode()), f"{tmp}/{AGENT_MARKER}")
-            except (OSError, paramiko.SSHException, EOFError) as exc:
+            except LINK_ERRORS as exc:
                 if self._conn.active:
                     self.exec(f"rm -rf -- {shlex.quote(tmp)}", timeout_s=60)
                 else:
@@ -330,7 +329,7 @@ class SSHTarget(SSHSession, Target):
             chan.status_event.wait(KILL_GRACE_S + 5)
             chan.close()
             self._orphan_pidfile = None
-        except (paramiko.SSHException, OSError, EOFError):
+        except LINK_ERRORS:
             log.warning("%s: could not kill the running job while closing", self.name)
 
     def _reap_orphan(self) -> None:
@@ -343,7 +342,8 @@ class SSHTarget(SSHSession, Target):
         """``agent info`` plus free disk in the workdir and the connection's facts."""
         with self._lock:
             self.push_agent()
-            res = self.exec(self.agent_command("info", *info_args(self.device)), timeout_s=max(120.0, self.device.connect_timeout_s))
+            res = self.exec(self.agent_command("info", *info_args(self.device)),
+                            timeout_s=max(120.0, self.device.connect_timeout_s))
             stderr = res.stderr.decode(errors="replace").strip()
             if res.timed_out or res.returncode != 0:
                 hint = "is `python` in devices.yaml right?" if res.returncode == 127 else None

@@ -32,6 +32,7 @@ from edgebench.targets.hostkeys import (
     known_hosts_name,
     load_known_hosts,
 )
+from edgebench.targets.linkerrors import LINK_ERRORS
 
 #: SSH handshakes (TCP connect + key exchange + auth) in flight at once, controller-wide.
 #: A fleet run opens every device at once; 64 simultaneous handshakes to one sshd -- a
@@ -96,20 +97,44 @@ DEFAULT_SSH_CONFIG = "~/.ssh/config"
 
 
 class DeviceLike(Protocol):
-    """The fields of ``edgebench.config.DeviceSpec`` this module reads (duck-typed)."""
+    """The fields of ``edgebench.config.DeviceSpec`` this module reads (duck-typed, read-only:
+    a frozen DeviceSpec satisfies it)."""
 
-    name: str
-    host: str | None
-    port: int
-    user: str | None
-    identity_file: str | None
-    ssh_config_host: str | None
-    known_hosts: str
-    python: str
-    workdir: str
-    env: dict[str, str]
-    connect_timeout_s: float
-    job_timeout_s: float
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def user(self) -> str | None: ...
+
+    @property
+    def identity_file(self) -> str | None: ...
+
+    @property
+    def ssh_config_host(self) -> str | None: ...
+
+    @property
+    def known_hosts(self) -> str: ...
+
+    @property
+    def python(self) -> str: ...
+
+    @property
+    def workdir(self) -> str: ...
+
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    @property
+    def connect_timeout_s(self) -> float: ...
+
+    @property
+    def job_timeout_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -262,7 +287,7 @@ class Connection:
                 ("127.0.0.1", 0),
                 timeout=self.device.connect_timeout_s,
             )
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             raise DeviceError(
                 f"jump host {target.jump} cannot reach {target.host}:{target.port}: {exc}",
                 device=self.device.name,
@@ -327,7 +352,7 @@ class Connection:
                 f"timed out connecting to {ep} after {timeout_s:g}s", device=self.device.name,
                 hint="is the device on and reachable? raise connect_timeout_s for slow links",
             ) from exc
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             client.close()
             reason = connect_failure_reason(exc)
             raise DeviceError(f"cannot connect to {ep}: {reason}", device=self.device.name) from exc

@@ -16,11 +16,13 @@ import shlex
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paramiko
 
 from edgebench.errors import ConfigError, DeviceError
+from edgebench.targets.linkerrors import LINK_ERRORS, link_errors
 from edgebench.targets.ssh_connect import DEFAULT_SSH_CONFIG, Connection, DeviceLike
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -93,15 +95,12 @@ class SSHSession:
     def _sftp(self) -> paramiko.SFTPClient:
         self.connect()
         if self._sftp_client is None:
-            try:
+            with link_errors("open SFTP", self.name, self._drop):
                 self._sftp_client = self._conn.open().open_sftp()
                 # Without a deadline a link that goes down mid-transfer blocks the SFTP
                 # client forever (TCP keeps retransmitting for many minutes): a read that
                 # waits this long raises socket.timeout instead.
                 self._sftp_client.get_channel().settimeout(self.io_timeout_s)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                self._drop()
-                raise DeviceError(f"cannot open SFTP: {exc}", device=self.name) from exc
         return self._sftp_client
 
     @property
@@ -111,11 +110,8 @@ class SSHSession:
     def remote_path(self, path: str) -> str:
         """Absolute remote path: ``~`` and relative paths resolve against the login home."""
         if self._home is None:
-            try:
+            with link_errors("resolve home directory", self.name, self._drop):
                 self._home = self._sftp().normalize(".")
-            except (OSError, paramiko.SSHException, EOFError) as exc:
-                self._drop()
-                raise DeviceError(f"cannot resolve home directory: {exc}", device=self.name) from exc
         if path == "~":
             return self._home
         if path.startswith("~/"):
@@ -155,12 +151,9 @@ class SSHSession:
         self.connect()
         transport = self._conn.transport()
         started = time.monotonic()
-        try:
+        with link_errors("start remote command", self.name, self._drop):
             chan = transport.open_session(timeout=self.device.connect_timeout_s)
             chan.exec_command(command)
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            self._drop()
-            raise DeviceError(f"cannot start remote command: {exc}", device=self.name) from exc
         out, err = bytearray(), bytearray()
         timed_out = False
         try:
@@ -192,7 +185,7 @@ class SSHSession:
                     if on_timeout is not None:
                         on_timeout()
                     break
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             chan.close()
             self._drop()
             raise DeviceError(
@@ -205,7 +198,7 @@ class SSHSession:
         returncode = None if timed_out else status
         try:
             chan.close()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
+        except LINK_ERRORS as exc:
             # on_timeout may have lost the link (its kill failed and dropped it): a timed-out
             # command is still a timeout; anything else finished without a trustworthy end.
             self._drop()
@@ -271,7 +264,7 @@ class SSHSession:
             return True
         except FileNotFoundError:
             return False
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LINK_ERRORS as exc:
             self._drop()
             raise DeviceError(f"cannot stat {remote}: {exc}", device=self.name) from exc
 
@@ -288,7 +281,7 @@ class SSHSession:
                 return fh.read().decode(errors="replace").strip()
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LINK_ERRORS as exc:
             if not self._conn.active:
                 self._drop()
                 raise DeviceError(f"connection lost reading {remote}", device=self.name) from exc
@@ -299,7 +292,7 @@ class SSHSession:
         try:
             self._sftp().putfo(io.BytesIO(data), tmp, file_size=len(data))
             self._sftp().posix_rename(tmp, remote)
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LINK_ERRORS as exc:
             self._try_remove(tmp)
             if not self._conn.active:
                 self._drop()

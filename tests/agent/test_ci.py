@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebench.agent.stats import (p50_rel_half_width_ns, process_spread, quantile_ci,
-                                   quantile_ci_ranks, summarize)
+from edgebench.agent.stats import p50_rel_half_width_ns, process_spread, quantile_ci, quantile_ci_ranks, summarize
 
 
 def _ranks_by_scipy(n: int, q: float, confidence: float) -> tuple[int, int] | None:

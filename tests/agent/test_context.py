@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.agent.context import (FOREIGN_LOAD_CORES, own_lineage, parse_stat, run_context,
-                                     top_consumers)
+from edgebench.agent.context import FOREIGN_LOAD_CORES, own_lineage, parse_stat, run_context, top_consumers
 from edgebench.agent.probes.sysfs import Sysfs
 from tests.agent.probes.probes_helpers import FIXTURES
 

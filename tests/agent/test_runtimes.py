@@ -34,7 +34,7 @@ def test_every_registry_line_names_a_backend_that_loads_the_same_formats() -> No
     for name, entry in RUNTIMES.items():
         cls = entry.backend_class()
         assert tuple(cls.formats) == entry.formats, name
-        assert callable(getattr(cls, "from_spec")) and callable(
+        assert callable(cls.from_spec) and callable(
             importlib.import_module(cls.__module__).runtime_version)
     assert set(CLASSIC_RUNTIME) == set(FORMATS) == {"onnx", "tflite", "pte"}
     assert runtimes_for("onnx")[0] == "onnxruntime" and "openvino" in runtimes_for("onnx")

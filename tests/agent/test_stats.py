@@ -7,8 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebench.agent.stats import (early_stopping_estimate, early_stopping_overlatency_bound,
-                                   percentile, summarize)
+from edgebench.agent.stats import early_stopping_estimate, early_stopping_overlatency_bound, percentile, summarize
 
 
 @given(st.lists(st.floats(min_value=1e-7, max_value=10.0), min_size=1, max_size=300),

@@ -22,8 +22,7 @@ import pytest
 from edgebench.agent import runner
 from edgebench.agent.backends.base import Backend, LoadedModel, TensorInfo
 from edgebench.agent.schema import JobSpec, validate_result
-from edgebench.agent.sustained import (analyse, bin_table, onset_s, sustained_loop,
-                                       sustained_window, throttle_flags)
+from edgebench.agent.sustained import analyse, bin_table, onset_s, sustained_loop, sustained_window, throttle_flags
 from tests.agent.probes.probes_helpers import FIXTURES, write_atomic
 
 FULL_KHZ, HALF_KHZ = 2_400_000, 1_200_000
@@ -59,7 +58,7 @@ def test_sustained_window_is_the_last_minute_or_last_quarter() -> None:
 
 def test_throttle_flags_name_the_clock_drop_the_bits_and_the_heat() -> None:
     bins = _bins([1.0, 1.0, 2.0])
-    for b, khz, temp in zip(bins, (FULL_KHZ, FULL_KHZ, HALF_KHZ), (45.0, 60.0, 85.0)):
+    for b, khz, temp in zip(bins, (FULL_KHZ, FULL_KHZ, HALF_KHZ), (45.0, 60.0, 85.0), strict=False):
         b["freq_khz"], b["temp_c"] = {"policy0": khz}, temp
     bins[2]["throttled_bits"] = 0x50005
     flags = throttle_flags(bins, {"temp_c": 45.0, "freq_khz": {"policy0": FULL_KHZ}})

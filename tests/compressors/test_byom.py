@@ -11,10 +11,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from byom_models import (cosine, fcn_model, ort_outputs, stateful_data, stateful_model,
-                         transformer_data, transformer_model)
+from byom_models import (
+    cosine,
+    fcn_model,
+    ort_outputs,
+    stateful_data,
+    stateful_model,
+    transformer_data,
+    transformer_model,
+)
 from ebhelpers import build, ok
+
 from edgebench.recipes import ModelSpec, VariantSpec
 from edgebench.variants import build_variants
 
@@ -237,7 +244,7 @@ def test_degenerate_outputs_have_defined_fidelity() -> None:
 
 def test_skip_reasons_and_custom_ops_are_named() -> None:
     from edgebench.compressors.quantize_onnx import reason
-    from edgebench.compressors.quantize_tflite import check_compat_2_14
+    from edgebench.compressors.tflite_compat import check_compat_2_14
     from edgebench.errors import CompressionError
 
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from byom_models import cosine, ort_outputs
 from ebhelpers import build, ok
+
 from tests.conftest import require_real
 
 NAMES = ("input_ids", "attention_mask", "token_type_ids")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from onnx_models import if_model
 
 from edgebench.cli import main
-from onnx_models import if_model
 
 SUITE = """\
 name: cli-test

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.compressors.mcu import (Buffer, DEFAULT_BUDGETS, arena_peak, fit_text, fits,
-                                       footprint, greedy_plan, litert_arena_span, plan_tflite)
+from edgebench.compressors.mcu import (
+    DEFAULT_BUDGETS,
+    Buffer,
+    arena_peak,
+    fit_text,
+    fits,
+    footprint,
+    greedy_plan,
+    litert_arena_span,
+    plan_tflite,
+)
 from tests.conftest import require_real
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ebhelpers import build, ok
+
 from edgebench.compressors.evaluate import presence_scores, quality
 from edgebench.config import load_suite
 from edgebench.errors import ConfigError

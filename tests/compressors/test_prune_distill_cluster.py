@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 from ebhelpers import build, ok
 
 VARIANTS = [

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ebhelpers import build, ok
-from onnx_models import (constant_weight_model, custom_op_model, dynamic_dims_model, if_model,
-                         strip_tflite_signatures)
+from onnx_models import constant_weight_model, custom_op_model, dynamic_dims_model, if_model, strip_tflite_signatures
 
 QUANT = [
     {"name": "fp32"},
@@ -139,7 +137,7 @@ def test_format_specific_mode_is_a_variant_error(eb_cache: Path) -> None:
 def test_tflite_runtime_2_14_compat_lowers_fully_connected(eb_cache: Path) -> None:
     """TF 2.21 dynamic range emits FULLY_CONNECTED v12, which tflite-runtime 2.14.0 rejects
     (measured with the 2.14.0 wheel); compat keeps dense weights per tensor (v9)."""
-    from edgebench.compressors.quantize_tflite import TFLITE_2_14_MAX_VERSIONS
+    from edgebench.compressors.tflite_compat import TFLITE_2_14_MAX_VERSIONS
 
     arts = build(eb_cache, [
         {"name": "dyn", "steps": [{"quantize": {"mode": "dynamic"}}]},

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ebhelpers import build, ok
 from onnx_models import strip_tflite_signatures
+
 from tests.conftest import require_real
 
 
@@ -32,7 +32,7 @@ def _run(path: Path, x: np.ndarray) -> list[np.ndarray]:
     for sample in x:
         interp.set_tensor(inp["index"], sample[None].astype(np.float32))
         interp.invoke()
-        for got, detail in zip(rows, outs):
+        for got, detail in zip(rows, outs, strict=False):
             got.append(interp.get_tensor(detail["index"]).reshape(-1).copy())
     return [np.stack(r) for r in rows]
 
@@ -166,7 +166,7 @@ def test_compat_2_14_keeps_dense_per_tensor(eb_cache: Path, digits_files: dict) 
     versions pass the 2.14 table but only as labels (the step says so)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgebench.compressors.quantize_tflite import TFLITE_2_14_MAX_VERSIONS
+    from edgebench.compressors.tflite_compat import TFLITE_2_14_MAX_VERSIONS
 
     variant = _quantize("c", mode="dynamic", compat="tflite-runtime-2.14", per_channel=True)
     arts = build(eb_cache, [variant], name="digits-file", path=str(digits_files["fp32"]),
@@ -228,7 +228,7 @@ def test_blazeface_file_every_mode(eb_cache: Path, tmp_path: Path) -> None:
     # float32 weights: same outputs, bit for bit (the runtime dequantizes the same values)
     assert expand_fp16_weights(face, tmp_path / "wide.tflite") == 74
     assert 1.8 < (tmp_path / "wide.tflite").stat().st_size / shipped < 1.9  # 424 724 bytes
-    for a, b in zip(_run(tmp_path / "wide.tflite", crops), ref):
+    for a, b in zip(_run(tmp_path / "wide.tflite", crops), ref, strict=False):
         np.testing.assert_array_equal(a, b)
     figures = {}
     for variant, ops in (("dyn", "CONV_2D(float32/int8)"), ("static", "CONV_2D(int8)"),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ebhelpers import build, ok
+
 from tests.conftest import require_real
 
 TORCH_MODULE = '''

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from edgebench.recipes import ModelSpec, VariantSpec
-from tests.conftest import require_real
 from edgebench.variants import build_variants
+from tests.conftest import require_real
 
 
 def test_without_extras_every_variant_fails_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -430,6 +430,6 @@ def test_bad_model_and_npz_through_a_local_run(work: Path, tmp_path: Path) -> No
     run_dir = next(p for p in (tmp_path / "r").iterdir() if p.is_dir())
     recs = {json.loads(ln)["model"]: json.loads(ln) for ln in (run_dir / "results.jsonl").read_text().splitlines()}
     assert set(recs) == {"good", "trunc", "garbage"}
-    for name, rec in recs.items():
+    for rec in recs.values():
         assert rec["status"] == "failed" and rec["error"] and rec["error_kind"], rec
     assert recs["good"]["error_kind"] == "input_error" and "bad.npz" in recs["good"]["error"]

@@ -22,10 +22,24 @@ import pytest
 
 from edgebench.journal import read_journal
 from tests.conftest import make_mlp_onnx
-from tests.reliability.helpers import (FIGURES, TALLY, assert_once_in_journal_and_store, cli, devices_yaml,
-                                       entry, group_alive, journal_lines, kill_group, need_root,
-                                       run_dir_of, running_job_pids, start_cli, store_jobs,
-                                       suite_yaml, wait_for)
+from tests.reliability.helpers import (
+    FIGURES,
+    TALLY,
+    assert_once_in_journal_and_store,
+    cli,
+    devices_yaml,
+    entry,
+    group_alive,
+    journal_lines,
+    kill_group,
+    need_root,
+    run_dir_of,
+    running_job_pids,
+    start_cli,
+    store_jobs,
+    suite_yaml,
+    wait_for,
+)
 
 pytestmark = pytest.mark.lab
 GOOD = "onnx-only"
@@ -91,7 +105,7 @@ def _finish(proc: subprocess.Popen, timeout: float = 180) -> int:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        raise AssertionError(f"edgebench run did not finish within {timeout}s (hang)")
+        raise AssertionError(f"edgebench run did not finish within {timeout}s (hang)") from None
 
 
 def _check(out: Path, finished_before: set[str]) -> tuple[Path, dict[str, Any]]:

@@ -397,7 +397,8 @@ def test_duplicate_settings_devices_and_names_are_errors(tmp_path: Path) -> None
     line = devices_error(tmp_path / "d.yaml", "devices:\n  pi:\n    host: a\n  jet:\n    host: j\n  pi:\n    host: b\n")
     assert line.startswith(f"{tmp_path / 'd.yaml'}:6: devices.pi: duplicate key (first at line 2, again at line 6")
     line = suite_error(tmp_path / "v.yaml", "name: s\nmodels: [{name: m, builtin: digits-cnn}]\nvariants:\n"
-                                            "  - {name: q, steps: []}\n  - {name: p, steps: []}\n  - {name: q, steps: []}\n")
+                                            "  - {name: q, steps: []}\n  - {name: p, steps: []}\n"
+                                            "  - {name: q, steps: []}\n")
     assert line == (f"{tmp_path / 'v.yaml'}:6: variants[2].name: duplicate variant name 'q' (first at line 4, "
                     "variants[0]) (hint: each variant needs its own name)")
     line = suite_error(tmp_path / "m.yaml", "name: s\nmodels:\n  - {name: m, builtin: digits-cnn}\n"
@@ -603,7 +604,8 @@ def test_python_must_split_as_a_command_line(tmp_path: Path, python: str, ok: bo
 
 def test_known_hosts_must_be_one_or_creatable(tmp_path: Path) -> None:
     def kh_error(value: str) -> str:
-        return devices_error(tmp_path / "d.yaml", yaml.safe_dump({"devices": {"pi": {"host": "h", "known_hosts": value}}}))
+        devices = {"devices": {"pi": {"host": "h", "known_hosts": value}}}
+        return devices_error(tmp_path / "d.yaml", yaml.safe_dump(devices))
 
     line = kh_error("/etc/passwd")
     assert line == (f"{tmp_path / 'd.yaml'}:4: devices.pi.known_hosts: '/etc/passwd' is not a known_hosts "
@@ -614,7 +616,8 @@ def test_known_hosts_must_be_one_or_creatable(tmp_path: Path) -> None:
     assert "is not a file" in kh_error(str(tmp_path))
     garbage = _write(tmp_path / "kh-bad", _known_hosts_line() + "\nhost ssh-ed25519 not!base64\n")
     assert "(line 2 is not 'HOSTS KEYTYPE BASE64-KEY')" in kh_error(str(garbage))
-    good = _write(tmp_path / "kh", f"# comment\n\n{_known_hosts_line()}\n@cert-authority *.lab {_known_hosts_line().split(' ', 1)[1]}\n")
+    key = _known_hosts_line().split(' ', 1)[1]
+    good = _write(tmp_path / "kh", f"# comment\n\n{_known_hosts_line()}\n@cert-authority *.lab {key}\n")
     for value in (str(good), str(tmp_path / "new" / "known_hosts")):
         text = yaml.safe_dump({"devices": {"pi": {"host": "h", "known_hosts": value}}})
         assert load_devices(_write(tmp_path / "ok.yaml", text))["pi"].known_hosts == value
@@ -646,7 +649,8 @@ NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 def _name_case(where: str, name: str) -> tuple[str, str, str]:
     """(file kind, YAML text, key path) with ``name`` as a model / variant / device / tag name."""
     if where == "model":
-        return "suite", yaml.safe_dump({"name": "s", "models": [{"name": name, "builtin": "digits-cnn"}]}), "models[0].name"
+        suite = {"name": "s", "models": [{"name": name, "builtin": "digits-cnn"}]}
+        return "suite", yaml.safe_dump(suite), "models[0].name"
     if where == "variant":
         return "suite", yaml.safe_dump({"name": "s", "models": [MODEL], "variants": [{"name": name, "steps": []}]}), \
             "variants[0].name"

@@ -25,7 +25,16 @@ from edgebench.commands.run import StoreSink
 from edgebench.record import JobRecord
 from tests.conftest import make_mlp_onnx
 from tests.reliability.helpers import (
-    FAST, PY, TALLY, cli, cli_env, journal_lines, need_root, run_dir_of, store_jobs, wait_for,
+    FAST,
+    PY,
+    TALLY,
+    cli,
+    cli_env,
+    journal_lines,
+    need_root,
+    run_dir_of,
+    store_jobs,
+    wait_for,
 )
 
 

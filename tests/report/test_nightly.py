@@ -64,7 +64,8 @@ def test_slower_model_exits_1_and_names_it(with_baseline: Path, capsys) -> None:
                                 slow={SLOW: 1.5}))
     assert _nightly(tmp_path, runner, "--site", str(tmp_path / "site")) == 1
     out = capsys.readouterr().out
-    assert re.search(r"REGRESSION resnet18/pruned50 \(onnx\) on jetson-nano: regression: latency ×1\.[45]\d* \(p=", out), out
+    assert re.search(r"REGRESSION resnet18/pruned50 \(onnx\) on jetson-nano: "
+                     r"regression: latency ×1\.[45]\d* \(p=", out), out
     data = json.loads((tmp_path / "results" / "n2" / "regressions.json").read_text())
     assert data["exit_code"] == 1 and data["baseline_run_id"] == "n1"
     assert [(r["model"], r["variant"], r["device"]) for r in data["regressions"]] == [SLOW]

@@ -7,8 +7,14 @@ import json
 import pytest
 
 from edgebench.recipes import VariantSpec
-from edgebench.report.synergy import (Row, auto_single_step_variants, best_combination,
-                                      combinations, normalize_step, rows_from_frame)
+from edgebench.report.synergy import (
+    Row,
+    auto_single_step_variants,
+    best_combination,
+    combinations,
+    normalize_step,
+    rows_from_frame,
+)
 
 PRUNE = {"prune": {"kind": "structured", "sparsity": 0.5}}
 INT8 = {"quantize": {"mode": "static"}}

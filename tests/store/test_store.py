@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgebench.errors import StoreError, UsageError
-from edgebench.store import SCHEMA_VERSION, Store, read_journal
+from edgebench.store import SCHEMA_VERSION, Store, parse_journal
 from tests.store.runfactory import RunSpec, make_run
 
 
@@ -57,7 +57,7 @@ def test_truncated_last_journal_line_is_reported_not_read(tmp_path: Path) -> Non
     journal = run_dir / "results.jsonl"
     lines = journal.read_text().splitlines()
     journal.write_text("\n".join(lines) + "\n" + lines[3][: len(lines[3]) // 2])  # killed mid-write
-    parsed = read_journal(journal)
+    parsed = parse_journal(journal)
     assert parsed.truncated is True
     assert len(parsed.records) == 16
     assert parsed.bad_lines[0][0] == 17 and "truncated" in parsed.bad_lines[0][1]
@@ -71,7 +71,7 @@ def test_corrupt_middle_line_is_not_called_truncation(tmp_path: Path) -> None:
     lines = journal.read_text().splitlines()
     lines[2] = lines[2][:40]
     journal.write_text("\n".join(lines) + "\n")
-    parsed = read_journal(journal)
+    parsed = parse_journal(journal)
     assert parsed.truncated is False
     assert [n for n, _ in parsed.bad_lines] == [3] and "corrupt" in parsed.bad_lines[0][1]
     assert len(parsed.records) == 15

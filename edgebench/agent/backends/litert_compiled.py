@@ -55,7 +55,7 @@ class LiteRtCompiledBackend(Backend):
         self._in_keys: List[str] = []  # signature-local names, in TensorInfo order
         self._in_bufs: List[Any] = []
         self._out_bufs: List[Any] = []
-        self._out_sizes: List[Tuple[int, ...]] = []
+        self._out_sizes: List[int] = []  # values per output
 
     @classmethod
     def from_spec(cls, spec: Any) -> "LiteRtCompiledBackend":

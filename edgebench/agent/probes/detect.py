@@ -12,8 +12,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .settings import ProbeSettings
 from .sources import EnergySource, open_hwmon, open_ina3221, open_rapl
-from .tools import open_command, open_rpi5_pmic, open_tegrastats
 from .sysfs import ProbeUnavailable, Sysfs
+from .tools import open_command, open_rpi5_pmic, open_tegrastats
 
 AUTO_ORDER = ("command", "jetson-ina3221", "tegrastats", "rpi5-pmic", "rapl", "hwmon")
 

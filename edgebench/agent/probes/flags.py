@@ -6,7 +6,7 @@ deserves a warning) can be tested on hand-made snapshots.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 from .thermal import FREQ_SHORTFALL, STEADY_GOVERNORS, TURBO_DRIVERS, CpuPolicy, ThermalSnapshot
 
@@ -53,7 +53,8 @@ def summarize(
             warnings.append(f"throttle bits 0x{new_bits:x} appeared during the job")
 
     # Clocks held under the maximum with a governor that should hold it.
-    policies = (before or after).cpufreq if snaps else []
+    first = before or after
+    policies = first.cpufreq if first is not None else []
     during_min = (during or {}).get("min_freq_khz") or {}
     for label, snap in (("before", before), ("after", after)):
         if snap is not None:
@@ -72,12 +73,14 @@ def summarize(
                             f"(hardware maximum {policy.cpuinfo_max_freq_khz} kHz)")
 
     hottest_before = before.hottest_c if before else None
-    peaks = [t for t in ((during or {}).get("hottest_c"), after.hottest_c if after else None) if t is not None]
+    during_hottest = cast(Optional[float], (during or {}).get("hottest_c"))
+    peaks = [t for t in (during_hottest, after.hottest_c if after else None) if t is not None]
     hottest_during = max(peaks) if peaks else None
     temp_rise_c = hottest_during - hottest_before if hottest_during is not None and hottest_before is not None else None
     if temp_rise_c is not None and temp_rise_c > temp_rise_warn_c:
         warnings.append(f"hottest zone rose {temp_rise_c:.1f} C during the job "
-                        f"(from {hottest_before:.1f} C to {hottest_during:.1f} C; warning above {temp_rise_warn_c:g} C)")
+                        f"(from {hottest_before:.1f} C to {hottest_during:.1f} C; "
+                        f"warning above {temp_rise_warn_c:g} C)")
     if cooldown_below_c is not None and cooldown_reached is False:
         warnings.append(f"cooldown: hottest zone still at or above {cooldown_below_c:g} C after "
                         f"{cooldown_wait_s or 0.0:.1f} s (or no thermal zone to read)")

@@ -199,7 +199,8 @@ class ProbeSession:
             "probe": w.probe,
             "energy_j": w.energy_j,
             "energy_per_inference_j": w.energy_j / n if n > 0 else None,
-            "net_energy_per_inference_j": (w.energy_j - idle_w * w.window_s) / n if n > 0 and idle_w is not None else None,
+            "net_energy_per_inference_j": ((w.energy_j - idle_w * w.window_s) / n
+                                           if n > 0 and idle_w is not None else None),
             "mean_power_w": w.mean_power_w,
             "idle_power_w": idle_w,
             "idle_s": self._idle.window_s if self._idle is not None else None,

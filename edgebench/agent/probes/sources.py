@@ -188,6 +188,11 @@ def _add_rail(rails: Dict[str, Callable[[], float]], label: str, reader: Callabl
     rails[key] = reader
 
 
+def _watts_reader(power_path: str) -> Callable[[], float]:
+    """A reader of an hwmon ``powerK_input`` (uW) in watts."""
+    return lambda: read_int(power_path) / 1e6
+
+
 def open_hwmon(fs: Sysfs, name_filter: Optional[str] = None) -> EnergySource:
     """Generic hwmon: ``energyK_input`` counters (uJ) when any exist, else ``powerK_input`` (uW)."""
     counters: Dict[str, str] = {}
@@ -202,7 +207,7 @@ def open_hwmon(fs: Sysfs, name_filter: Optional[str] = None) -> EnergySource:
             counters[f"{tag}:{label}"] = path
         for path in fs.glob(fs.device_path(directory) + "/power*_input"):
             label = _read_or(path.replace("_input", "_label"), os.path.basename(path)[:-6])
-            powers[f"{tag}:{label}"] = (lambda p=path: read_int(p) / 1e6)
+            powers[f"{tag}:{label}"] = _watts_reader(path)
     which_devices = f"hwmon devices named {name_filter!r}" if name_filter else "hwmon devices"
     if counters:
         source: EnergySource = CounterFiles(

@@ -115,7 +115,7 @@ def _policy_name(directory: str) -> str:
 def read_policies(fs: Sysfs, dirs: Optional[List[str]] = None) -> List[CpuPolicy]:
     out: List[CpuPolicy] = []
     for directory in policy_dirs(fs) if dirs is None else dirs:
-        def num(name: str) -> Optional[int]:
+        def num(name: str, directory: str = directory) -> Optional[int]:
             return try_read_int(os.path.join(directory, name))
 
         cpus = try_read_text(os.path.join(directory, "affected_cpus"))
@@ -172,7 +172,8 @@ def hottest_now(fs: Sysfs) -> Optional[float]:
     return max((z.temp_c for z in read_zones(fs)), default=None)
 
 
-def wait_until_cool(fs: Sysfs, below_c: float, max_wait_s: float, poll_s: float = 0.5) -> Tuple[float, bool, Optional[float]]:
+def wait_until_cool(fs: Sysfs, below_c: float, max_wait_s: float,
+                    poll_s: float = 0.5) -> Tuple[float, bool, Optional[float]]:
     """Sleep until the hottest zone is under ``below_c``: (waited_s, reached, last hottest_c)."""
     start = time.perf_counter()
     while True:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
 from tests.agent.probes.probes_helpers import FAKEBIN, FIXTURES
 
 

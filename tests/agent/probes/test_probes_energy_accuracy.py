@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Callable, Dict
+from typing import Callable, Dict, Iterator
 
 import pytest
-from tests.agent.probes.probes_helpers import LiveDevice, write_atomic
 
 from edgebench.agent.probes import ProbeSession
 from edgebench.agent.probes.energy import EnergyMeter
 from edgebench.agent.probes.sources import open_rapl
 from edgebench.agent.probes.sysfs import Sysfs
+from tests.agent.probes.probes_helpers import LiveDevice, write_atomic
 
 RAPL_ZONE = "sys/devices/virtual/powercap/intel-rapl/intel-rapl:0"
 

@@ -11,7 +11,6 @@ from edgebench.agent.probes.parsers import (
     parse_tegrastats_line,
     parse_watts,
 )
-
 from tests.agent.probes.probes_helpers import FIXTURES
 
 TEXT = FIXTURES / "text"

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from tests.agent.probes.probes_helpers import FIXTURES, LiveDevice
 
 from edgebench.agent.probes import ProbeSession, ProbeSettings, sources
+from tests.agent.probes.probes_helpers import FIXTURES, LiveDevice
 
 TEXT = FIXTURES / "text"
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from tests.agent.probes.probes_helpers import FIXTURES
 
 from edgebench.agent.probes import available_probes, sources
 from edgebench.agent.probes.sources import (
@@ -15,8 +14,9 @@ from edgebench.agent.probes.sources import (
     open_ina3221,
     open_rapl,
 )
-from edgebench.agent.probes.tools import open_rpi5_pmic
 from edgebench.agent.probes.sysfs import ProbeUnavailable, Sysfs
+from edgebench.agent.probes.tools import open_rpi5_pmic
+from tests.agent.probes.probes_helpers import FIXTURES
 
 
 def test_ina3221_hwmon_layout_xavier_nx_uses_vdd_in_as_total() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-from tests.agent.probes.probes_helpers import write_atomic
 
 from edgebench.agent.probes import ProbeSession
-from edgebench.agent.probes.thermal import read_policies, read_zones, snapshot
 from edgebench.agent.probes.sysfs import Sysfs
+from edgebench.agent.probes.thermal import read_policies, read_zones, snapshot
+from tests.agent.probes.probes_helpers import write_atomic
 
 POLICY0 = "sys/devices/system/cpu/cpufreq/policy0"
 ZONE0 = "sys/class/thermal/thermal_zone0"
