@@ -10,7 +10,7 @@ adapter, no vendor dispatch library) -- reported, never silently run on the CPU.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
