@@ -1,0 +1,113 @@
+"""The suite's measurement and runtime settings: how long to time, which runtime options,
+which microcontroller budgets.  Split from :mod:`edgebench.config` (which loads and
+validates the files) so each stays readable; ``config`` re-exports every name here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import Field, model_validator
+
+from .recipes import Dim, StrictModel
+
+
+class BenchmarkSpec(StrictModel):
+    """When to stop timing; defaults in the spirit of LiteRT's benchmark_model."""
+
+    warmup_runs: int = Field(5, ge=0)
+    warmup_min_s: float = Field(0.5, ge=0, le=86400)
+    min_runs: int = Field(50, ge=1)
+    min_duration_s: float = Field(1.0, ge=0, le=86400)
+    max_duration_s: float = Field(150.0, gt=0, le=86400)
+    threads: int = Field(1, ge=1, le=256)
+    memory_sample_interval_s: float = Field(0.05, ge=0, le=60)
+    job_timeout_s: Optional[float] = Field(None, gt=0, le=7 * 86400)  # overrides the device's
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy's default_rng refuses negative seeds
+    input_shapes: dict[str, list[Dim]] = Field(default_factory=dict)  # dims: positive ints only
+    default_dim: Dim = 1
+    evaluate_on_device: bool = False
+    eval_samples: int = Field(0, ge=0)  # on-device evaluation: 0 = the whole eval subset
+    energy_min_samples: int = Field(20, ge=1)
+    energy_min_window_s: float = Field(1.0, ge=0, le=86400)
+    # -- trust in the figures (docs/timing.md): stop on precision, processes, sustained --
+    # stop when the p50's 99 % CI half-width <= target_precision x p50 (min runs/duration
+    # stay floors, max_duration_s the cap); None = the fixed rule
+    target_precision: Optional[float] = Field(None, gt=0, lt=1)
+    processes: int = Field(1, ge=1, le=50)  # fresh agent processes per job, pooled
+    mode: Literal["fixed", "sustained"] = "fixed"
+    duration_s: float = Field(600.0, gt=0, le=86400)  # sustained: run this long
+    bin_s: float = Field(10.0, gt=0, le=3600)  # sustained: one record per bin
+    # -- operator profile (docs/profile.md): after the timed loop, in a separate session with
+    # the runtime's profiler on, profile_runs inferences; never touches the headline figures
+    profile: bool = False
+    profile_runs: int = Field(100, ge=1, le=100000)
+
+    @model_validator(mode="after")
+    def _durations(self) -> "BenchmarkSpec":
+        if self.max_duration_s < self.min_duration_s:
+            raise ValueError(f"max_duration_s ({self.max_duration_s}) < min_duration_s "
+                             f"({self.min_duration_s})")
+        if self.mode == "sustained":
+            if self.bin_s > self.duration_s:
+                raise ValueError(f"bin_s ({self.bin_s}) > duration_s ({self.duration_s})")
+            if self.processes != 1 or self.target_precision is not None:
+                raise ValueError("mode: sustained runs one process for duration_s; drop "
+                                 "processes / target_precision (they apply to mode: fixed)")
+        return self
+
+
+#: threads per runtime: None = benchmark.threads (one knob for the usual case)
+RuntimeThreads = Optional[Annotated[int, Field(ge=1, le=1024)]]
+
+
+class OnnxRuntimeSpec(StrictModel):
+    threads: RuntimeThreads = None
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
+
+
+class TFLiteSpec(StrictModel):
+    threads: RuntimeThreads = None
+    runtime: Literal["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"] = "auto"
+    delegate_path: Optional[str] = None
+    delegate_options: dict[str, str] = Field(default_factory=dict)
+    use_xnnpack: bool = True
+
+
+class OpenVinoSpec(StrictModel):
+    """OpenVINO's options (agent/backends/openvino_backend.py).  ``inference_precision``:
+    None keeps OpenVINO's own choice (bf16 on CPUs with AMX / AVX-512 BF16), ``f32`` forces
+    the precision the file was written in; the result records which one ran."""
+
+    threads: RuntimeThreads = None
+    device: str = Field("CPU", min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_.:,]*$")
+    performance_hint: Literal["LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"] = "LATENCY"
+    inference_precision: Optional[Literal["f32", "f16", "bf16"]] = None
+    num_streams: Optional[Annotated[int, Field(ge=1, le=1024)]] = None
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
+class LiteRtCompiledSpec(StrictModel):
+    """LiteRT CompiledModel options (agent/backends/litert_compiled.py)."""
+
+    threads: RuntimeThreads = None
+    accelerator: Literal["cpu", "gpu", "npu"] = "cpu"
+    signature: Optional[str] = None
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
+class McuBudget(StrictModel):
+    """A microcontroller's flash and RAM (for the tensor arena), in bytes."""
+
+    flash_bytes: int = Field(gt=0)
+    ram_bytes: int = Field(gt=0)
+
+
+def _default_mcu_budgets() -> dict[str, McuBudget]:
+    from edgebench.compressors.mcu import DEFAULT_BUDGETS
+
+    return {name: McuBudget(**b) for name, b in DEFAULT_BUDGETS.items()}
