@@ -62,12 +62,7 @@ class OrtBackend(Backend):
                 f"execution provider(s) {', '.join(missing)} not available here "
                 f"(available: {', '.join(available)})",
             )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[self.level])
+        opts = self._session_options(ort)
         try:
             self.session = ort.InferenceSession(path, sess_options=opts, providers=self.providers)
         except Exception as exc:  # noqa: BLE001 - ORT raises several unrelated types
@@ -109,13 +104,18 @@ class OrtBackend(Backend):
 
         from ..profile import profile_ort
 
+        return profile_ort(model_path, self._session_options(ort), self.providers, feed, self.output_names, runs)
+
+    def _session_options(self, ort: Any) -> Any:
+        """The timed session's options; the profiling session takes the same, so the profile
+        explains the configuration that was measured."""
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[self.level])
-        return profile_ort(model_path, opts, self.providers, feed, self.output_names, runs)
+        return opts
 
     def close(self) -> None:
         self.session = None
