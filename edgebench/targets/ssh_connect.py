@@ -16,8 +16,10 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,6 +54,9 @@ def _handshake_limit() -> int:
 
 
 HANDSHAKES = threading.BoundedSemaphore(_handshake_limit())
+#: handshakes closed before the banner are tried this many more times (see _handshake)
+BANNER_RETRIES = 3
+BANNER_RETRY_BACKOFF_S = 0.2
 
 
 def quiet_paramiko_logging() -> None:
@@ -309,22 +314,7 @@ class Connection:
         )
         timeout_s = float(self.device.connect_timeout_s)
         try:
-            with HANDSHAKES:
-                client.connect(
-                    hostname=ep.host,
-                    port=ep.port,
-                    username=ep.user,
-                    key_filename=list(ep.identity_files) or None,
-                    passphrase=os.environ.get(PASSPHRASE_ENV) or None,
-                    password=os.environ.get(PASSWORD_ENV) or None,
-                    allow_agent=True,
-                    look_for_keys=not ep.identity_files,
-                    timeout=timeout_s,
-                    banner_timeout=timeout_s,
-                    auth_timeout=timeout_s,
-                    channel_timeout=timeout_s,
-                    sock=sock,
-                )
+            self._handshake(client, ep, sock=sock, timeout_s=timeout_s)
         except HostKeyError:
             client.close()
             raise
@@ -357,6 +347,45 @@ class Connection:
             reason = connect_failure_reason(exc)
             raise DeviceError(f"cannot connect to {ep}: {reason}", device=self.device.name) from exc
         return client
+
+    @staticmethod
+    def _handshake(client: paramiko.SSHClient, ep: Endpoint, *, sock: Any, timeout_s: float) -> None:
+        """``client.connect``, tried again when the server closed the connection before its
+        banner: an sshd over its MaxStartups threshold (default 10:30:100) refuses new
+        connections that way, at random, while too many are unauthenticated -- 1 of 24
+        simultaneous connects through one sshd failed so on a loaded 2-core box, although
+        at most 8 handshakes run at once here.  A server that is not SSH fails the same way
+        every time, so it is still reported after the retries (~1.4 s later)."""
+        for attempt in range(BANNER_RETRIES + 1):
+            try:
+                with HANDSHAKES:
+                    client.connect(
+                        hostname=ep.host,
+                        port=ep.port,
+                        username=ep.user,
+                        key_filename=list(ep.identity_files) or None,
+                        passphrase=os.environ.get(PASSPHRASE_ENV) or None,
+                        password=os.environ.get(PASSWORD_ENV) or None,
+                        allow_agent=True,
+                        look_for_keys=not ep.identity_files,
+                        timeout=timeout_s,
+                        banner_timeout=timeout_s,
+                        auth_timeout=timeout_s,
+                        channel_timeout=timeout_s,
+                        sock=sock,
+                    )
+                return
+            except paramiko.SSHException as exc:
+                if sock is not None or attempt == BANNER_RETRIES or not dropped_before_banner(exc):
+                    raise
+                client.close()
+                time.sleep(BANNER_RETRY_BACKOFF_S * 2 ** attempt * (0.5 + random.random()))
+
+
+def dropped_before_banner(exc: BaseException) -> bool:
+    """The server closed the connection before saying ``SSH-2.0-…`` (not a timeout)."""
+    return (str(exc).startswith("Error reading SSH protocol banner")
+            and not isinstance(exc.__context__, (socket.timeout, TimeoutError)))
 
 
 def fetch_device_host_key(
