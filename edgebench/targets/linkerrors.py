@@ -4,6 +4,7 @@ under a read), in one tuple, and the usual mapping of it to a :class:`DeviceErro
 from __future__ import annotations
 
 import contextlib
+import socket
 from typing import Callable, Iterator, Optional
 
 import paramiko
@@ -24,3 +25,28 @@ def link_errors(doing: str, device: str, drop: Optional[Callable[[], None]] = No
         if drop is not None:
             drop()
         raise DeviceError(f"cannot {doing}: {exc}", device=device) from exc
+
+
+def connect_failure_reason(exc: BaseException) -> str:
+    """paramiko's reason for a failed handshake, in words a user can act on.
+
+    "Error reading SSH protocol banner" means the peer closed the connection (or stayed
+    silent) before saying ``SSH-2.0-...``: what answers on that port is not an SSH
+    server -- or an sshd at its MaxStartups limit, which drops new connections the same way.
+    """
+    text = str(exc) or type(exc).__name__
+    if text.startswith("Error reading SSH protocol banner"):
+        cause = exc.__context__
+        if isinstance(cause, (socket.timeout, TimeoutError)):
+            return "not an SSH server (no SSH banner before the connect timeout)"
+        return ("not an SSH server (no SSH banner: the connection was closed without one; "
+                "an sshd at its MaxStartups limit does this too)")
+    if text.startswith("Indecipherable protocol version"):
+        return f"not an SSH server (no SSH banner; it answered {text.partition(' version ')[2][:80]})"
+    return text
+
+
+def dropped_before_banner(exc: BaseException) -> bool:
+    """The server closed the connection before saying ``SSH-2.0-…`` (not a timeout)."""
+    return (str(exc).startswith("Error reading SSH protocol banner")
+            and not isinstance(exc.__context__, (socket.timeout, TimeoutError)))

@@ -34,7 +34,7 @@ from edgebench.targets.hostkeys import (
     known_hosts_name,
     load_known_hosts,
 )
-from edgebench.targets.linkerrors import LINK_ERRORS
+from edgebench.targets.linkerrors import LINK_ERRORS, connect_failure_reason, dropped_before_banner
 
 #: SSH handshakes (TCP connect + key exchange + auth) in flight at once, controller-wide.
 #: A fleet run opens every device at once; 64 simultaneous handshakes to one sshd -- a
@@ -77,24 +77,6 @@ def quiet_paramiko_logging() -> None:
 
 quiet_paramiko_logging()
 
-
-def connect_failure_reason(exc: BaseException) -> str:
-    """paramiko's reason for a failed handshake, in words a user can act on.
-
-    "Error reading SSH protocol banner" means the peer closed the connection (or stayed
-    silent) before saying ``SSH-2.0-...``: what answers on that port is not an SSH
-    server -- or an sshd at its MaxStartups limit, which drops new connections the same way.
-    """
-    text = str(exc) or type(exc).__name__
-    if text.startswith("Error reading SSH protocol banner"):
-        cause = exc.__context__
-        if isinstance(cause, (socket.timeout, TimeoutError)):
-            return "not an SSH server (no SSH banner before the connect timeout)"
-        return ("not an SSH server (no SSH banner: the connection was closed without one; "
-                "an sshd at its MaxStartups limit does this too)")
-    if text.startswith("Indecipherable protocol version"):
-        return f"not an SSH server (no SSH banner; it answered {text.partition(' version ')[2][:80]})"
-    return text
 
 PASSPHRASE_ENV = "EDGEBENCH_SSH_PASSPHRASE"
 PASSWORD_ENV = "EDGEBENCH_SSH_PASSWORD"
@@ -380,12 +362,6 @@ class Connection:
                     raise
                 client.close()
                 time.sleep(BANNER_RETRY_BACKOFF_S * 2 ** attempt * (0.5 + random.random()))
-
-
-def dropped_before_banner(exc: BaseException) -> bool:
-    """The server closed the connection before saying ``SSH-2.0-…`` (not a timeout)."""
-    return (str(exc).startswith("Error reading SSH protocol banner")
-            and not isinstance(exc.__context__, (socket.timeout, TimeoutError)))
 
 
 def fetch_device_host_key(
