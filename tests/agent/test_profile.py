@@ -63,7 +63,7 @@ def test_ort_job_profile_is_real_and_separate_from_the_timed_loop(mlp_onnx: Path
     assert res["status"] == "ok", res.get("error")
     prof = res["profile"]
     assert "error" not in prof, prof
-    assert prof["runs"] == 20 and prof["runtime"] == "onnxruntime"
+    assert prof["runs"] + prof["runs_excluded_slow"] == 20 and prof["runtime"] == "onnxruntime"
     types = {t["op_type"] for t in prof["by_op_type"]}
     assert "MatMul" in types or "Gemm" in types or "FusedMatMul" in types, types
     assert all(t["providers"] == ["CPUExecutionProvider"] for t in prof["by_op_type"])
@@ -199,7 +199,9 @@ def test_multi_process_job_profiles_once(mlp_onnx: Path) -> None:
                                             "profile_runs": 10}})
     res = run_job(spec)
     assert res["status"] == "ok", res.get("error")
-    assert res["profile"]["runs"] == 10 and res["memory"]["uss_bytes"]
+    # once, not once per process (20); a run preempted on a busy box is excluded, not lost
+    prof = res["profile"]
+    assert prof["runs"] + prof["runs_excluded_slow"] == 10 and res["memory"]["uss_bytes"]
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="needs Linux smaps_rollup")
