@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run one subcommand; returns its exit code (130 after Ctrl-C).
+    """Run one subcommand; returns its exit code (130 after Ctrl-C, 143 after SIGTERM in ``run``).
 
     A process started with SIGINT ignored (a background job of a non-interactive shell)
     gets no KeyboardInterrupt from Python, so Ctrl-C and ``kill -INT`` would be lost:
@@ -68,7 +68,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:  # `run` says more itself (run id, resume command)
         print("edgebench: interrupted", file=sys.stderr)
         code = 130
-    if code == 130 and argv is None:  # main() is the program (console script, python -m)
+    if code in (130, 143) and argv is None:  # main() is the program (console script, python -m)
         from .interrupt import exit_interrupted
 
         exit_interrupted(code)  # the interpreter's teardown alone can outlast the 2 s

@@ -72,14 +72,24 @@ class StopOnSigint:
     (signal handlers run in the main thread, between two of its bytecodes), so the main
     thread of a run only ever reads the event with ``is_set()``, and a second SIGINT during
     the first one's ``set()`` returns at once on the ``signals`` counter (:meth:`request`).
+
+    ``also_sigterm`` (the ``edgebench run`` command): SIGTERM -- what cron's timeout, a
+    systemd stop or a CI runner's cancel sends -- stops the run the same way, so the jobs in
+    flight are killed, run.json says ``interrupted`` and the resume command is printed,
+    instead of the controller dying at once with orphaned agents on the devices.
+    ``first_signal`` says which one came first (the exit code is 128 + it).
     """
 
-    def __init__(self, stop: threading.Event, *, only_replacing_default: bool = False) -> None:
+    def __init__(self, stop: threading.Event, *, only_replacing_default: bool = False,
+                 also_sigterm: bool = False) -> None:
         self.stop = stop
         self.only_replacing_default = only_replacing_default
+        self.also_sigterm = also_sigterm
         self.signals = 0
+        self.first_signal = int(signal.SIGINT)
         self.installed = False
         self._previous: Any = None
+        self._previous_term: Any = None
 
     def request(self) -> None:
         """Set the event once; the count goes up first, so a SIGINT landing while the main
@@ -89,7 +99,14 @@ class StopOnSigint:
             self.stop.set()
 
     def _handler(self, signum: int, frame: Optional[FrameType]) -> None:
+        if self.signals == 0:
+            self.first_signal = signum
         self.request()
+
+    @property
+    def exit_code(self) -> int:
+        """130 after Ctrl-C, 143 after SIGTERM: the shell's convention for a signalled end."""
+        return 128 + self.first_signal
 
     def __enter__(self) -> "StopOnSigint":
         if threading.current_thread() is not threading.main_thread():
@@ -99,6 +116,8 @@ class StopOnSigint:
             return self
         self._previous = current
         signal.signal(signal.SIGINT, self._handler)
+        if self.also_sigterm:
+            self._previous_term = signal.signal(signal.SIGTERM, self._handler)
         self.installed = True
         return self
 
@@ -106,6 +125,9 @@ class StopOnSigint:
         if self.installed:
             signal.signal(signal.SIGINT, self._previous if self._previous is not None
                           else signal.default_int_handler)
+            if self.also_sigterm:
+                signal.signal(signal.SIGTERM, self._previous_term if self._previous_term is not None
+                              else signal.SIG_DFL)
             self.installed = False
 
 

@@ -120,14 +120,14 @@ class Controller:
                 found.append(child)
         return found
 
-    def interrupt(self, times: int = 1) -> None:
+    def interrupt(self, times: int = 1, sig: int = signal.SIGINT) -> None:
         """SIGINT now (and again 20 ms later for ``times=2``); remembers the agents alive."""
         self.agents_at_signal = self.agents()
         self.signalled_at = time.monotonic()
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(sig)
         for _ in range(times - 1):
             time.sleep(0.02)  # the scenario itself: a second Ctrl-C 20 ms after the first
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
 
     def finish(self) -> tuple[int, float]:
         """Exit code and seconds from the (first) signal to the controller's exit."""
@@ -171,10 +171,11 @@ def _no_agent_left(ctl: Controller, workdir: Path) -> None:
     assert stray == [], f"agent processes left behind: {stray}"
 
 
-def _check_stopped(ctl: Controller, rc: int, elapsed: float, resume_args: str) -> dict[str, Any]:
+def _check_stopped(ctl: Controller, rc: int, elapsed: float, resume_args: str,
+                   expected_rc: int = 130) -> dict[str, Any]:
     """What every interrupted run must show; returns run.json."""
     err = ctl.stderr
-    assert rc == 130, err
+    assert rc == expected_rc, err
     assert elapsed < SIGNAL_TO_EXIT_S, f"exit {elapsed:.2f} s after SIGINT\n{err}"
     assert "Traceback" not in err, err
     run_dir = ctl.run_dir()
@@ -251,6 +252,19 @@ def test_ctrl_c_while_an_agent_is_starting(tmp_path: Path, mlp_onnx: Path, which
     assert meta["complete"] is False and meta["jobs_planned"] == (2 if model == "mlp" else 1)
     assert meta["counts"] == {"ok": 0, "failed": 0, "skipped": 0}  # nothing had finished
     assert ctl.journal_lines() == 0
+    _no_agent_left(ctl, workdir)
+
+
+def test_sigterm_mid_job_stops_like_ctrl_c_with_exit_143(tmp_path: Path, mlp_onnx: Path) -> None:
+    """A scheduler's stop (cron timeout, systemd, a cancelled CI job) sends SIGTERM: the run
+    must not die with its agents orphaned, but stop as after Ctrl-C, with exit 143."""
+    suite, devs, workdir = _setup(tmp_path, mlp_onnx, LONG)
+    ctl = Controller(tmp_path, _argv(tmp_path, suite, devs))
+    ctl.wait_for("agent run process", lambda: ctl.agents("run"))
+    ctl.interrupt(sig=signal.SIGTERM)
+    rc, elapsed = ctl.finish()
+    meta = _check_stopped(ctl, rc, elapsed, _resume_args(tmp_path, suite, devs), expected_rc=143)
+    assert meta["complete"] is False and meta["counts"] == {"ok": 0, "failed": 0, "skipped": 0}
     _no_agent_left(ctl, workdir)
 
 

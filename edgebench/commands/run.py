@@ -43,7 +43,8 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the suite; Ctrl-C at any moment ends it within about a second with exit 130,
-    the bookkeeping written and the exact command that resumes it printed.
+    the bookkeeping written and the exact command that resumes it printed (SIGTERM the
+    same, with exit 143).
 
     SIGINT is taken over first thing, whatever the process inherited: a run started with
     SIGINT ignored (a background job of a script) must stop on ``kill -INT`` all the same.
@@ -54,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
     from ..interrupt import RunInterrupted, StopOnSigint, run_stage
 
     stop = threading.Event()
-    with StopOnSigint(stop):
+    with StopOnSigint(stop, also_sigterm=True) as signals:
         from ..progress import ConsoleProgress
         from ..run import mark_interrupted, run_suite
         from ..textsafe import printable
@@ -85,7 +86,7 @@ def handle(args: argparse.Namespace) -> int:
                 interrupted = (outcome.run_id, outcome.run_dir)
         if interrupted is not None:
             _say_interrupted(args, *interrupted)
-            return 130
+            return signals.exit_code
         print_run_summary(outcome, stream=sys.stdout)
         for device in outcome.devices:  # a lost device's reason (a changed host key's two
             if device.error:            # fingerprints) also goes to stderr, for cron mail
@@ -93,7 +94,7 @@ def handle(args: argparse.Namespace) -> int:
                       f"{printable(device.error)}", file=sys.stderr)
         if stop.is_set():  # everything was written: only the table was cut short
             print("edgebench: interrupted after the run had finished", file=sys.stderr)
-            return 130
+            return signals.exit_code
         return outcome.exit_code
 
 
