@@ -95,3 +95,21 @@ def test_benchmark_profile_settings_are_strict() -> None:
     for bad in ({"profile": "yes"}, {"profile": 1}, {"profile_runs": 0}, {"profile_runs": 2.5}):
         with pytest.raises(ValidationError):
             BenchmarkSpec.model_validate(bad)
+
+
+def test_report_rebuilt_from_the_store_has_the_profile_section(tmp_path: Path) -> None:
+    """`edgebench report RUN_ID` reads the store: the profiles are stored with the jobs, so
+    its profile section and its SLOWER explanation are the journal report's."""
+    from edgebench.report import report_from_store
+    from edgebench.store import Store
+
+    run_dir = _with_profiles(tmp_path)
+    store = Store(tmp_path / "s.db")
+    store.ingest_dir(run_dir)
+    from_dir, from_store = report_from_dir(run_dir), report_from_store(store, "r1")
+    assert from_store.profiles == from_dir.profiles and len(from_store.profiles) == 2
+    md_dir, md_store = to_markdown(from_dir), to_markdown(from_store)
+    section = md_dir[md_dir.index("## Operator profile"):].split("\n## ")[0]
+    assert "ConvInteger" in section and section in md_store
+    slower = [w.message for w in from_store.warnings if w.kind == "slower"]
+    assert len(slower) == 1 and "ConvInteger 69.7 µs = 40.6 %" in slower[0]
