@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 HELP = """\
-Per job: the profiled mean inference, the sum of its kernels and the time outside them;
-per op type: nodes, mean time per inference, share of the inference, and the provider that
-ran it (ONNX Runtime).  LiteRT jobs: which ops the delegate (XNNPACK) took.  A variant
+Per job: the profiled mean inference, the sum of its kernels, the sum of the node spans
+(kernel + the executor's dispatch gap before it) and the profiler's measured cost; per op
+type: nodes, kernel and span time per inference, their shares of the inference, and the
+provider that ran it (ONNX Runtime).  LiteRT jobs: which ops the delegate (XNNPACK) took.  A variant
 slower than fp32 on the same device and runtime gets the op types that account for it.
 """
 
@@ -38,7 +39,7 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.store.journal import latest_records, read_journal
+    from edgebench.journal import latest_records, parse_journal
 
     target = Path(args.target)
     if target.suffix in (".yaml", ".yml") and target.is_file():
@@ -51,7 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         if not (run_dir / "results.jsonl").exists():
             raise UsageError(f"no run {args.target!r} under {args.results} and no suite file "
                              f"of that name", hint="give a run id or a suite .yaml")
-    records = latest_records(read_journal(run_dir / "results.jsonl", keep_samples=False).records)
+    records = latest_records(parse_journal(run_dir / "results.jsonl", keep_samples=False).records)
     records = [r for r in records
                if (not args.models or r.get("model") in args.models)
                and (not args.device_names or r.get("device") in args.device_names)]
@@ -102,16 +103,16 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
             slow = prof.get("runs_excluded_slow")
             left_out = (f" ({slow} slower than {prof.get('slow_run_factor')}x the median left out)"
                         if slow else "")
-            print(f"  {prof['runs']} profiled inferences{left_out}, mean "
-                  f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
-                  f"kernels {_us(prof['kernel_sum_mean_s'])} = "
-                  f"{prof['kernel_coverage'] * 100:.1f} %, outside kernels "
-                  f"{_us(prof['outside_kernels_mean_s'])}", file=stream)
-            print(f"  {'op type':<24} {'nodes':>5} {'mean':>10} {'share':>7}  ran on", file=stream)
+            _print_totals(prof, left_out, stream)
+            print(f"  {'op type':<24} {'nodes':>5} {'kernel':>10} {'share':>7} {'span':>10} "
+                  f"{'share':>7}  ran on", file=stream)
             for t in prof["by_op_type"]:
+                span = t.get("span_mean_s")  # absent in profiles recorded before spans
+                span_cells = (f"{_us(span):>10} {t['span_share'] * 100:>6.1f} %" if span is not None
+                              else f"{'-':>10} {'-':>8}")
                 print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {_us(t['mean_s']):>10} "
-                      f"{t['share'] * 100:>6.1f} %  {', '.join(t.get('providers') or [])}",
-                      file=stream)
+                      f"{t['share'] * 100:>6.1f} % {span_cells}  "
+                      f"{', '.join(t.get('providers') or [])}", file=stream)
             base = (key[0], key[1], key[2], "fp32")
             ratio = _slower(summaries.get(key) or {}, summaries.get(base)) if key[3] != "fp32" else None
             why = explain(prof, profiles.get(base)) if ratio is not None else None
@@ -127,6 +128,23 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _print_totals(prof: dict[str, Any], left_out: str, stream: TextIO) -> None:
+    """The job's lines: profiled inference, kernels, spans, the run's own work, and what
+    the profiler cost (profiled vs unprofiled calls, timed alike)."""
+    print(f"  {prof['runs']} profiled inferences{left_out}, mean "
+          f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
+          f"kernels {_us(prof['kernel_sum_mean_s'])} = {prof['kernel_coverage'] * 100:.1f} %, "
+          f"outside kernels {_us(prof['outside_kernels_mean_s'])}", file=stream)
+    if prof.get("span_sum_mean_s") is not None:
+        print(f"  spans (kernel + dispatch gap before it) {_us(prof['span_sum_mean_s'])} = "
+              f"{prof['span_coverage'] * 100:.1f} %; after the last kernel "
+              f"{_us(prof['after_last_kernel_mean_s'])}", file=stream)
+    if prof.get("profiler_slowdown_p50") is not None:
+        print(f"  profiler cost: call p50 {_us(prof['profiled_call_p50_s'])} profiled vs "
+              f"{_us(prof['unprofiled_call_p50_s'])} unprofiled "
+              f"({prof['profiler_slowdown_p50']:.2f}x)", file=stream)
 
 
 def _slower(summary: dict[str, Any], fp32: dict[str, Any] | None) -> float | None:

@@ -113,3 +113,30 @@ def test_report_rebuilt_from_the_store_has_the_profile_section(tmp_path: Path) -
     assert "ConvInteger" in section and section in md_store
     slower = [w.message for w in from_store.warnings if w.kind == "slower"]
     assert len(slower) == 1 and "ConvInteger 69.7 µs = 40.6 %" in slower[0]
+
+
+def test_profile_command_reads_a_run_id_from_the_cli(tmp_path: Path, capsys) -> None:
+    """`edgebench profile RUN_ID --results DIR` end to end (it read a module that no longer
+    existed); spans and the profiler's cost are printed where the profile has them."""
+    from edgebench.cli import main
+
+    run_dir = _with_profiles(tmp_path)
+    recs = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    for rec in recs:
+        prof = (rec.get("result") or {}).get("profile")
+        if prof is INT8 or (prof and prof["inference_mean_s"] == INT8["inference_mean_s"]):
+            rec["result"]["profile"] = dict(
+                prof, span_sum_mean_s=160.0e-6, span_coverage=160.0 / 171.5,
+                after_last_kernel_mean_s=11.5e-6, profiled_call_p50_s=180.0e-6,
+                unprofiled_call_p50_s=40.0e-6, profiler_slowdown_p50=4.5,
+                by_op_type=[dict(t, span_mean_s=t["mean_s"] * 1.5, span_share=t["share"] * 1.5)
+                            for t in prof["by_op_type"]])
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    assert main(["profile", "r1", "--results", str(run_dir.parent), "--model", "mobilenet_v2"]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v2/int8 (onnx) on rpi4" in out
+    assert "spans (kernel + dispatch gap before it) 160.0 µs = 93.3 %; after the last kernel 11.5 µs" in out
+    assert "profiler cost: call p50 180.0 µs profiled vs 40.0 µs unprofiled (4.50x)" in out
+    assert "  ConvInteger                  2    69.7 µs   40.6 %   104.5 µs   61.0 %  CPUExecutionProvider" in out
+    assert "  Conv                         2     6.6 µs   17.6 %          -        -  CPUExecutionProvider" in out
+    assert main(["profile", "nosuchrun", "--results", str(run_dir.parent)]) == 2
