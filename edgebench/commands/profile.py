@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--devices", metavar="FILE", help="device registry (suite runs)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="results root (default: results)")
+    p.add_argument("--store", metavar="URL", help="results database a suite run is stored in "
+                   "(default: sqlite at RESULTS/edgebench.db; any SQLAlchemy URL)")
+    p.add_argument("--no-store", action="store_true", help="do not ingest a suite run")
     p.set_defaults(func=handle)
 
 
@@ -65,14 +68,25 @@ def _run_suite(args: argparse.Namespace, suite: Path) -> Path:
     from edgebench.run import run_suite
     from edgebench.toolchain_log import ToolchainCapture
 
+    from edgebench.commands.run import StoreSink
+
     out = Path(args.results)
     progress = ConsoleProgress(quiet=False)
-    with ToolchainCapture(out, enabled=True) as capture:
-        progress.stream, progress.on_run_dir = capture.terminal, capture.place
-        outcome = run_suite(suite, devices_path=args.devices,
-                            device_names=args.device_names or ["local"], out_dir=out,
-                            models=args.models, benchmark_overrides={"profile": True},
-                            progress=progress)
+    # stored like any run, so `edgebench report RUN_ID` and publish show its profiles
+    sink = None if args.no_store else StoreSink(
+        args.store, out, lambda text: print(text, file=sys.stderr)).open()
+    try:
+        with ToolchainCapture(out, enabled=True) as capture:
+            progress.stream, progress.on_run_dir = capture.terminal, capture.place
+            outcome = run_suite(suite, devices_path=args.devices,
+                                device_names=args.device_names or ["local"], out_dir=out,
+                                models=args.models, benchmark_overrides={"profile": True},
+                                on_record=sink, progress=progress)
+        if sink is not None:
+            sink.finish(Path(outcome.run_dir))
+    finally:
+        if sink is not None:
+            sink.close()
     print(f"run {outcome.run_id}: {outcome.run_dir}")
     return Path(outcome.run_dir)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 from edgebench.commands.profile import print_profiles
@@ -140,3 +141,31 @@ def test_profile_command_reads_a_run_id_from_the_cli(tmp_path: Path, capsys) -> 
     assert "  ConvInteger                  2    69.7 µs   40.6 %   104.5 µs   61.0 %  CPUExecutionProvider" in out
     assert "  Conv                         2     6.6 µs   17.6 %          -        -  CPUExecutionProvider" in out
     assert main(["profile", "nosuchrun", "--results", str(run_dir.parent)]) == 2
+
+
+def test_profile_command_runs_a_suite_stores_it_and_the_store_report_shows_it(
+        tmp_path: Path, mlp_onnx: Path, monkeypatch, capsys) -> None:
+    """`edgebench profile SUITE` on local, for real: the tables print, the run is stored
+    with its profiles, and the report rebuilt from the store has the profile section."""
+    import edgebench.run
+    from edgebench.cli import main
+    from edgebench.report import report_from_store
+    from edgebench.store import Store
+
+    monkeypatch.setattr(edgebench.run, "DEFAULT_CACHE", tmp_path / "cache")
+    (tmp_path / "mlp.onnx").write_bytes(mlp_onnx.read_bytes())
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  - name: mlp\n    path: mlp.onnx\n"
+                     "variants:\n  - name: fp32\n    steps: []\n"
+                     "benchmark: {warmup_runs: 2, warmup_min_s: 0, min_runs: 20, "
+                     "min_duration_s: 0, max_duration_s: 5, profile_runs: 20}\n")
+    results = tmp_path / "results"
+    assert main(["profile", str(suite), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "mlp/fp32 (onnx) on local" in out and "spans (kernel + dispatch gap before it)" in out
+    run_id = re.search(r"^run (\S+): ", out, re.M).group(1)  # type: ignore[union-attr]
+    store = Store(results / "edgebench.db")
+    profiles = store.job_blocks(run_id, "profile")
+    assert len(profiles) == 1 and next(iter(profiles.values()))["runtime"] == "onnxruntime"
+    md = to_markdown(report_from_store(store, run_id))
+    assert "## Operator profile" in md and "| mlp | fp32 | onnx | local |" in md
