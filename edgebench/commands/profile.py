@@ -64,11 +64,10 @@ def handle(args: argparse.Namespace) -> int:
 
 def _run_suite(args: argparse.Namespace, suite: Path) -> Path:
     """Run the suite with profile: true; the toolchains' output goes to toolchain.log."""
+    from edgebench.commands.run import StoreSink
     from edgebench.progress import ConsoleProgress
     from edgebench.run import run_suite
     from edgebench.toolchain_log import ToolchainCapture
-
-    from edgebench.commands.run import StoreSink
 
     out = Path(args.results)
     progress = ConsoleProgress(quiet=False)
