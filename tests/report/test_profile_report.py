@@ -169,3 +169,4 @@ def test_profile_command_runs_a_suite_stores_it_and_the_store_report_shows_it(
     assert len(profiles) == 1 and next(iter(profiles.values()))["runtime"] == "onnxruntime"
     md = to_markdown(report_from_store(store, run_id))
     assert "## Operator profile" in md and "| mlp | fp32 | onnx | local |" in md
+    assert "| spans / inference | profiler cost (p50) |" in md and "| span share |" in md
