@@ -10,12 +10,15 @@ runs ``profile_runs`` inferences and says where the time of those inferences wen
   JSON.  Node events (``cat == "Node"``, name ending ``_kernel_time``) carry
   ``args.op_name`` and ``args.provider``; session events (``model_loading_uri``,
   ``session_initialization``) are excluded, and each ``model_run`` event is one profiled
-  inference.  The part of an inference outside every kernel (executor bookkeeping and the
-  profiler's own recording between kernels) is reported as its own line, never spread
-  over the ops.
-* LiteRT: ai_edge_litert 2.x has no public per-op profiler in Python
-  (``experimental_force_delegate_node_profiling`` only feeds the C++ profiler; per-op times
-  need ``benchmark_model --enable_op_profiling``).  What Python does expose is the node
+  inference.  Two figures per node: its kernel time, and its *span* (its kernel plus the
+  dispatch gap before it: executor bookkeeping and the profiler's own recording between
+  kernels, about 3 µs per node -- half of a tiny model's profiled inference).  Spans add
+  up to the inference minus the run's work after its last kernel, which is its own line;
+  the kernel sum and the time outside kernels stay too.  The profiled calls are timed
+  like the headline loop's, so the profiler's cost is measured next to the figures.
+* LiteRT: ai_edge_litert 2.x has no per-op profiler reachable from Python (the
+  Interpreter cannot install one; libLiteRt's C profiler is not exposed by the
+  CompiledModel wrapper; per-op times need ``benchmark_model --enable_op_profiling``).  What Python does expose is the node
   list, ``_get_ops_details()``, where the ops a delegate took stay listed and the delegate
   adds one ``DELEGATE`` node per partition: walking back from a partition's outputs to its
   inputs gives exactly the ops XNNPACK runs; the rest run on LiteRT's builtin kernels.
