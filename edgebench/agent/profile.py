@@ -18,10 +18,12 @@ runs ``profile_runs`` inferences and says where the time of those inferences wen
   like the headline loop's, so the profiler's cost is measured next to the figures.
 * LiteRT: ai_edge_litert 2.x has no per-op profiler reachable from Python (the
   Interpreter cannot install one; libLiteRt's C profiler is not exposed by the
-  CompiledModel wrapper; per-op times need ``benchmark_model --enable_op_profiling``).  What Python does expose is the node
-  list, ``_get_ops_details()``, where the ops a delegate took stay listed and the delegate
-  adds one ``DELEGATE`` node per partition: walking back from a partition's outputs to its
-  inputs gives exactly the ops XNNPACK runs; the rest run on LiteRT's builtin kernels.
+  CompiledModel wrapper; per-op times need ``benchmark_model --enable_op_profiling``).
+  What Python does expose is the node list, ``_get_ops_details()``, where the ops a
+  delegate took stay listed and the delegate adds one ``DELEGATE`` node per partition:
+  walking back from a partition's outputs to its inputs gives exactly the ops XNNPACK
+  runs; the rest run on LiteRT's builtin kernels.
+* OpenVINO: per-layer performance counters (agent/profile_openvino.py).
 
 Standard library + numpy + the runtime only (this file is copied to devices).
 """

@@ -74,3 +74,40 @@ def test_op_type_spans_account_for_the_profiled_inference(quickstart_onnx: dict[
     if variant == "int8-dynamic":
         names = {t["op_type"] for t in types}
         assert {"DynamicQuantizeLinear", "ConvInteger"} <= names, names
+
+
+def test_openvino_counters_are_running_means_counted_by_difference() -> None:
+    """OpenVINO reports each layer's running mean since the request's first (cold)
+    inference in whole µs: the counted runs' mean comes from two readings."""
+    from edgebench.agent.profile_openvino import counted_means, parse_counters
+
+    # cold run 1000 µs + 4 warm runs of 10 µs: mean 208 after 5; then 100 runs of 4 µs
+    before = {"conv": ("Convolution", "brgconv_avx512_f32", 208.0), "fc": ("FullyConnected", "ref_f32", 0.0)}
+    after = {"conv": ("Convolution", "brgconv_avx512_f32", 1440 / 105),
+             "fc": ("FullyConnected", "ref_f32", 0.0)}
+    assert counted_means(before, after, 5, 100)["conv"] == pytest.approx(4.0)  # (1440 - 1040) / 100
+    prof = parse_counters(before, after, 5, [20_000] * 100)
+    assert prof["inference_mean_s"] == pytest.approx(20e-6) and prof["runs"] == 100
+    assert [t["op_type"] for t in prof["by_op_type"]] == ["Convolution"]  # fc never ran
+    assert prof["by_op_type"][0]["providers"] == ["brgconv_avx512_f32"]
+    assert prof["kernel_coverage"] == pytest.approx(4.0 / 20) and prof["layers_not_run"] == 1
+    assert prof["counter_error_bound_s"] == pytest.approx(1.1e-6)
+
+
+def test_openvino_job_has_per_layer_counters(quickstart_onnx: dict[str, Path]) -> None:
+    pytest.importorskip("openvino")
+    res = run_job(JobSpec.from_dict({
+        "job_id": "ov", "model_path": str(quickstart_onnx["int8-dynamic"]), "format": "onnx",
+        "threads": 1, "runtime": "openvino", "probes": {"enabled": False},
+        "benchmark": {"warmup_runs": 5, "warmup_min_s": 0.0, "min_runs": 50, "min_duration_s": 0.0,
+                      "max_duration_s": 5.0, "profile": True, "profile_runs": 100}}))
+    assert res["status"] == "ok", res.get("error")
+    prof = res["profile"]
+    assert prof["runtime"] == "openvino" and prof["runs"] == 100, prof
+    types = {t["op_type"]: t for t in prof["by_op_type"]}
+    assert "Convolution" in types and all(t["providers"] for t in types.values())
+    bound = prof["counter_error_bound_s"] * len(prof["nodes"])
+    assert 0 < prof["kernel_sum_mean_s"] <= prof["inference_mean_s"] + bound
+    assert prof["kernel_sum_mean_s"] == pytest.approx(sum(t["mean_s"] for t in types.values()))
+    assert prof["profiler_slowdown_p50"] == pytest.approx(
+        prof["profiled_call_p50_s"] / prof["unprofiled_call_p50_s"])
