@@ -1,10 +1,13 @@
 """How much of a profiled ONNX Runtime inference the op-type times explain.
 
 For every ONNX file of a run (paths from its ``results.jsonl``), at batch 1 and 64: the
-profiled mean inference (``model_run``), the sum of the op-type times and their ratio --
-the figures in docs/profile.md.  The rest of a profiled inference is the executor's and the
-profiler's own time between kernels (about 3 µs per node), so the ratio is low for models
-whose kernels take microseconds.  A benchmark that prints, not a test.
+profiled mean inference (``model_run``), the sum of the op-type kernel times and of the
+node spans (kernel + the dispatch gap before it) with their ratios to it, the run's work
+before the first and after the last kernel, and the profiler's cost (profiled vs
+unprofiled call p50, timed alike) -- the figures in docs/profile.md.  Kernels alone leave
+out the executor's and the profiler's own time between kernels (about 3 µs per node), so
+their ratio is low for models whose kernels take microseconds.  A benchmark that prints,
+not a test.
 
     python benchmarks/bench_profile_coverage.py results/RUN_ID/results.jsonl [--runs 200]
 """
@@ -43,8 +46,13 @@ def main() -> int:
                 continue
             print(f"{Path(path).name[:24]:24} batch {dim:2}: profiled mean "
                   f"{prof['inference_mean_s'] * 1e6:9.1f} µs, median {prof['inference_p50_s'] * 1e6:9.1f} µs; "
-                  f"op types sum {prof['kernel_sum_mean_s'] * 1e6:9.1f} µs = "
-                  f"{prof['kernel_coverage'] * 100:5.1f} % ({prof['runs_excluded_slow']} slow runs left out)")
+                  f"kernels {prof['kernel_sum_mean_s'] * 1e6:9.1f} µs = {prof['kernel_coverage'] * 100:5.1f} %; "
+                  f"spans {prof['span_sum_mean_s'] * 1e6:9.1f} µs = {prof['span_coverage'] * 100:5.1f} %; "
+                  f"before/after {prof['before_first_kernel_mean_s'] * 1e6:4.1f}/"
+                  f"{prof['after_last_kernel_mean_s'] * 1e6:4.1f} µs; call p50 profiled "
+                  f"{prof['profiled_call_p50_s'] * 1e6:8.1f} vs unprofiled "
+                  f"{prof['unprofiled_call_p50_s'] * 1e6:8.1f} µs ({prof['profiler_slowdown_p50']:.2f}x); "
+                  f"{prof['runs_excluded_slow']} slow runs left out")
     return 0
 
 

@@ -86,7 +86,7 @@ def test_summary_row_carries_the_new_figures() -> None:
 
 def test_an_older_store_gains_the_new_columns(tmp_path: Path) -> None:
     """A v1 store written before the new columns: opening it adds them, rows survive."""
-    from edgebench.store import Store
+    from edgebench.store import SCHEMA_VERSION, Store
 
     db = tmp_path / "old.db"
     Store(db).close()
@@ -100,7 +100,7 @@ def test_an_older_store_gains_the_new_columns(tmp_path: Path) -> None:
         names = {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
         row = conn.execute(sa.text("SELECT latency_p50_s, latency_p50_ci_low_s FROM jobs")).one()
     assert "latency_p50_ci_low_s" in names and tuple(row) == (0.5, None)
-    assert store.schema_version() == 1
+    assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_local_run_with_target_precision_and_processes(tmp_path: Path, mlp_onnx: Path) -> None:

@@ -245,7 +245,8 @@ def run_job(spec: JobSpec, *, part: bool = False) -> Dict[str, Any]:
         if settings.profile:  # after the timed loop and the memory figures: never perturbs them
             from .profile import run_profile
 
-            result["profile"] = run_profile(backend, feed, settings.profile_runs, spec.model_path)
+            result["profile"] = run_profile(backend, feed, settings.profile_runs, spec.model_path,
+                                            result["stats"])
         if spec.eval is not None and spec.eval.npz_path:
             from .evaluate import evaluate
 

@@ -14,12 +14,11 @@ Stdlib only (numpy is not needed: per-bin statistics sort a bin's runs once).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .probes.sysfs import Sysfs, try_read_int
-from .probes.thermal import FREQ_SHORTFALL, _policy_name, policy_dirs, read_throttled, read_zones, zone_dirs
+from .probes.sysfs import Sysfs
+from .probes.thermal import FREQ_SHORTFALL, policy_dirs, read_cur_freqs, read_throttled, read_zones, zone_dirs
 from .stats import percentile, quantile_ci
 
 #: Latency "exceeds burst" when a bin's p50 is above burst p50 by more than this factor.
@@ -46,13 +45,7 @@ class EnvReader:
     def __call__(self) -> Env:
         zones = read_zones(self.fs, self._zones)
         hottest = max(zones, key=lambda z: z.temp_c) if zones else None
-        freqs: Dict[str, int] = {}
-        for directory in self._policies:
-            cur = try_read_int(os.path.join(directory, "cpuinfo_cur_freq"))
-            if cur is None:
-                cur = try_read_int(os.path.join(directory, "scaling_cur_freq"))
-            if cur is not None:
-                freqs[_policy_name(directory)] = cur
+        freqs = read_cur_freqs(self._policies)
         throttled, _why = read_throttled()
         return {"temp_c": hottest.temp_c if hottest else None,
                 "zone": hottest.type if hottest else None,

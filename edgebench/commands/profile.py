@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 HELP = """\
-Per job: the profiled mean inference, the sum of its kernels and the time outside them;
-per op type: nodes, mean time per inference, share of the inference, and the provider that
-ran it (ONNX Runtime).  LiteRT jobs: which ops the delegate (XNNPACK) took.  A variant
+Per job: the profiled mean inference, the sum of its kernels, the sum of the node spans
+(kernel + the executor's dispatch gap before it) and the profiler's measured cost; per op
+type: nodes, kernel and span time per inference, their shares of the inference, and the
+provider that ran it (ONNX Runtime).  LiteRT jobs: which ops the delegate (XNNPACK) took.  A variant
 slower than fp32 on the same device and runtime gets the op types that account for it.
 """
 
@@ -34,11 +35,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--devices", metavar="FILE", help="device registry (suite runs)")
     p.add_argument("--results", metavar="DIR", default="results",
                    help="results root (default: results)")
+    p.add_argument("--store", metavar="URL", help="results database a suite run is stored in "
+                   "(default: sqlite at RESULTS/edgebench.db; any SQLAlchemy URL)")
+    p.add_argument("--no-store", action="store_true", help="do not ingest a suite run")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.store.journal import latest_records, read_journal
+    from edgebench.journal import latest_records, parse_journal
 
     target = Path(args.target)
     if target.suffix in (".yaml", ".yml") and target.is_file():
@@ -51,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         if not (run_dir / "results.jsonl").exists():
             raise UsageError(f"no run {args.target!r} under {args.results} and no suite file "
                              f"of that name", hint="give a run id or a suite .yaml")
-    records = latest_records(read_journal(run_dir / "results.jsonl", keep_samples=False).records)
+    records = latest_records(parse_journal(run_dir / "results.jsonl", keep_samples=False).records)
     records = [r for r in records
                if (not args.models or r.get("model") in args.models)
                and (not args.device_names or r.get("device") in args.device_names)]
@@ -60,18 +64,28 @@ def handle(args: argparse.Namespace) -> int:
 
 def _run_suite(args: argparse.Namespace, suite: Path) -> Path:
     """Run the suite with profile: true; the toolchains' output goes to toolchain.log."""
+    from edgebench.commands.run import StoreSink
     from edgebench.progress import ConsoleProgress
     from edgebench.run import run_suite
     from edgebench.toolchain_log import ToolchainCapture
 
     out = Path(args.results)
     progress = ConsoleProgress(quiet=False)
-    with ToolchainCapture(out, enabled=True) as capture:
-        progress.stream, progress.on_run_dir = capture.terminal, capture.place
-        outcome = run_suite(suite, devices_path=args.devices,
-                            device_names=args.device_names or ["local"], out_dir=out,
-                            models=args.models, benchmark_overrides={"profile": True},
-                            progress=progress)
+    # stored like any run, so `edgebench report RUN_ID` and publish show its profiles
+    sink = None if args.no_store else StoreSink(
+        args.store, out, lambda text: print(text, file=sys.stderr)).open()
+    try:
+        with ToolchainCapture(out, enabled=True) as capture:
+            progress.stream, progress.on_run_dir = capture.terminal, capture.place
+            outcome = run_suite(suite, devices_path=args.devices,
+                                device_names=args.device_names or ["local"], out_dir=out,
+                                models=args.models, benchmark_overrides={"profile": True},
+                                on_record=sink, progress=progress)
+        if sink is not None:
+            sink.finish(Path(outcome.run_dir))
+    finally:
+        if sink is not None:
+            sink.close()
     print(f"run {outcome.run_id}: {outcome.run_dir}")
     return Path(outcome.run_dir)
 
@@ -102,16 +116,16 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
             slow = prof.get("runs_excluded_slow")
             left_out = (f" ({slow} slower than {prof.get('slow_run_factor')}x the median left out)"
                         if slow else "")
-            print(f"  {prof['runs']} profiled inferences{left_out}, mean "
-                  f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
-                  f"kernels {_us(prof['kernel_sum_mean_s'])} = "
-                  f"{prof['kernel_coverage'] * 100:.1f} %, outside kernels "
-                  f"{_us(prof['outside_kernels_mean_s'])}", file=stream)
-            print(f"  {'op type':<24} {'nodes':>5} {'mean':>10} {'share':>7}  ran on", file=stream)
+            _print_totals(prof, left_out, stream)
+            print(f"  {'op type':<24} {'nodes':>5} {'kernel':>10} {'share':>7} {'span':>10} "
+                  f"{'share':>7}  ran on", file=stream)
             for t in prof["by_op_type"]:
+                span = t.get("span_mean_s")  # absent in profiles recorded before spans
+                span_cells = (f"{_us(span):>10} {t['span_share'] * 100:>6.1f} %" if span is not None
+                              else f"{'-':>10} {'-':>8}")
                 print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {_us(t['mean_s']):>10} "
-                      f"{t['share'] * 100:>6.1f} %  {', '.join(t.get('providers') or [])}",
-                      file=stream)
+                      f"{t['share'] * 100:>6.1f} % {span_cells}  "
+                      f"{', '.join(t.get('providers') or [])}", file=stream)
             base = (key[0], key[1], key[2], "fp32")
             ratio = _slower(summaries.get(key) or {}, summaries.get(base)) if key[3] != "fp32" else None
             why = explain(prof, profiles.get(base)) if ratio is not None else None
@@ -127,6 +141,23 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _print_totals(prof: dict[str, Any], left_out: str, stream: TextIO) -> None:
+    """The job's lines: profiled inference, kernels, spans, the run's own work, and what
+    the profiler cost (profiled vs unprofiled calls, timed alike)."""
+    print(f"  {prof['runs']} profiled inferences{left_out}, mean "
+          f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
+          f"kernels {_us(prof['kernel_sum_mean_s'])} = {prof['kernel_coverage'] * 100:.1f} %, "
+          f"outside kernels {_us(prof['outside_kernels_mean_s'])}", file=stream)
+    if prof.get("span_sum_mean_s") is not None:
+        print(f"  spans (kernel + dispatch gap before it) {_us(prof['span_sum_mean_s'])} = "
+              f"{prof['span_coverage'] * 100:.1f} %; after the last kernel "
+              f"{_us(prof['after_last_kernel_mean_s'])}", file=stream)
+    if prof.get("profiler_slowdown_p50") is not None:
+        print(f"  profiler cost: call p50 {_us(prof['profiled_call_p50_s'])} profiled vs "
+              f"{_us(prof['unprofiled_call_p50_s'])} unprofiled "
+              f"({prof['profiler_slowdown_p50']:.2f}x)", file=stream)
 
 
 def _slower(summary: dict[str, Any], fp32: dict[str, Any] | None) -> float | None:

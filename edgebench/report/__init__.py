@@ -73,6 +73,8 @@ def report_from_store(store: "Store | str | Path | None", run_id: str, *,
     frame = results.load(st, run=run_id)
     samples = st.samples(run_id) if with_samples else {}
     return build_report(frame, meta, machines=st.device_snapshots(run_id), samples=samples,
+                        sustained=st.job_blocks(run_id, "sustained"),
+                        profiles=st.job_blocks(run_id, "profile"),
                         history=_history(st, meta), objective=objective,
                         max_accuracy_drop_pts=max_accuracy_drop_pts)
 

@@ -119,7 +119,8 @@ def sustained_table(report: ReportData) -> Table:
 
 def profile_tables(report: ReportData) -> tuple[Table, Table]:
     """The operator profiles (agent/profile.py): per job, how the profiled inference splits
-    into kernels and the rest; per job and op type, the mean time, share and provider.
+    into kernels, spans and the rest, and what the profiler cost; per job and op type, the
+    kernel time, kernel and span shares, and provider.
     LiteRT jobs: which ops the delegate took (its Python API has no per-op timer)."""
     from edgebench.explain import delegation_text, has_timings
 
@@ -132,7 +133,7 @@ def profile_tables(report: ReportData) -> tuple[Table, Table]:
             continue
         ident = _ident_cells(r)
         if "error" in prof:
-            jobs.append(ident + [Cell(f"profile failed: {prof['error']}", "bad")] + [Cell("")] * 4)
+            jobs.append(ident + [Cell(f"profile failed: {prof['error']}", "bad")] + [Cell("")] * 6)
         elif has_timings(prof):
             jobs.append(ident + [Cell(f"{prof.get('runs')} runs"
                                       + (f" (+{prof['runs_excluded_slow']} slow left out)"
@@ -141,19 +142,23 @@ def profile_tables(report: ReportData) -> tuple[Table, Table]:
                                  Cell(fmt_seconds(prof.get("kernel_sum_mean_s"))),
                                  _pct_cell(prof.get("kernel_coverage")),
                                  Cell(fmt_seconds(prof.get("outside_kernels_mean_s"))),
+                                 _pct_cell(prof.get("span_coverage")),
+                                 Cell(f"{prof['profiler_slowdown_p50']:.2f}×"
+                                      if prof.get("profiler_slowdown_p50") else "–"),
                                  Cell(fmt_bytes(prof.get("arena_held_bytes")))])
             for t in prof["by_op_type"]:
                 ops.append(ident + [Cell(str(t["op_type"])), Cell(str(t.get("nodes"))),
                                     Cell(fmt_seconds(t.get("mean_s"))), _pct_cell(t.get("share")),
+                                    _pct_cell(t.get("span_share")),
                                     Cell(", ".join(t.get("providers") or []))])
         else:
             text = delegation_text(prof) or ""
-            jobs.append(ident + [Cell(text), Cell("–"), Cell("–"), Cell("–"), Cell("–")])
+            jobs.append(ident + [Cell(text)] + [Cell("–")] * 6)
     return (Table(["model", "variant", "format", "device", "profiled inference (mean)",
-                   "Σ kernels", "kernels / inference", "outside kernels", "runtime arena"],
-                  jobs, table_id="profile-jobs"),
-            Table(["model", "variant", "format", "device", "op type", "nodes", "mean / inference",
-                   "share of inference", "ran on"], ops, table_id="profile-ops"))
+                   "Σ kernels", "kernels / inference", "outside kernels", "spans / inference",
+                   "profiler cost (p50)", "runtime arena"], jobs, table_id="profile-jobs"),
+            Table(["model", "variant", "format", "device", "op type", "nodes", "kernel / inference",
+                   "kernel share", "span share", "ran on"], ops, table_id="profile-ops"))
 
 
 def compat_table(report: ReportData) -> Table:
@@ -252,7 +257,11 @@ def sections(report: ReportData) -> list[Section]:
                                "it; profiled inferences are slower than unprofiled ones.  "
                                "Shares are of the profiled mean inference (ONNX Runtime's "
                                "model_run); 'outside kernels' is the executor's and the "
-                               "profiler's own time between kernels (docs/profile.md)."]))
+                               "profiler's own time between kernels.  A node's span is its "
+                               "kernel plus the gap before it (from the previous kernel's "
+                               "end); spans leave out only the run's work after its last "
+                               "kernel.  Profiler cost: profiled / unprofiled call p50 "
+                               "(docs/profile.md)."]))
     out += synergy_sections(report) + mcu_sections(report)
     out.append(Section("Compatibility (variant × device)", "compat", tables=[compat_table(report)]))
     env_keys = list(dict.fromkeys(k for info in report.environment.values() for k in info))

@@ -224,6 +224,15 @@ class Store:
             rows = conn.execute(query).mappings().all()
         return {r["device"]: json.loads(r["machine_json"] or "{}") for r in rows}
 
+    def job_blocks(self, run_id: str, name: str) -> dict[str, dict[str, Any]]:
+        """{job_id: result block} of one run, for a block in ``schema.STORED_BLOCKS``
+        (``"profile"``, ``"sustained"``); {} for runs ingested before schema v2."""
+        t = S.job_blocks
+        query = sa.select(t.c.job_id, t.c.block_json).where(t.c.run_id == run_id, t.c.name == name)
+        with self.mapped(f"read {name} blocks of run {run_id!r}"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {job_id: json.loads(text) for job_id, text in rows}
+
     def run_meta(self, run_id: str) -> dict[str, Any]:
         """The run.json the run ``run_id`` was ingested with ({"run_id": ...} if none)."""
         query = sa.select(S.runs.c.run_json).where(S.runs.c.run_id == run_id)

@@ -147,6 +147,7 @@ def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
         conn.execute(S.samples.insert().values(
             run_id=run_id, job_id=job_id, count=len(latencies), dtype="<f8",
             latencies_s=blob))
+    _replace_blocks(conn, record)
     machine = (record.get("result") or {}).get("machine")
     if isinstance(machine, dict) and machine:
         dkey = (S.devices.c.run_id == run_id) & (S.devices.c.device == record["device"])
@@ -156,3 +157,17 @@ def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
             machine_json=json.dumps(machine, sort_keys=True, default=str),
             recorded_at=record.get("finished_at")))
     return not existed
+
+
+def _replace_blocks(conn: sa.Connection, record: dict[str, Any]) -> None:
+    """The job's :data:`~edgebench.store.schema.STORED_BLOCKS`, replaced like its row."""
+    run_id, job_id = record["run_id"], record["job_id"]
+    conn.execute(S.job_blocks.delete().where(
+        (S.job_blocks.c.run_id == run_id) & (S.job_blocks.c.job_id == job_id)))
+    result = record.get("result") or {}
+    for name in S.STORED_BLOCKS:
+        block = result.get(name) if isinstance(result, dict) else None
+        if isinstance(block, dict):
+            conn.execute(S.job_blocks.insert().values(
+                run_id=run_id, job_id=job_id, name=name,
+                block_json=json.dumps(block, sort_keys=True, default=str)))

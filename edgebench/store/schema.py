@@ -12,6 +12,10 @@ Version history
   fingerprint hash, no device snapshots, no raw latency samples.
 * **1** -- ``meta``; ``jobs.fingerprint_hash`` / ``jobs.fingerprint_json`` /
   ``jobs.extra_json``; ``devices`` (inventory snapshot per run); ``samples``.
+* **2** -- ``job_blocks``: a job's result blocks the report shows beyond the summary
+  (:data:`STORED_BLOCKS`: the operator profile, the sustained bins) as JSON, so a report
+  rebuilt from the store has the sections the run-directory report has.  Jobs ingested
+  before v2 have none until their run directory is ingested again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import sqlalchemy as sa
 
 from edgebench.record import SUMMARY_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Summary columns kept as text; the rest of the measured columns are floats or ints.
 TEXT_COLUMNS = frozenset({
@@ -117,6 +121,17 @@ samples = sa.Table(
     sa.Column("latencies_s", sa.LargeBinary, nullable=False),
 )
 
+#: Result blocks (``record["result"][name]``) kept whole in ``job_blocks``.
+STORED_BLOCKS = ("profile", "sustained")
+
+job_blocks = sa.Table(
+    "job_blocks", metadata,
+    sa.Column("run_id", sa.String(128), primary_key=True),
+    sa.Column("job_id", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),  # one of STORED_BLOCKS
+    sa.Column("block_json", sa.Text, nullable=False),
+)
+
 
 def _migrate_0_to_1(conn: sa.Connection) -> None:
     """Prototype DB -> v1: add the new job columns and create the new tables."""
@@ -133,7 +148,7 @@ def _migrate_0_to_1(conn: sa.Connection) -> None:
         if col.name not in have_runs:
             ddl_type = col.type.compile(dialect=conn.dialect)
             conn.execute(sa.text(f'ALTER TABLE runs ADD COLUMN "{col.name}" {ddl_type}'))
-    metadata.create_all(conn, tables=[meta, devices, samples])
+    metadata.create_all(conn, tables=[meta, devices, samples])  # job_blocks: 1 -> 2
     # The prototype kept only the short hash in 'fingerprint'; carry it over.
     if "fingerprint" in have:
         conn.execute(sa.text(
@@ -144,6 +159,11 @@ def _migrate_0_to_1(conn: sa.Connection) -> None:
         conn.execute(
             jobs.update().where(jobs.c.run_id == run_id, jobs.c.job_id == job_id)
             .values(fingerprint_hash=hashlib.sha256(json.dumps({}).encode()).hexdigest()[:16]))
+
+
+def _migrate_1_to_2(conn: sa.Connection) -> None:
+    """v1 -> v2: the ``job_blocks`` table (empty: a v1 store never kept the blocks)."""
+    metadata.create_all(conn, tables=[job_blocks])
 
 
 def add_summary_columns(conn: sa.Connection) -> None:
@@ -160,7 +180,7 @@ def add_summary_columns(conn: sa.Connection) -> None:
 
 
 #: MIGRATIONS[v] upgrades a version-v database to version v + 1.
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 def current_version(conn: sa.Connection) -> int | None:

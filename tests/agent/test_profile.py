@@ -54,6 +54,27 @@ def test_parse_ort_profile_drops_session_events_and_warmup_runs() -> None:
     assert prof["kernel_sum_mean_s"] == pytest.approx(9e-6)
     assert prof["outside_kernels_mean_s"] == pytest.approx(2e-6)
     assert prof["arena_held_bytes"] == 4096
+    # spans: from the previous kernel's end (the run's start for the first) to this end
+    assert types["Conv"]["span_mean_s"] == pytest.approx(8e-6)  # (7 + 9) / 2
+    assert types["Relu"]["span_mean_s"] == pytest.approx(3e-6)  # (3 + 3) / 2
+    assert types["Conv"]["span_share"] == pytest.approx(8 / 11)
+    assert prof["span_sum_mean_s"] == pytest.approx(11e-6) and prof["span_coverage"] == pytest.approx(1.0)
+    assert prof["dispatch_gaps_mean_s"] == pytest.approx(2e-6)
+    assert prof["before_first_kernel_mean_s"] == pytest.approx(1e-6)
+    assert prof["after_last_kernel_mean_s"] == pytest.approx(0.0)
+
+
+def test_spans_of_overlapping_kernels_never_count_wall_time_twice() -> None:
+    """A parallel executor's kernels overlap: spans are ordered by end, so their sum is
+    the run's wall time up to the last kernel, and the tail is the run's post work."""
+    events = [_node("a", "Conv", 101, 10), _node("b", "Conv", 103, 4), _node("c", "Add", 112, 3),
+              {"cat": "Session", "name": "model_run", "ts": 100, "dur": 20}]
+    prof = parse_ort_profile(events)
+    spans = {n["name"]: n["span_mean_s"] for n in prof["nodes"]}
+    assert spans == pytest.approx({"b": 7e-6, "a": 4e-6, "c": 4e-6})  # ends 107, 111, 115
+    assert prof["kernel_sum_mean_s"] == pytest.approx(17e-6)  # more than the spans: overlap
+    assert prof["span_sum_mean_s"] == pytest.approx(15e-6)
+    assert prof["after_last_kernel_mean_s"] == pytest.approx(5e-6)
 
 
 def test_ort_job_profile_is_real_and_separate_from_the_timed_loop(mlp_onnx: Path) -> None:

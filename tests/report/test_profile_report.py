@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 from edgebench.commands.profile import print_profiles
@@ -95,3 +96,77 @@ def test_benchmark_profile_settings_are_strict() -> None:
     for bad in ({"profile": "yes"}, {"profile": 1}, {"profile_runs": 0}, {"profile_runs": 2.5}):
         with pytest.raises(ValidationError):
             BenchmarkSpec.model_validate(bad)
+
+
+def test_report_rebuilt_from_the_store_has_the_profile_section(tmp_path: Path) -> None:
+    """`edgebench report RUN_ID` reads the store: the profiles are stored with the jobs, so
+    its profile section and its SLOWER explanation are the journal report's."""
+    from edgebench.report import report_from_store
+    from edgebench.store import Store
+
+    run_dir = _with_profiles(tmp_path)
+    store = Store(tmp_path / "s.db")
+    store.ingest_dir(run_dir)
+    from_dir, from_store = report_from_dir(run_dir), report_from_store(store, "r1")
+    assert from_store.profiles == from_dir.profiles and len(from_store.profiles) == 2
+    md_dir, md_store = to_markdown(from_dir), to_markdown(from_store)
+    section = md_dir[md_dir.index("## Operator profile"):].split("\n## ")[0]
+    assert "ConvInteger" in section and section in md_store
+    slower = [w.message for w in from_store.warnings if w.kind == "slower"]
+    assert len(slower) == 1 and "ConvInteger 69.7 µs = 40.6 %" in slower[0]
+
+
+def test_profile_command_reads_a_run_id_from_the_cli(tmp_path: Path, capsys) -> None:
+    """`edgebench profile RUN_ID --results DIR` end to end (it read a module that no longer
+    existed); spans and the profiler's cost are printed where the profile has them."""
+    from edgebench.cli import main
+
+    run_dir = _with_profiles(tmp_path)
+    recs = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    for rec in recs:
+        prof = (rec.get("result") or {}).get("profile")
+        if prof is INT8 or (prof and prof["inference_mean_s"] == INT8["inference_mean_s"]):
+            rec["result"]["profile"] = dict(
+                prof, span_sum_mean_s=160.0e-6, span_coverage=160.0 / 171.5,
+                after_last_kernel_mean_s=11.5e-6, profiled_call_p50_s=180.0e-6,
+                unprofiled_call_p50_s=40.0e-6, profiler_slowdown_p50=4.5,
+                by_op_type=[dict(t, span_mean_s=t["mean_s"] * 1.5, span_share=t["share"] * 1.5)
+                            for t in prof["by_op_type"]])
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    assert main(["profile", "r1", "--results", str(run_dir.parent), "--model", "mobilenet_v2"]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v2/int8 (onnx) on rpi4" in out
+    assert "spans (kernel + dispatch gap before it) 160.0 µs = 93.3 %; after the last kernel 11.5 µs" in out
+    assert "profiler cost: call p50 180.0 µs profiled vs 40.0 µs unprofiled (4.50x)" in out
+    assert "  ConvInteger                  2    69.7 µs   40.6 %   104.5 µs   61.0 %  CPUExecutionProvider" in out
+    assert "  Conv                         2     6.6 µs   17.6 %          -        -  CPUExecutionProvider" in out
+    assert main(["profile", "nosuchrun", "--results", str(run_dir.parent)]) == 2
+
+
+def test_profile_command_runs_a_suite_stores_it_and_the_store_report_shows_it(
+        tmp_path: Path, mlp_onnx: Path, monkeypatch, capsys) -> None:
+    """`edgebench profile SUITE` on local, for real: the tables print, the run is stored
+    with its profiles, and the report rebuilt from the store has the profile section."""
+    import edgebench.run
+    from edgebench.cli import main
+    from edgebench.report import report_from_store
+    from edgebench.store import Store
+
+    monkeypatch.setattr(edgebench.run, "DEFAULT_CACHE", tmp_path / "cache")
+    (tmp_path / "mlp.onnx").write_bytes(mlp_onnx.read_bytes())
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmodels:\n  - name: mlp\n    path: mlp.onnx\n"
+                     "variants:\n  - name: fp32\n    steps: []\n"
+                     "benchmark: {warmup_runs: 2, warmup_min_s: 0, min_runs: 20, "
+                     "min_duration_s: 0, max_duration_s: 5, profile_runs: 20}\n")
+    results = tmp_path / "results"
+    assert main(["profile", str(suite), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "mlp/fp32 (onnx) on local" in out and "spans (kernel + dispatch gap before it)" in out
+    run_id = re.search(r"^run (\S+): ", out, re.M).group(1)  # type: ignore[union-attr]
+    store = Store(results / "edgebench.db")
+    profiles = store.job_blocks(run_id, "profile")
+    assert len(profiles) == 1 and next(iter(profiles.values()))["runtime"] == "onnxruntime"
+    md = to_markdown(report_from_store(store, run_id))
+    assert "## Operator profile" in md and "| mlp | fp32 | onnx | local |" in md
+    assert "| spans / inference | profiler cost (p50) |" in md and "| span share |" in md

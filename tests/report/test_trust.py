@@ -177,8 +177,18 @@ def test_spread_and_sustained_sections(tmp_path: Path) -> None:
                 "bins": bins, "onset_s": 120.0, "throttle_flags": ["policy0 clock fell"],
                 "burst_p50_ci_low_s": 0.0099, "burst_p50_ci_high_s": 0.0101}
 
-    report = report_from_dir(_report_dir(tmp_path, extra))
+    run_dir = _report_dir(tmp_path, extra)
+    report = report_from_dir(run_dir)
     md = to_markdown(report)
+    # rebuilt from the store (report RUN_ID, publish): the same sustained section
+    from edgebench.report import report_from_store
+    from edgebench.store import Store
+
+    store = Store(tmp_path / "s.db")
+    store.ingest_dir(run_dir)
+    stored_md = to_markdown(report_from_store(store, run_dir.name))
+    section = md[md.index("## Sustained versus burst"):].split("\n## ")[0]
+    assert section in stored_md
     assert "## Process-to-process spread" in md
     assert "| mobilenet_v2 | fp32 | onnx | rpi4 | 5 |" in md and "| 1.2 % | 3.1 % |" in md
     assert "## Sustained versus burst" in md

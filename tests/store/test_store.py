@@ -111,7 +111,7 @@ def test_migrates_a_v0_database_forward(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.executescript(V0_DDL)
     store = Store(db)
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     from edgebench import results
 
     old = results.load(store, run="old")
@@ -119,7 +119,33 @@ def test_migrates_a_v0_database_forward(tmp_path: Path) -> None:
     assert old.loc[0, "fingerprint"] == "feedbeef"  # carried into fingerprint_hash
     store.ingest_dir(make_run(tmp_path, RunSpec("new")))
     assert set(results.load(store)["run_id"]) == {"old", "new"}
-    assert Store(db).schema_version() == 1  # reopening does not migrate again
+    assert Store(db).schema_version() == 2  # reopening does not migrate again
+
+
+def test_migrates_a_v1_database_to_v2_and_keeps_result_blocks(tmp_path: Path) -> None:
+    """v1 had no job_blocks: the migration adds it; a re-ingest fills it from the journal."""
+    run_dir = make_run(tmp_path, RunSpec("r1"))
+    journal = run_dir / "results.jsonl"
+    recs = [json.loads(line) for line in journal.read_text().splitlines()]
+    ok = [r for r in recs if r["status"] == "ok"]
+    ok[0]["result"]["profile"] = {"runtime": "onnxruntime", "inference_mean_s": 3.25e-05,
+                                  "by_op_type": [{"op_type": "Conv", "span_mean_s": 3e-05}]}
+    ok[1]["result"]["sustained"] = {"bins": [{"p50_s": 0.01}], "verdict": "held"}
+    journal.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    db = tmp_path / "s.db"
+    Store(db).ingest_dir(run_dir)
+    with sqlite3.connect(db) as conn:  # the same file as a v1 edgebench left it
+        conn.execute("DROP TABLE job_blocks")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    store = Store(db)
+    assert store.schema_version() == 2 and _count(db, "job_blocks") == 0
+    assert store.job_blocks("r1", "profile") == {}
+    store.ingest_dir(run_dir)
+    assert store.job_blocks("r1", "profile") == {ok[0]["job_id"]: ok[0]["result"]["profile"]}
+    assert store.job_blocks("r1", "sustained") == {ok[1]["job_id"]: ok[1]["result"]["sustained"]}
+    assert _count(db, "job_blocks") == 2
+    store.ingest_dir(run_dir)  # replaced, never duplicated
+    assert _count(db, "job_blocks") == 2
 
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:

@@ -134,12 +134,26 @@ class OpenVinoBackend(Backend):
         except Exception:  # noqa: BLE001
             return None
 
-    def _set_inputs(self, feed: Dict[str, np.ndarray]) -> None:
+    def _set_inputs(self, feed: Dict[str, np.ndarray], request: Any = None) -> None:
         import openvino as ov
 
         for info in self.inputs:
             arr = np.ascontiguousarray(feed[info.name])
-            self.request.set_tensor(info.name, ov.Tensor(arr))
+            (request or self.request).set_tensor(info.name, ov.Tensor(arr))
+
+    def profile(self, feed: Dict[str, np.ndarray], runs: int, model_path: str) -> Dict[str, Any]:
+        """Per-layer performance counters of a second compiled model, same device and
+        config plus ``PERF_COUNT`` (agent/profile_openvino.py); the timed one stays
+        uncounted, so the headline latency is never perturbed."""
+        import openvino as ov
+
+        from ..profile_openvino import profile_openvino
+
+        core = ov.Core()
+        return profile_openvino(
+            lambda: core.compile_model(core.read_model(model_path), self.device,
+                                       {**self._config(), "PERF_COUNT": True}),
+            lambda request: self._set_inputs(feed, request), runs)
 
     def bind(self, feed: Dict[str, np.ndarray]) -> Callable[[], Any]:
         """Inputs are set once (like LiteRT's ``set_tensor``); ``infer()`` is the runtime's

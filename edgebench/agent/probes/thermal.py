@@ -112,6 +112,21 @@ def _policy_name(directory: str) -> str:
     return base if base.startswith("policy") else os.path.basename(os.path.dirname(directory))
 
 
+def read_cur_freqs(dirs: List[str]) -> Dict[str, int]:
+    """{policy: current clock in kHz} of these cpufreq policy directories, read now:
+    ``cpuinfo_cur_freq`` (the hardware's) where readable, else ``scaling_cur_freq`` (the
+    governor's request); a policy with neither is left out.  The one reader of the live
+    clock, for the thermal sampler and the sustained mode's per-bin record."""
+    freqs: Dict[str, int] = {}
+    for directory in dirs:
+        cur = try_read_int(os.path.join(directory, "cpuinfo_cur_freq"))
+        if cur is None:
+            cur = try_read_int(os.path.join(directory, "scaling_cur_freq"))
+        if cur is not None:
+            freqs[_policy_name(directory)] = cur
+    return freqs
+
+
 def read_policies(fs: Sysfs, dirs: Optional[List[str]] = None) -> List[CpuPolicy]:
     out: List[CpuPolicy] = []
     for directory in policy_dirs(fs) if dirs is None else dirs:
@@ -213,13 +228,7 @@ class ThermalMonitor(BackgroundSampler):
 
     def sample(self) -> None:
         zones = read_zones(self.fs, self._zone_dirs)
-        freqs: Dict[str, int] = {}
-        for directory in self._policy_dirs:
-            cur = try_read_int(os.path.join(directory, "cpuinfo_cur_freq"))
-            if cur is None:
-                cur = try_read_int(os.path.join(directory, "scaling_cur_freq"))
-            if cur is not None:
-                freqs[_policy_name(directory)] = cur
+        freqs = read_cur_freqs(self._policy_dirs)
         with self._lock:
             self.samples += 1
             for zone in zones:

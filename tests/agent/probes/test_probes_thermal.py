@@ -12,7 +12,7 @@ import pytest
 
 from edgebench.agent.probes import ProbeSession
 from edgebench.agent.probes.sysfs import Sysfs
-from edgebench.agent.probes.thermal import read_policies, read_zones, snapshot
+from edgebench.agent.probes.thermal import policy_dirs, read_cur_freqs, read_policies, read_zones, snapshot
 from tests.agent.probes.probes_helpers import write_atomic
 
 POLICY0 = "sys/devices/system/cpu/cpufreq/policy0"
@@ -220,3 +220,14 @@ def test_per_cpu_cpufreq_layout_without_policy_dirs(tmp_path: Path) -> None:
         (d / "scaling_max_freq").write_text("1500000\n")
     policies = read_policies(Sysfs(str(tmp_path)))
     assert [(p.policy, p.cpus, p.cur_freq_khz) for p in policies] == [("cpu0", "0", 700000), ("cpu1", "1", 700000)]
+
+
+def test_read_cur_freqs_prefers_the_hardware_clock(tree: Callable[[str], Path]) -> None:
+    """The one live-clock reader (thermal sampler and sustained bins): cpuinfo_cur_freq
+    where readable, else scaling_cur_freq; a policy with neither is left out."""
+    root = tree("rpi5")  # scaling_cur_freq 1500000
+    fs = Sysfs(str(root))
+    assert read_cur_freqs(policy_dirs(fs)) == {"policy0": 1500000}
+    write_atomic(root / POLICY0 / "cpuinfo_cur_freq", "1400000")
+    (root / "sys/devices/system/cpu/cpufreq/policy4").mkdir()
+    assert read_cur_freqs(policy_dirs(fs)) == {"policy0": 1400000}
