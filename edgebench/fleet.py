@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from edgebench.results.record import JobRecord, utc_now
+
 from .agent.backends import CLASSIC_RUNTIME
 from .agent.schema import validate_result
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
 from .interrupt import POLL_S, note_stranded, request_stop
-from .record import JobRecord, utc_now
 from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
 

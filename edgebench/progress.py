@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
+from edgebench.results.record import JobRecord
+
 from .fleet import DeviceReport, Job
-from .record import JobRecord
 from .textsafe import plain, printable
 
 

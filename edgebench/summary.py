@@ -15,7 +15,7 @@ import io
 import json
 from typing import Any, Iterable, Optional
 
-from .record import SUMMARY_COLUMNS, JobRecord
+from edgebench.results.record import SUMMARY_COLUMNS, JobRecord
 
 
 def _get(data: Optional[dict[str, Any]], *path: str) -> Any:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from edgebench.config import LOCAL_DEVICE, load_suite
 from edgebench.errors import ConfigError
-from edgebench.record import SUMMARY_COLUMNS, JobRecord
+from edgebench.results.record import SUMMARY_COLUMNS, JobRecord
 from edgebench.summary import summary_row
 
 

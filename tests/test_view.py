@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgebench.compressors.manifest import quality_warnings
-from edgebench.record import JobRecord
+from edgebench.results.record import JobRecord
 from edgebench.view import measurement_warnings, slower_than_fp32
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from edgebench.config import load_suite
 from edgebench.errors import ConfigError
-from edgebench.record import JobRecord
+from edgebench.results.record import JobRecord
 from edgebench.summary import summary_row
 from edgebench.variants import Artifact, _annotate
 

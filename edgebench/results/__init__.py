@@ -15,7 +15,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results.record import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -20,7 +20,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results.record import SUMMARY_COLUMNS
 
 SCHEMA_VERSION = 1
 

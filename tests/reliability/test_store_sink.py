@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from edgebench.commands.run import StoreSink
-from edgebench.record import JobRecord
+from edgebench.results.record import JobRecord
 from tests.conftest import make_mlp_onnx
 from tests.reliability.helpers import (
     FAST,
