@@ -58,8 +58,8 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
                 force: bool = False) -> NightlyOutcome:
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2."""
-    from edgebench.journal import write_atomic
     from edgebench.report.compare import compare_runs
+    from edgebench.results.journal import write_atomic
     from edgebench.store import open_store, read_run_json
 
     out_dir = Path(out_dir)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from edgebench.results.journal import RunDir, write_atomic
 from edgebench.results.record import JobRecord, utc_now
 
 from . import __version__
@@ -29,7 +30,6 @@ from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devi
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
 from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
-from .journal import RunDir, write_atomic
 from .summary import summary_csv
 
 DEFAULT_OUT = Path("results")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.journal import RunDir, read_journal
+from edgebench.results.journal import RunDir, read_journal
 from edgebench.results.record import SUMMARY_COLUMNS
 from edgebench.run import run_suite
 

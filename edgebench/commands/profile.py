@@ -38,20 +38,20 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.store.journal import latest_records, read_journal
+    from edgebench.results.journal import latest_records, parse_journal
 
     target = Path(args.target)
     if target.suffix in (".yaml", ".yml") and target.is_file():
         run_dir = _run_suite(args, target)
     else:
         from edgebench.errors import UsageError
-        from edgebench.journal import validate_run_id
+        from edgebench.results.journal import validate_run_id
 
         run_dir = Path(args.results) / validate_run_id(args.target)
         if not (run_dir / "results.jsonl").exists():
             raise UsageError(f"no run {args.target!r} under {args.results} and no suite file "
                              f"of that name", hint="give a run id or a suite .yaml")
-    records = latest_records(read_journal(run_dir / "results.jsonl", keep_samples=False).records)
+    records = latest_records(parse_journal(run_dir / "results.jsonl", keep_samples=False).records)
     records = [r for r in records
                if (not args.models or r.get("model") in args.models)
                and (not args.device_names or r.get("device") in args.device_names)]

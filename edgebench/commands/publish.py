@@ -28,8 +28,8 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.journal import ensure_output_dir
     from edgebench.report.site import publish
+    from edgebench.results.journal import ensure_output_dir
     from edgebench.store import require_existing
 
     store = require_existing(args.store, Path(args.results))  # a lookup creates no database

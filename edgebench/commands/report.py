@@ -42,9 +42,9 @@ def handle(args: argparse.Namespace) -> int:
     and checks the output folder before reading anything, so a bad ``--out`` is one
     exit-2 line instead of an OSError after the work.
     """
-    from edgebench.journal import ensure_output_dir, validate_run_id
     from edgebench.report import report_from_dir, report_from_store
     from edgebench.report.formats import parse_formats, write_formats
+    from edgebench.results.journal import ensure_output_dir, validate_run_id
     from edgebench.store import open_existing
 
     formats = parse_formats(args.format)
@@ -76,7 +76,7 @@ def handle(args: argparse.Namespace) -> int:
 def _unknown_run(run_id: str, results_dir: Path, store: Any) -> None:
     """UsageError naming where we looked and the latest runs there."""
     from edgebench.errors import UsageError
-    from edgebench.journal import iter_runs
+    from edgebench.results.journal import iter_runs
 
     if store is not None:
         store.run(run_id)  # raises UsageError listing the latest stored runs

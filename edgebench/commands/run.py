@@ -152,8 +152,9 @@ def open_store_sink(args: argparse.Namespace, warn: Any) -> "StoreSink | None":
     The suite and devices are loaded first (``run_suite`` loads them again: cheap), so
     that a bad suite is still reported as itself and leaves no database behind.
     """
+    from edgebench.results.journal import RunDir, ensure_output_dir, validate_run_id
+
     from ..config import load_devices, load_suite, select_devices
-    from ..journal import RunDir, ensure_output_dir, validate_run_id
     from ..variants import check_model_names
 
     if args.resume is not None:

@@ -1,6 +1,6 @@
 """Results store (SQLite by default, any SQLAlchemy URL): see :mod:`edgebench.store.core`."""
 
-from edgebench.journal import Journal, parse_journal, read_run_json
+from edgebench.results.journal import Journal, parse_journal, read_run_json
 from edgebench.store.core import (
     IngestCounts,
     RunInfo,

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from edgebench.journal import read_journal
+from edgebench.results.journal import read_journal
 from tests.conftest import make_mlp_onnx
 from tests.reliability.helpers import (
     FIGURES,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
-from edgebench.results.record import JobRecord
+from edgebench.errors import StoreConfigError, StoreError, UsageError
 
-from .errors import StoreConfigError, StoreError, UsageError
+from .record import JobRecord
 
 JOURNAL = "results.jsonl"
 RUN_JSON = "run.json"
