@@ -15,7 +15,8 @@ import io
 import json
 from typing import Any, Iterable, Optional
 
-from edgebench.results.record import SUMMARY_COLUMNS, JobRecord
+from edgebench.results.columns import SUMMARY_COLUMNS
+from edgebench.results.record import JobRecord
 
 
 def _get(data: Optional[dict[str, Any]], *path: str) -> Any:

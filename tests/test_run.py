@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from edgebench.results.columns import SUMMARY_COLUMNS
 from edgebench.results.journal import RunDir, read_journal
-from edgebench.results.record import SUMMARY_COLUMNS
 from edgebench.run import run_suite
 
 FAST = ("benchmark: {warmup_runs: 2, warmup_min_s: 0, min_runs: 20, min_duration_s: 0.05, "

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from edgebench.config import LOCAL_DEVICE, load_suite
 from edgebench.errors import ConfigError
-from edgebench.results.record import SUMMARY_COLUMNS, JobRecord
+from edgebench.results.columns import SUMMARY_COLUMNS
+from edgebench.results.record import JobRecord
 from edgebench.summary import summary_row
 
 

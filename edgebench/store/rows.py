@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from edgebench.errors import StoreError
+from edgebench.results import columns as C
 from edgebench.store import schema as S
 from edgebench.summary import fingerprint_hash  # the run computes the same hash
 
@@ -23,14 +24,14 @@ def clean_value(name: str, value: Any) -> Any:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
-    if name in S.BOOL_COLUMNS:
+    if name in C.BOOL_COLUMNS:
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "y")
         return bool(value)
-    if name in S.TEXT_COLUMNS:
+    if name in C.TEXT_COLUMNS:
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     number = float(value)  # ValueError handled by caller
-    if name in S.INT_COLUMNS and number.is_integer():
+    if name in C.INT_COLUMNS and number.is_integer():
         return int(number)
     return number
 
@@ -92,7 +93,7 @@ def job_row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"run_id": record.get("run_id"), "job_id": record.get("job_id")}
     extra: dict[str, Any] = {}
     for name, value in summary.items():
-        if name in S.SPECIAL_COLUMNS:
+        if name in C.SPECIAL_COLUMNS:
             continue
         if name not in S.jobs.c:
             extra[name] = value
@@ -122,7 +123,7 @@ def frame_row(row: dict[str, Any]) -> dict[str, Any]:
     row["job_finished_at"] = row.pop("finished_at")
     extra = json.loads(row.pop("extra_json") or "{}")
     row.update({k: v for k, v in extra.items() if k not in row})
-    for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
+    for name in C.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
         try:
             row[name] = clean_value(name, row.get(name))
         except (TypeError, ValueError):
