@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from edgebench import results
 from edgebench.results import columns as C
+from edgebench.results.rows import summary_csv
 from edgebench.store import Store
-from edgebench.summary import summary_csv
 from tests.store.runfactory import RunSpec, make_run
 
 

@@ -13,7 +13,7 @@ from edgebench.config import LOCAL_DEVICE, load_suite
 from edgebench.errors import ConfigError
 from edgebench.results.columns import SUMMARY_COLUMNS
 from edgebench.results.record import JobRecord
-from edgebench.summary import summary_row
+from edgebench.results.rows import summary_row
 
 
 def _suite(tmp_path: Path, mlp_onnx: Path, bench: str) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from edgebench.config import load_suite
 from edgebench.errors import ConfigError
 from edgebench.results.record import JobRecord
-from edgebench.summary import summary_row
+from edgebench.results.rows import summary_row
 from edgebench.variants import Artifact, _annotate
 
 ROOT = Path(__file__).resolve().parents[1]

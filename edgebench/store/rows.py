@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from edgebench.errors import StoreError
 from edgebench.results import columns as C
+from edgebench.results.rows import fingerprint_hash  # the run computes the same hash
 from edgebench.store import schema as S
-from edgebench.summary import fingerprint_hash  # the run computes the same hash
 
 
 def clean_value(name: str, value: Any) -> Any:

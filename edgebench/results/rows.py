@@ -121,7 +121,7 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
 
 def _mcu_cells(manifest: dict[str, Any]) -> dict[str, Any]:
     """auto_added and the microcontroller columns (empty for ONNX files)."""
-    from .compressors.mcu import fit_text
+    from edgebench.compressors.mcu import fit_text
 
     mcu = manifest.get("mcu") or {}
     return {"auto_added": True if manifest.get("auto_added") else None,
