@@ -68,7 +68,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store.rows import frame_row, job_row
+    from edgebench.results.rows import frame_row, job_row
 
     suite = run_meta.get("suite") or {}
     rows = []

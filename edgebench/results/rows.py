@@ -1,4 +1,6 @@
-"""Flatten a job record into the summary row, and the fingerprint that says what is comparable.
+"""The one row builder: a job record as its summary row (summary.csv), as the store's jobs
+row (:func:`job_row`) and as :func:`edgebench.results.load` shows it (:func:`frame_row`);
+and the fingerprint that says what is comparable.
 
 The row is derived, never stored as the source of truth: the agent's full result stays in
 the journal, so a new column can be computed for old runs.  The fingerprint holds every
@@ -13,8 +15,10 @@ import csv
 import hashlib
 import io
 import json
+import math
 from typing import Any, Iterable, Optional
 
+from edgebench.results import columns as C
 from edgebench.results.columns import SUMMARY_COLUMNS
 from edgebench.results.record import JobRecord
 
@@ -150,3 +154,71 @@ def summary_csv(rows: Iterable[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     return buf.getvalue()
+
+
+def clean_value(name: str, value: Any) -> Any:
+    """Turn a summary cell (CSV-ish: '' for not measured) into the column's DB value."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if name in C.BOOL_COLUMNS:
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "y")
+        return bool(value)
+    if name in C.TEXT_COLUMNS:
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    number = float(value)  # ValueError handled by caller
+    if name in C.INT_COLUMNS and number.is_integer():
+        return int(number)
+    return number
+
+
+def job_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A journal record as its jobs-table row: summary cells converted by
+    :func:`clean_value`, the cells without a column (or that do not convert) kept verbatim
+    in ``extra_json``.  The one row builder: the store writes it, and a run directory's
+    report reads it through :func:`frame_row`, so both show the same values."""
+    summary = dict(record.get("summary") or {})
+    for key in ("model", "variant", "format", "device", "status", "error"):
+        if summary.get(key) in (None, "") and record.get(key) is not None:
+            summary[key] = record[key]
+    row: dict[str, Any] = {"run_id": record.get("run_id"), "job_id": record.get("job_id")}
+    extra: dict[str, Any] = {}
+    for name, value in summary.items():
+        if name in C.SPECIAL_COLUMNS:
+            continue
+        if name not in C.DB_COLUMNS:
+            extra[name] = value
+            continue
+        try:
+            row[name] = clean_value(name, value)
+        except (TypeError, ValueError):
+            extra[name] = value  # kept verbatim, never coerced into a wrong number
+            row[name] = None
+    fp = record.get("fingerprint") or {}
+    row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
+    row["fingerprint_hash"] = (str(summary.get("fingerprint") or "") or fingerprint_hash(fp))
+    row["error_kind"] = record.get("error_kind")
+    row["started_at"] = record.get("started_at")
+    row["finished_at"] = record.get("finished_at")
+    row["attempts"] = record.get("attempts")
+    row["extra_json"] = json.dumps(extra, sort_keys=True, default=str) if extra else None
+    return row
+
+
+def frame_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A jobs-table row as :func:`edgebench.results.load` shows it: fingerprint,
+    job_started_at, job_finished_at, and ``extra_json``'s cells as columns."""
+    row = dict(row)
+    row["fingerprint"] = row.pop("fingerprint_hash")
+    row["job_started_at"] = row.pop("started_at")
+    row["job_finished_at"] = row.pop("finished_at")
+    extra = json.loads(row.pop("extra_json") or "{}")
+    row.update({k: v for k, v in extra.items() if k not in row})
+    for name in C.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
+        try:
+            row[name] = clean_value(name, row.get(name))
+        except (TypeError, ValueError):
+            row[name] = None
+    return row
