@@ -59,8 +59,8 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2."""
     from edgebench.report.compare import compare_runs
-    from edgebench.results.journal import write_atomic
-    from edgebench.store import open_store, read_run_json
+    from edgebench.results.journal import read_run_json, write_atomic
+    from edgebench.store import open_store
 
     out_dir = Path(out_dir)
     st = open_store(store, results_dir=out_dir)
