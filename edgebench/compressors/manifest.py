@@ -1,6 +1,6 @@
 """The manifest of a built variant: measured on the file, next to the file.
 
-Besides the figures from :mod:`inspect` and :mod:`evaluate` it writes two npz files beside
+Besides the figures from :mod:`model_stats` and :mod:`evaluate` it writes two npz files beside
 the model for the on-device run: ``<file>.eval.npz`` (``x`` in this file's input layout
 *and dtype* -- already quantized for integer-input TFLite models --, ``y`` labels when
 known, ``ref`` the fp32 variant's float outputs) and ``<file>.input.npz`` (a few real
@@ -15,21 +15,21 @@ from typing import Any, Optional
 
 import numpy as np
 
-from edgebench.compressors import evaluate, inspect
+from edgebench.compressors import evaluate, model_stats
 
 INPUT_SAMPLES = 8
 RANDOM_EVAL_SAMPLES = 32
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
-    stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
+    stats = model_stats.onnx_stats(path) if ctx.fmt == "onnx" else model_stats.tflite_stats(path)
     stats["macs_source"] = "file"
     if state.float_stats and state.float_stats.get("macs") is not None:
         # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape
         # inference, so the float graph just before quantizing is the reliable count.
         stats["macs"] = state.float_stats["macs"]
         stats["macs_source"] = "float graph before quantization"
-    io = stats.pop("io", None) or (inspect.onnx_io(path) if ctx.fmt == "onnx" else {})
+    io = stats.pop("io", None) or (model_stats.onnx_io(path) if ctx.fmt == "onnx" else {})
     warnings = list(state.warnings)
     ctx.step("measure")
     # every input gets samples (data, the suite's values, else seeded ones), so every
@@ -74,7 +74,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "path": str(path),
         "sha256": _sha(path),
         "size_bytes": path.stat().st_size,
-        "size_gzip_bytes": inspect.gzip_size(path),
+        "size_gzip_bytes": model_stats.gzip_size(path),
         **stats,
         "sparsity": (1.0 - nonzero / params) if params else None,
         "quantized_op_count": sum(stats["quantized_ops"].values()),
