@@ -60,9 +60,9 @@ def handle(args: argparse.Namespace) -> int:
     with StopOnSigint(stop):
         from ..progress import ConsoleProgress
         from ..run import mark_interrupted, run_suite
+        from ..run_table import print_run_summary
         from ..textsafe import printable
         from ..toolchain_log import ToolchainCapture
-        from ..view import print_run_summary
 
         progress = ConsoleProgress(quiet=args.quiet)
         sink = open_store_sink(args, _warn(progress))  # exit 2 here, before any job, if unusable
