@@ -62,15 +62,6 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
     """The summary.csv row for one record (empty string where nothing was measured)."""
     r = record.result if record.status == "ok" else None
     manifest = record.artifact.get("manifest") or {}
-    quality = manifest.get("quality") or {}
-    stats = _get(r, "stats") or {}
-    energy = _get(r, "energy") or {}
-    thermal = _get(r, "thermal") or {}
-    device_q = _get(r, "accuracy") or {}
-    stop = _get(r, "timing", "stop") or {}
-    procs = _get(r, "processes") or {}
-    sustained = _get(r, "sustained") or {}
-    context = _get(r, "context") or {}
     row: dict[str, Any] = {
         "run_id": record.run_id, "job_id": record.job_id, "model": record.model,
         "variant": record.variant, "device": record.device, "format": record.format,
@@ -83,6 +74,25 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "size_gzip_bytes": _get(r, "model", "size_gzip_bytes") or manifest.get("size_gzip_bytes"),
         "load_s": _get(r, "timing", "load_s"),
         "first_inference_s": _get(r, "timing", "first_inference_s"),
+        "peak_rss_bytes": _peak_rss(r),
+        "governor": record.fingerprint.get("governor"),
+        "fingerprint": fingerprint_hash(record.fingerprint),
+        **_latency_cells(r),
+        **_model_cells(manifest, r),
+        **_condition_cells(r),
+        **_mcu_cells(manifest),
+        **_os_memory_cells(r),
+    }
+    return {col: row.get(col) for col in SUMMARY_COLUMNS}
+
+
+def _latency_cells(r: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The latency statistics and their confidence intervals (agent/stats.py)."""
+    stats = _get(r, "stats") or {}
+    stop = _get(r, "timing", "stop") or {}
+    procs = _get(r, "processes") or {}
+    sustained = _get(r, "sustained") or {}
+    return {
         "runs": stats.get("count"), "latency_mean_s": stats.get("mean_s"),
         "latency_std_s": stats.get("std_s"), "latency_min_s": stats.get("min_s"),
         "latency_p50_s": stats.get("p50_s"), "latency_p90_s": stats.get("p90_s"),
@@ -91,7 +101,22 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "latency_p50_ci_high_s": stats.get("p50_ci_high_s"),
         "latency_p90_ci_low_s": stats.get("p90_ci_low_s"),
         "latency_p90_ci_high_s": stats.get("p90_ci_high_s"),
-        "peak_rss_bytes": _peak_rss(r),
+        "target_precision": stop.get("target_precision"), "precision_reached": stop.get("reached"),
+        "processes": procs.get("processes") or (1 if r else None),
+        "within_process_rel_mad": procs.get("within_process_rel_mad"),
+        "between_process_cv": procs.get("between_process_cv"),
+        "mode": ("sustained" if sustained else "fixed") if r else None,
+        "burst_p50_s": sustained.get("burst_p50_s"), "sustained_p50_s": sustained.get("sustained_p50_s"),
+        "slowdown_onset_s": sustained.get("onset_s"),
+    }
+
+
+def _model_cells(manifest: dict[str, Any], r: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """What the variant is (the build manifest) and how faithful it is, at build time and
+    on the device."""
+    quality = manifest.get("quality") or {}
+    device_q = _get(r, "accuracy") or {}
+    return {
         "accuracy": quality.get("accuracy"), "accuracy_delta": quality.get("accuracy_delta"),
         "top1_agreement": quality.get("top1_agreement"), "cosine": quality.get("cosine"),
         "device_accuracy": device_q.get("accuracy"),
@@ -100,27 +125,24 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         "params": manifest.get("params"), "nonzero_params": manifest.get("nonzero_params"),
         "macs": manifest.get("macs"), "noop": manifest.get("noop"),
         "recipe": json.dumps(manifest["recipe"]) if "recipe" in manifest else None,
+    }
+
+
+def _condition_cells(r: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """Energy, heat and the machine's state around the job (probes, context)."""
+    energy = _get(r, "energy") or {}
+    thermal = _get(r, "thermal") or {}
+    context = _get(r, "context") or {}
+    return {
         "energy_per_inference_j": energy.get("energy_per_inference_j"),
         "net_energy_per_inference_j": energy.get("net_energy_per_inference_j"),
         "mean_power_w": energy.get("mean_power_w"), "energy_probe": energy.get("probe"),
         "throttled": thermal.get("throttled"), "temp_rise_c": thermal.get("temp_rise_c"),
-        "target_precision": stop.get("target_precision"), "precision_reached": stop.get("reached"),
-        "processes": procs.get("processes") or (1 if r else None),
-        "within_process_rel_mad": procs.get("within_process_rel_mad"),
-        "between_process_cv": procs.get("between_process_cv"),
-        "mode": ("sustained" if sustained else "fixed") if r else None,
-        "burst_p50_s": sustained.get("burst_p50_s"), "sustained_p50_s": sustained.get("sustained_p50_s"),
-        "slowdown_onset_s": sustained.get("onset_s"),
         "start_temp_c": context.get("temp_start_c"),
         "loadavg_1m": (context.get("loadavg") or [None])[0],
         "foreign_cpu_cores": context.get("foreign_cpu_cores"),
         "started_hot": context.get("started_hot"), "foreign_load": context.get("foreign_load"),
-        "governor": record.fingerprint.get("governor"),
-        "fingerprint": fingerprint_hash(record.fingerprint),
-        **_mcu_cells(manifest),
-        **_os_memory_cells(r),
     }
-    return {col: row.get(col) for col in SUMMARY_COLUMNS}
 
 
 def _mcu_cells(manifest: dict[str, Any]) -> dict[str, Any]:
