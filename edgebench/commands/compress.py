@@ -79,6 +79,7 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
     from rich.table import Table
 
     from edgebench.textsafe import plain, printable
+    from edgebench.units import fmt_bytes
 
     base = {(a.model, a.format): a.manifest for a in artifacts
             if a.variant == "fp32" and not a.error}
@@ -95,14 +96,10 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
         ratio = m["size_bytes"] / b["size_bytes"] if b else None
         delta = m.get("accuracy_delta")
         table.add_row(
-            plain(a.model), plain(a.variant), plain(a.format), _size(m["size_bytes"]), _fmt(ratio, ".3f"),
+            plain(a.model), plain(a.variant), plain(a.format), fmt_bytes(m["size_bytes"]), _fmt(ratio, ".3f"),
             f"{m['params']:,}", "-" if m.get("macs") is None else f"{m['macs']:,}",
             _fmt(m.get("accuracy"), ".2f"),
             "-" if delta is None else (f"[red]{delta:+.2f}[/]" if delta < -1 else f"{delta:+.2f}"),
             _fmt(m.get("top1_agreement"), ".3f"), _fmt(m.get("cosine"), ".4f"),
             "[bold red]NOOP[/]" if m.get("noop") else "")
     return table
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.2f} MiB"

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgebench.units import terminal_seconds
+
 HELP = """\
 Per job: the profiled mean inference, the sum of its kernels and the time outside them;
 per op type: nodes, mean time per inference, share of the inference, and the provider that
@@ -103,13 +105,14 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
             left_out = (f" ({slow} slower than {prof.get('slow_run_factor')}x the median left out)"
                         if slow else "")
             print(f"  {prof['runs']} profiled inferences{left_out}, mean "
-                  f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
-                  f"kernels {_us(prof['kernel_sum_mean_s'])} = "
+                  f"{terminal_seconds(prof['inference_mean_s'])}, "
+                  f"median {terminal_seconds(prof.get('inference_p50_s') or 0)}; "
+                  f"kernels {terminal_seconds(prof['kernel_sum_mean_s'])} = "
                   f"{prof['kernel_coverage'] * 100:.1f} %, outside kernels "
-                  f"{_us(prof['outside_kernels_mean_s'])}", file=stream)
+                  f"{terminal_seconds(prof['outside_kernels_mean_s'])}", file=stream)
             print(f"  {'op type':<24} {'nodes':>5} {'mean':>10} {'share':>7}  ran on", file=stream)
             for t in prof["by_op_type"]:
-                print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {_us(t['mean_s']):>10} "
+                print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {terminal_seconds(t['mean_s']):>10} "
                       f"{t['share'] * 100:>6.1f} %  {', '.join(t.get('providers') or [])}",
                       file=stream)
             base = (key[0], key[1], key[2], "fp32")
@@ -140,5 +143,3 @@ def _slower(summary: dict[str, Any], fp32: dict[str, Any] | None) -> float | Non
                     fp32_ci=interval(fp32.get("latency_p50_ci_low_s"), fp32.get("latency_p50_ci_high_s")))
 
 
-def _us(v: float) -> str:
-    return f"{v * 1e6:.1f} µs" if abs(v) < 1e-3 else f"{v * 1e3:.2f} ms"
