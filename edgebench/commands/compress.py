@@ -31,8 +31,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("suite", metavar="SUITE", help="suite YAML file")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="only this model (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="cache / output folder (default: "
-                   "$EDGEBENCH_CACHE or ~/.cache/edgebench)")
+    p.add_argument("--cache", metavar="DIR", help="variant cache folder the variants are built "
+                   "into (default: $EDGEBENCH_CACHE or ~/.cache/edgebench)")
     p.add_argument("--no-cache", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=handle)
 
@@ -48,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     check_model_names(suite, args.model)
     console = Console(stderr=True, soft_wrap=True)
-    cache = Path(args.out).expanduser() if args.out else default_cache_dir()
+    cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
     artifacts = build_variants(suite, cache_dir=cache, no_cache=args.no_cache,
                                only_models=args.model,
                                progress=lambda msg: console.print(f"[dim]{escape(printable(msg))}[/dim]"))

@@ -28,14 +28,14 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("profile", help="per-operator profile of a run's jobs, or of a suite",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="SUITE|RUN_ID",
-                   help="a suite YAML (run it with profile: true) or a run id under --results")
+                   help="a suite YAML (run it with profile: true) or a run id under --out")
     p.add_argument("--model", action="append", metavar="NAME", dest="models",
                    help="only this model (repeatable)")
     p.add_argument("--device", action="append", metavar="NAME", dest="device_names",
                    help="only this device (repeatable; a suite runs on local by default)")
     p.add_argument("--devices", metavar="FILE", help="device registry (suite runs)")
-    p.add_argument("--results", metavar="DIR", default="results",
-                   help="results root (default: results)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="results", default="results",
+                   help="results root (default: results; --results is the same)")
     p.set_defaults(func=handle)
 
 

@@ -31,7 +31,8 @@ def add_parser(sub: Any) -> None:
                    help="run only on this device or tag (repeatable); overrides the suite")
     p.add_argument("--model", action="append", metavar="NAME", dest="models",
                    help="only this model of the suite (repeatable)")
-    p.add_argument("--out", metavar="DIR", default="results", help="results root (default: results)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="out", default="results",
+                   help="results root (default: results; --results is the same)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
     p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "

@@ -110,7 +110,7 @@ def test_store_with_a_missing_driver_is_one_line_exit_2(tmp_path: Path, command:
             "nightly": ["nightly", str(suite), "--out", str(out), "--store", url],
             "report": ["report", "r1", "--results", str(out), "--store", url],
             "compare": ["compare", "r1", "r2", "--results", str(out), "--store", url],
-            "publish": ["publish", "--out", str(tmp_path / "site"), "--results", str(out),
+            "publish": ["publish", "--site", str(tmp_path / "site"), "--results", str(out),
                         "--store", url],
             "ingest": ["ingest", str(tmp_path), "--results", str(out), "--store", url]}[command]
     if command == "ingest":  # something to ingest, so the store is what fails
