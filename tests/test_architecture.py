@@ -142,7 +142,8 @@ def _definitions(name: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["read_journal", "parse_journal", "job_row", "frame_row"])
+@pytest.mark.parametrize("name", ["read_journal", "parse_journal", "job_row", "frame_row", "summary_row",
+                                  "latest_records", "fmt_seconds", "fmt_bytes"])
 def test_one_definition(name: str) -> None:
     found = _definitions(name)
     assert len(found) == 1, f"{name} is defined {len(found)} times: {found}"
