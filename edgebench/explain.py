@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebench.units import fmt_signed_seconds, terminal_seconds
+
 #: Op types whose added time is listed, at most (the rest are summed).
 MAX_NAMED = 8
 
@@ -55,25 +57,22 @@ class Explanation:
         """One line for the terminal and the report."""
         parts = []
         for d in self.deltas[:MAX_NAMED]:
-            where = "new" if d.fp32_nodes == 0 else f"fp32 {_us(d.fp32_s)}"
-            parts.append(f"{d.op_type} {_us(d.variant_s)} = {d.variant_share * 100:.1f} % "
+            where = "new" if d.fp32_nodes == 0 else f"fp32 {terminal_seconds(d.fp32_s)}"
+            parts.append(f"{d.op_type} {terminal_seconds(d.variant_s)} = {d.variant_share * 100:.1f} % "
                          f"({where})")
         lines = "; ".join(parts) if parts else "no op type is slower"
         if self.removed:
-            lines += "; gone from fp32: " + ", ".join(f"{d.op_type} {_us(d.fp32_s)}"
+            lines += "; gone from fp32: " + ", ".join(f"{d.op_type} {terminal_seconds(d.fp32_s)}"
                                                       for d in self.removed[:MAX_NAMED])
-        return (f"profiled {_us(self.variant_inference_s)} vs fp32 {_us(self.fp32_inference_s)} "
-                f"(+{_us(self.difference_s)}): {lines}; time outside kernels "
-                f"{_signed_us(self.outside_kernels_delta_s)} ({self.variant_nodes} nodes vs "
+        return (f"profiled {terminal_seconds(self.variant_inference_s)} "
+                f"vs fp32 {terminal_seconds(self.fp32_inference_s)} "
+                f"(+{terminal_seconds(self.difference_s)}): {lines}; time outside kernels "
+                f"{fmt_signed_seconds(self.outside_kernels_delta_s)} ({self.variant_nodes} nodes vs "
                 f"{self.fp32_nodes})")
 
 
-def _us(v: float) -> str:
-    return f"{v * 1e6:.1f} µs" if abs(v) < 1e-3 else f"{v * 1e3:.2f} ms"
 
 
-def _signed_us(v: float) -> str:
-    return ("+" if v >= 0 else "-") + _us(abs(v))
 
 
 def has_timings(profile: Any) -> bool:

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from edgebench.results.record import JobRecord, utc_now
+from edgebench.results.rows import fingerprint, summary_row
+
 from .agent.backends import CLASSIC_RUNTIME
 from .agent.schema import validate_result
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
 from .interrupt import POLL_S, note_stranded, request_stop
-from .record import JobRecord, utc_now
-from .summary import fingerprint, summary_row
 from .targets.base import JobOutcome, Target
 
 #: After a stop, how long run_fleet keeps killing and waiting for device workers before it

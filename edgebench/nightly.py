@@ -58,32 +58,18 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
                 force: bool = False) -> NightlyOutcome:
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2."""
-    from edgebench.journal import write_atomic
     from edgebench.report.compare import compare_runs
-    from edgebench.store import open_store, read_run_json
+    from edgebench.results.journal import read_run_json, write_atomic
+    from edgebench.results.sink import LiveSink
+    from edgebench.store import open_store
 
     out_dir = Path(out_dir)
     st = open_store(store, results_dir=out_dir)
     notes: list[str] = []
 
-    live_failed: list[str] = []
-
-    def on_record(run_meta: dict[str, Any], record: Any) -> None:
-        """Live ingest, a follower of the journal: it runs on the devices' threads, so any
-        exception out of it would cost the device its remaining jobs.  The first failure
-        is noted once and stops live ingest; the directory ingest below retries it all."""
-        if live_failed:
-            return
-        rec = record.to_dict() if hasattr(record, "to_dict") else dict(record)
-        try:
-            st.ingest_record(run_meta, rec)
-        except Exception as exc:  # noqa: BLE001 - a follower must never cost a job
-            why = (exc.one_line() if isinstance(exc, EdgebenchError)
-                   else f"{type(exc).__name__}: {exc}")
-            live_failed.append(why)
-            notes.append(f"live ingest stopped at {rec.get('job_id')!r} ({' '.join(why.split())}); "
-                         "the run went on and was ingested from its journal at the end")
-
+    # live ingest, a follower of the journal (its failure is one note; the directory
+    # ingest below retries it all)
+    on_record = LiveSink(st, out_dir, notes.append)
     outcome = (runner or default_runner())(Path(suite_path), devices_path=devices_path,
                                            out_dir=out_dir, on_record=on_record)
     run_dir = Path(outcome.run_dir)

@@ -12,19 +12,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
+from edgebench.results.record import JobRecord
+
+from . import units
 from .fleet import DeviceReport, Job
-from .record import JobRecord
 from .textsafe import plain, printable
-
-
-def _fmt_s(value: Optional[float]) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-3:
-        return f"{value * 1e6:.1f} µs"
-    if value < 1:
-        return f"{value * 1e3:.3f} ms"
-    return f"{value:.3f} s"
 
 
 def _num(value: Any) -> Optional[float]:
@@ -36,19 +28,15 @@ def _num(value: Any) -> Optional[float]:
 
 
 def fmt_pm(summary: dict, which: str = "p50") -> str:
-    """`` ±0.3 %``: half the 99 % interval's width relative to the percentile, or ''."""
-    centre = _num(summary.get(f"latency_{which}_s"))
-    low = _num(summary.get(f"latency_{which}_ci_low_s"))
-    high = _num(summary.get(f"latency_{which}_ci_high_s"))
-    if not centre or low is None or high is None:
-        return ""
-    return f" ±{(high - low) / 2 / centre * 100:.2g} %"
+    """`` ±0.3 %`` of a summary row's percentile (:func:`edgebench.units.fmt_pm`), or ''."""
+    return units.fmt_pm(*(summary.get(f"latency_{which}{part}_s")
+                          for part in ("", "_ci_low", "_ci_high")))
 
 
 def describe(rec: JobRecord) -> str:
     if rec.status == "ok":
         s = rec.summary
-        text = f"ok  p50 {_fmt_s(s.get('latency_p50_s'))}{fmt_pm(s)}  ({s.get('runs')} runs)"
+        text = f"ok  p50 {units.terminal_seconds(s.get('latency_p50_s'))}{fmt_pm(s)}  ({s.get('runs')} runs)"
         target = _num(s.get("target_precision"))
         if target is not None and s.get("precision_reached") in (False, "False"):
             text += f"  target ±{target * 100:g} % NOT reached (max_duration_s)"
@@ -57,8 +45,8 @@ def describe(rec: JobRecord) -> str:
             text += f"  {s.get('processes')} processes, between-process CV {between * 100:.2g} %"
         if _num(s.get("burst_p50_s")) is not None:
             onset = _num(s.get("slowdown_onset_s"))
-            text += (f"  burst {_fmt_s(_num(s.get('burst_p50_s')))} -> sustained "
-                     f"{_fmt_s(_num(s.get('sustained_p50_s')))}"
+            text += (f"  burst {units.terminal_seconds(_num(s.get('burst_p50_s')))} -> sustained "
+                     f"{units.terminal_seconds(_num(s.get('sustained_p50_s')))}"
                      + (f", +10 % from {onset:.3g} s" if onset is not None else ""))
         return text
     return f"{rec.status.upper()}: {rec.error}"

@@ -1,8 +1,8 @@
 """When a compressed variant counts as worse than fp32: one set of rules for the three
-places that say so -- the variant manifest (``compress``), the end of a run (``view``) and
+places that say so -- the variant manifest (``compress``), the end of a run (``run_table``) and
 the published report -- so a variant cannot be loud in one and quiet in another.
 
-Stdlib only: imported by the terminal view, which must stay light.
+Stdlib only: imported by the end-of-run table (run_table.py), which must stay light.
 """
 
 from __future__ import annotations

@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from edgebench.results.journal import RunDir, write_atomic
+from edgebench.results.record import JobRecord, utc_now
+from edgebench.results.rows import summary_csv
+
 from . import __version__
 from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
 from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
-from .journal import RunDir, write_atomic
-from .record import JobRecord, utc_now
-from .summary import summary_csv
 
 DEFAULT_OUT = Path("results")
 DEFAULT_CACHE = Path(os.environ.get("EDGEBENCH_CACHE", "~/.cache/edgebench")).expanduser()

@@ -142,7 +142,8 @@ def _definitions(name: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["read_journal", "parse_journal", "job_row", "frame_row"])
+@pytest.mark.parametrize("name", ["read_journal", "parse_journal", "job_row", "frame_row", "summary_row",
+                                  "latest_records", "fmt_seconds", "fmt_bytes"])
 def test_one_definition(name: str) -> None:
     found = _definitions(name)
     assert len(found) == 1, f"{name} is defined {len(found)} times: {found}"
@@ -155,3 +156,35 @@ def test_no_module_over_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in sorted(PKG.rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them): {long}"
+
+
+MAX_FUNCTION_LINES = 60
+#: The layers held to short functions (issue 14): the results layer and the compressors.
+SHORT_FUNCTION_PACKAGES = ("results", "compressors")
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
+    """``path:line name`` -> lines, for every function (or method) under ``root`` longer
+    than ``limit`` lines, counted from its ``def`` to its last line."""
+    long: dict[str, int] = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > limit:
+                    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+                    long[f"{where}:{node.lineno} {node.name}"] = lines
+    return long
+
+
+def test_long_functions_counts_def_to_last_line(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(59))
+    (tmp_path / "m.py").write_text(f"def short():\n{body}\n\n\ndef long():\n{body}\n"
+                                   f"    y = 1\n    return y\n")
+    assert long_functions(tmp_path) == {"m.py:63 long": 62}
+
+
+@pytest.mark.parametrize("package", SHORT_FUNCTION_PACKAGES)
+def test_no_function_over_60_lines(package: str) -> None:
+    long = long_functions(PKG / package)
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them): {long}"

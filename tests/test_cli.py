@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import subprocess
@@ -88,3 +89,33 @@ def test_quickstart_end_to_end(tmp_path: Path) -> None:
     report = (run_dir / "report.md").read_text()
     assert "digits-cnn" in report
     assert "ok" in proc.stdout and "results:" in proc.stdout
+
+
+def _options(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.Action]:
+    """'COMMAND [SUB] --flag' -> its action, for every option of every command."""
+    found: dict[str, argparse.Action] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.update(_options(sub, f"{prefix}{name} "))
+        else:
+            for flag in action.option_strings:
+                found[f"{prefix}{flag}"] = action
+    return found
+
+
+def test_out_is_the_results_root_in_every_command() -> None:
+    """--out means one thing (issue 14): the results root, where run writes RUN_ID folders
+    and the store; the other folders have their own names."""
+    from edgebench.cli import build_parser
+
+    options = _options(build_parser())
+    outs = {k: a for k, a in options.items() if k.endswith(" --out")}
+    assert sorted(outs) == ["compare --out", "ingest --out", "nightly --out", "profile --out",
+                            "publish --out", "report --out", "run --out"]
+    for where, action in outs.items():
+        assert action.default == "results" and "results root" in (action.help or ""), where
+        assert options[where.replace("--out", "--results")] is action, where  # one alias
+    assert options["compress --cache"].dest == "cache"
+    assert options["publish --site"].required and options["nightly --site"].dest == "site"
+    assert options["report --report-dir"].dest == "report_dir"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edgebench.journal import read_journal
+from edgebench.results.journal import read_journal
 from edgebench.run import run_suite
 
 pytestmark = pytest.mark.lab

@@ -31,7 +31,7 @@ import psutil
 import pytest
 
 from edgebench.agent_bundle import AGENT_PACKAGE
-from edgebench.journal import read_journal
+from edgebench.results.journal import read_journal
 from tests.test_run import devices_file, suite_file, wrapper
 
 #: The issue's bound, from the (first) SIGINT to the controller's exit.  Measured on the

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgebench.journal import RunDir, drop_samples, parse_journal
+from edgebench.results.journal import RunDir, drop_samples, parse_journal
 from edgebench.store import Store
 from tests.store.runfactory import RunSpec, make_run
 

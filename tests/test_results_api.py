@@ -62,7 +62,7 @@ def test_load_by_url_and_samples(two_runs, tmp_path: Path) -> None:
 
 def test_frame_from_records_matches_store(two_runs) -> None:
     store, dirs = two_runs
-    from edgebench.store import parse_journal, read_run_json
+    from edgebench.results.journal import parse_journal, read_run_json
 
     recs = parse_journal(dirs[0] / "results.jsonl").records
     local = results.frame_from_records(recs, read_run_json(dirs[0]))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.journal import RunDir, read_journal
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results.columns import SUMMARY_COLUMNS
+from edgebench.results.journal import RunDir, read_journal
 from edgebench.run import run_suite
 
 FAST = ("benchmark: {warmup_runs: 2, warmup_min_s: 0, min_runs: 20, min_duration_s: 0.05, "
@@ -108,7 +108,7 @@ def test_truncated_journal_line_is_reported_not_read(tmp_path: Path) -> None:
     read = run_dir.read()
     assert [r.job_id for r in read.records] == ["a"]
     assert len(read.warnings) == 1 and "truncated last line" in read.warnings[0]
-    from edgebench.record import JobRecord
+    from edgebench.results.record import JobRecord
 
     run_dir.append(JobRecord(**{**good, "job_id": "b"}))  # appending after a crash repairs the tail
     read = run_dir.read()

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from edgebench.config import LOCAL_DEVICE, load_suite
 from edgebench.errors import ConfigError
-from edgebench.record import SUMMARY_COLUMNS, JobRecord
-from edgebench.summary import summary_row
+from edgebench.results.columns import SUMMARY_COLUMNS
+from edgebench.results.record import JobRecord
+from edgebench.results.rows import summary_row
 
 
 def _suite(tmp_path: Path, mlp_onnx: Path, bench: str) -> Path:

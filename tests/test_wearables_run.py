@@ -12,8 +12,8 @@ import pytest
 
 from edgebench.config import load_suite
 from edgebench.errors import ConfigError
-from edgebench.record import JobRecord
-from edgebench.summary import summary_row
+from edgebench.results.record import JobRecord
+from edgebench.results.rows import summary_row
 from edgebench.variants import Artifact, _annotate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def test_annotate_marks_auto_added_and_judges_budgets() -> None:
 
 
 def test_end_of_run_names_the_best_combination() -> None:
-    from edgebench.view import print_run_summary
+    from edgebench.run_table import print_run_summary
 
     def rec(variant: str, steps: list, size: int, p50: float, acc: float) -> JobRecord:
         return JobRecord("r", f"har/{variant}/tflite@local", "har", variant, "tflite", "local",

@@ -31,8 +31,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("suite", metavar="SUITE", help="suite YAML file")
     p.add_argument("--model", action="append", metavar="NAME",
                    help="only this model (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="cache / output folder (default: "
-                   "$EDGEBENCH_CACHE or ~/.cache/edgebench)")
+    p.add_argument("--cache", metavar="DIR", help="variant cache folder the variants are built "
+                   "into (default: $EDGEBENCH_CACHE or ~/.cache/edgebench)")
     p.add_argument("--no-cache", action="store_true", help="rebuild even if cached")
     p.set_defaults(func=handle)
 
@@ -48,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     check_model_names(suite, args.model)
     console = Console(stderr=True, soft_wrap=True)
-    cache = Path(args.out).expanduser() if args.out else default_cache_dir()
+    cache = Path(args.cache).expanduser() if args.cache else default_cache_dir()
     artifacts = build_variants(suite, cache_dir=cache, no_cache=args.no_cache,
                                only_models=args.model,
                                progress=lambda msg: console.print(f"[dim]{escape(printable(msg))}[/dim]"))
@@ -79,6 +79,7 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
     from rich.table import Table
 
     from edgebench.textsafe import plain, printable
+    from edgebench.units import fmt_bytes
 
     base = {(a.model, a.format): a.manifest for a in artifacts
             if a.variant == "fp32" and not a.error}
@@ -95,14 +96,10 @@ def render_table(artifacts: list[Any], *, title: str = "") -> Any:
         ratio = m["size_bytes"] / b["size_bytes"] if b else None
         delta = m.get("accuracy_delta")
         table.add_row(
-            plain(a.model), plain(a.variant), plain(a.format), _size(m["size_bytes"]), _fmt(ratio, ".3f"),
+            plain(a.model), plain(a.variant), plain(a.format), fmt_bytes(m["size_bytes"]), _fmt(ratio, ".3f"),
             f"{m['params']:,}", "-" if m.get("macs") is None else f"{m['macs']:,}",
             _fmt(m.get("accuracy"), ".2f"),
             "-" if delta is None else (f"[red]{delta:+.2f}[/]" if delta < -1 else f"{delta:+.2f}"),
             _fmt(m.get("top1_agreement"), ".3f"), _fmt(m.get("cosine"), ".4f"),
             "[bold red]NOOP[/]" if m.get("noop") else "")
     return table
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.1f} KiB" if n < 1024**2 else f"{n / 1024**2:.2f} MiB"

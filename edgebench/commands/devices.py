@@ -77,13 +77,10 @@ def _select(registry: dict[str, Any], names: Sequence[str]) -> list[Any]:
 
 
 def _human_bytes(n: Any) -> str:
-    if not isinstance(n, (int, float)):
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    """RAM and free disk in the one unit system (edgebench.units: decimal kB/MB/GB)."""
+    from edgebench.units import fmt_bytes
+
+    return fmt_bytes(n, missing="-") if isinstance(n, (int, float)) else "-"
 
 
 def _print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:

@@ -27,7 +27,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("suite", metavar="SUITE", help="suite YAML file")
     p.add_argument("--baseline", metavar="RUN_ID", help="compare with this run")
     p.add_argument("--devices", metavar="FILE", help="device registry")
-    p.add_argument("--out", metavar="DIR", default="results", help="results root")
+    p.add_argument("--out", "--results", metavar="DIR", dest="out", default="results",
+                   help="results root (default: results; --results is the same)")
     p.add_argument("--store", metavar="URL", help="results database (default OUT/edgebench.db)")
     p.add_argument("--site", metavar="DIR", help="publish the static site here")
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from edgebench.units import terminal_seconds
+
 HELP = """\
 Per job: the profiled mean inference, the sum of its kernels, the sum of the node spans
 (kernel + the executor's dispatch gap before it) and the profiler's measured cost; per op
@@ -27,29 +29,29 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("profile", help="per-operator profile of a run's jobs, or of a suite",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", metavar="SUITE|RUN_ID",
-                   help="a suite YAML (run it with profile: true) or a run id under --results")
+                   help="a suite YAML (run it with profile: true) or a run id under --out")
     p.add_argument("--model", action="append", metavar="NAME", dest="models",
                    help="only this model (repeatable)")
     p.add_argument("--device", action="append", metavar="NAME", dest="device_names",
                    help="only this device (repeatable; a suite runs on local by default)")
     p.add_argument("--devices", metavar="FILE", help="device registry (suite runs)")
-    p.add_argument("--results", metavar="DIR", default="results",
-                   help="results root (default: results)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="results", default="results",
+                   help="results root (default: results; --results is the same)")
     p.add_argument("--store", metavar="URL", help="results database a suite run is stored in "
-                   "(default: sqlite at RESULTS/edgebench.db; any SQLAlchemy URL)")
+                   "(default: sqlite at OUT/edgebench.db; any SQLAlchemy URL)")
     p.add_argument("--no-store", action="store_true", help="do not ingest a suite run")
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.journal import latest_records, parse_journal
+    from edgebench.results.journal import latest_records, parse_journal
 
     target = Path(args.target)
     if target.suffix in (".yaml", ".yml") and target.is_file():
         run_dir = _run_suite(args, target)
     else:
         from edgebench.errors import UsageError
-        from edgebench.journal import validate_run_id
+        from edgebench.results.journal import validate_run_id
 
         run_dir = Path(args.results) / validate_run_id(args.target)
         if not (run_dir / "results.jsonl").exists():
@@ -64,15 +66,15 @@ def handle(args: argparse.Namespace) -> int:
 
 def _run_suite(args: argparse.Namespace, suite: Path) -> Path:
     """Run the suite with profile: true; the toolchains' output goes to toolchain.log."""
-    from edgebench.commands.run import StoreSink
     from edgebench.progress import ConsoleProgress
+    from edgebench.results.sink import LiveSink
     from edgebench.run import run_suite
     from edgebench.toolchain_log import ToolchainCapture
 
     out = Path(args.results)
     progress = ConsoleProgress(quiet=False)
     # stored like any run, so `edgebench report RUN_ID` and publish show its profiles
-    sink = None if args.no_store else StoreSink(
+    sink = None if args.no_store else LiveSink(
         args.store, out, lambda text: print(text, file=sys.stderr)).open()
     try:
         with ToolchainCapture(out, enabled=True) as capture:
@@ -121,9 +123,9 @@ def print_profiles(records: list[dict[str, Any]], stream: TextIO) -> int:
                   f"{'share':>7}  ran on", file=stream)
             for t in prof["by_op_type"]:
                 span = t.get("span_mean_s")  # absent in profiles recorded before spans
-                span_cells = (f"{_us(span):>10} {t['span_share'] * 100:>6.1f} %" if span is not None
+                span_cells = (f"{terminal_seconds(span):>10} {t['span_share'] * 100:>6.1f} %" if span is not None
                               else f"{'-':>10} {'-':>8}")
-                print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {_us(t['mean_s']):>10} "
+                print(f"  {printable(str(t['op_type'])):<24} {t['nodes']:>5} {terminal_seconds(t['mean_s']):>10} "
                       f"{t['share'] * 100:>6.1f} % {span_cells}  "
                       f"{', '.join(t.get('providers') or [])}", file=stream)
             base = (key[0], key[1], key[2], "fp32")
@@ -147,16 +149,16 @@ def _print_totals(prof: dict[str, Any], left_out: str, stream: TextIO) -> None:
     """The job's lines: profiled inference, kernels, spans, the run's own work, and what
     the profiler cost (profiled vs unprofiled calls, timed alike)."""
     print(f"  {prof['runs']} profiled inferences{left_out}, mean "
-          f"{_us(prof['inference_mean_s'])}, median {_us(prof.get('inference_p50_s') or 0)}; "
-          f"kernels {_us(prof['kernel_sum_mean_s'])} = {prof['kernel_coverage'] * 100:.1f} %, "
-          f"outside kernels {_us(prof['outside_kernels_mean_s'])}", file=stream)
+          f"{terminal_seconds(prof['inference_mean_s'])}, median {terminal_seconds(prof.get('inference_p50_s') or 0)}; "
+          f"kernels {terminal_seconds(prof['kernel_sum_mean_s'])} = {prof['kernel_coverage'] * 100:.1f} %, "
+          f"outside kernels {terminal_seconds(prof['outside_kernels_mean_s'])}", file=stream)
     if prof.get("span_sum_mean_s") is not None:
-        print(f"  spans (kernel + dispatch gap before it) {_us(prof['span_sum_mean_s'])} = "
+        print(f"  spans (kernel + dispatch gap before it) {terminal_seconds(prof['span_sum_mean_s'])} = "
               f"{prof['span_coverage'] * 100:.1f} %; after the last kernel "
-              f"{_us(prof['after_last_kernel_mean_s'])}", file=stream)
+              f"{terminal_seconds(prof['after_last_kernel_mean_s'])}", file=stream)
     if prof.get("profiler_slowdown_p50") is not None:
-        print(f"  profiler cost: call p50 {_us(prof['profiled_call_p50_s'])} profiled vs "
-              f"{_us(prof['unprofiled_call_p50_s'])} unprofiled "
+        print(f"  profiler cost: call p50 {terminal_seconds(prof['profiled_call_p50_s'])} profiled vs "
+              f"{terminal_seconds(prof['unprofiled_call_p50_s'])} unprofiled "
               f"({prof['profiler_slowdown_p50']:.2f}x)", file=stream)
 
 
@@ -171,5 +173,3 @@ def _slower(summary: dict[str, Any], fp32: dict[str, Any] | None) -> float | Non
                     fp32_ci=interval(fp32.get("latency_p50_ci_low_s"), fp32.get("latency_p50_ci_high_s")))
 
 
-def _us(v: float) -> str:
-    return f"{v * 1e6:.1f} µs" if abs(v) < 1e-3 else f"{v * 1e3:.2f} ms"

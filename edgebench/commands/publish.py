@@ -1,4 +1,4 @@
-"""``edgebench publish --out DIR``: a static site of every stored run."""
+"""``edgebench publish --site DIR``: a static site of every stored run."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ HTML + inline SVG, no scripts, no network: open it from file:// or any static ho
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("publish", help="write a static results site", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", metavar="DIR", required=True, help="site folder")
+    p.add_argument("--site", metavar="DIR", required=True, help="site folder to write")
     p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR,
                    help=f"regression factor (default {LATENCY_FACTOR:g})")
     add_store_args(p)
@@ -28,15 +28,15 @@ def add_parser(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from edgebench.journal import ensure_output_dir
     from edgebench.report.site import publish
+    from edgebench.results.journal import ensure_output_dir
     from edgebench.store import require_existing
 
     store = require_existing(args.store, Path(args.results))  # a lookup creates no database
     try:
-        ensure_output_dir(Path(args.out), "--out")
-        paths = publish(store, Path(args.out), factor=args.factor)
+        ensure_output_dir(Path(args.site), "--site")
+        paths = publish(store, Path(args.site), factor=args.factor)
     finally:
         store.close()
-    print(f"wrote {len(paths)} file(s); open {Path(args.out) / 'index.html'}")
+    print(f"wrote {len(paths)} file(s); open {Path(args.site) / 'index.html'}")
     return 0

@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--format", default="md,html", help="comma list of md, html, csv, parquet, "
                    "json, pytest-benchmark (default: md,html)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: RESULTS/RUN_ID)")
+    p.add_argument("--report-dir", metavar="DIR", help="folder the report files are written to "
+                   "(default: the run's directory, OUT/RUN_ID)")
     p.add_argument("--objective", choices=("latency", "size"), default="latency",
                    help="what the recommendation minimises (default: latency)")
     p.add_argument("--max-accuracy-drop", type=accuracy_points, default=MAX_ACCURACY_DROP_PTS, metavar="POINTS",
@@ -39,20 +40,20 @@ def handle(args: argparse.Namespace) -> int:
     """Report from the store when it holds the run, else from the run directory.
 
     A lookup: it never creates a store (a missing one just means "read the directory"),
-    and checks the output folder before reading anything, so a bad ``--out`` is one
+    and checks the output folder before reading anything, so a bad ``--report-dir`` is one
     exit-2 line instead of an OSError after the work.
     """
-    from edgebench.journal import ensure_output_dir, validate_run_id
     from edgebench.report import report_from_dir, report_from_store
     from edgebench.report.formats import parse_formats, write_formats
+    from edgebench.results.journal import ensure_output_dir, validate_run_id
     from edgebench.store import open_existing
 
     formats = parse_formats(args.format)
     results_dir = Path(args.results)
     run_id = validate_run_id(args.run_id)
     run_dir = results_dir / run_id
-    if args.out:
-        ensure_output_dir(Path(args.out), "--out")
+    if args.report_dir:
+        ensure_output_dir(Path(args.report_dir), "--report-dir")
     store = open_existing(args.store, results_dir=results_dir)
     try:
         known = {r.run_id for r in store.runs()} if store is not None else set()
@@ -64,7 +65,7 @@ def handle(args: argparse.Namespace) -> int:
                                      max_accuracy_drop_pts=args.max_accuracy_drop)
         else:
             _unknown_run(run_id, results_dir, store)
-        out = Path(args.out) if args.out else run_dir
+        out = Path(args.report_dir) if args.report_dir else run_dir
         for path in write_formats(report, out, formats):
             print(path)
     finally:
@@ -76,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
 def _unknown_run(run_id: str, results_dir: Path, store: Any) -> None:
     """UsageError naming where we looked and the latest runs there."""
     from edgebench.errors import UsageError
-    from edgebench.journal import iter_runs
+    from edgebench.results.journal import iter_runs
 
     if store is not None:
         store.run(run_id)  # raises UsageError listing the latest stored runs

@@ -7,8 +7,11 @@ import shlex
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from ..results.sink import LiveSink
 
 HELP = """\
 Build every variant of the suite's models, run each on every selected device (one job at a
@@ -28,7 +31,8 @@ def add_parser(sub: Any) -> None:
                    help="run only on this device or tag (repeatable); overrides the suite")
     p.add_argument("--model", action="append", metavar="NAME", dest="models",
                    help="only this model of the suite (repeatable)")
-    p.add_argument("--out", metavar="DIR", default="results", help="results root (default: results)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="out", default="results",
+                   help="results root (default: results; --results is the same)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
     p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
@@ -58,9 +62,9 @@ def handle(args: argparse.Namespace) -> int:
     with StopOnSigint(stop, also_sigterm=True) as signals:
         from ..progress import ConsoleProgress
         from ..run import mark_interrupted, run_suite
+        from ..run_table import print_run_summary
         from ..textsafe import printable
         from ..toolchain_log import ToolchainCapture
-        from ..view import print_run_summary
 
         progress = ConsoleProgress(quiet=args.quiet)
         sink = open_store_sink(args, _warn(progress))  # exit 2 here, before any job, if unusable
@@ -141,20 +145,22 @@ def _warn(progress: Any) -> Any:
     return warn
 
 
-def open_store_sink(args: argparse.Namespace, warn: Any) -> "StoreSink | None":
+def open_store_sink(args: argparse.Namespace, warn: Any) -> "LiveSink | None":
     """Check the configuration, ``--resume``, ``--out`` and the store before any job runs.
 
     A store that cannot be opened (driver not installed, malformed URL, unwritable
     folder, server down) used to surface at the first finished job, inside a device's
     thread, and kill it: one job journaled, the rest never run.  Found here it is one
     exit-2 line naming the URL (password masked).  Once open, the store is only a
-    follower: see :class:`StoreSink`.
+    follower: see :class:`~edgebench.results.sink.LiveSink`.
 
     The suite and devices are loaded first (``run_suite`` loads them again: cheap), so
     that a bad suite is still reported as itself and leaves no database behind.
     """
+    from edgebench.results.journal import RunDir, ensure_output_dir, validate_run_id
+
     from ..config import load_devices, load_suite, select_devices
-    from ..journal import RunDir, ensure_output_dir, validate_run_id
+    from ..results.sink import LiveSink
     from ..variants import check_model_names
 
     if args.resume is not None:
@@ -164,7 +170,7 @@ def open_store_sink(args: argparse.Namespace, warn: Any) -> "StoreSink | None":
     select_devices(suite, load_devices(args.devices), args.device_names)
     if args.resume is not None:
         RunDir.open(Path(args.out), args.resume)
-    sink = None if args.no_store else StoreSink(args.store, Path(args.out), warn).open()
+    sink = None if args.no_store else LiveSink(args.store, Path(args.out), warn).open()
     try:
         ensure_output_dir(Path(args.out), "--out")
     except BaseException:
@@ -172,86 +178,3 @@ def open_store_sink(args: argparse.Namespace, warn: Any) -> "StoreSink | None":
             sink.close()
         raise
     return sink
-
-
-class StoreSink:
-    """Ingests each record into the database as it lands; the journal stays the source of
-    truth, so a database problem is reported once and never stops the run.
-
-    It is called on the devices' threads, after the journal append: any exception out of
-    it (a driver's, SQLite's, a bug's) would end that device's thread and lose its
-    remaining jobs, so every exception is caught here, warned about once, and live
-    ingest stops.  ``finish`` re-ingests the whole journal even after a live failure, so a
-    transient problem costs nothing at the end; a lasting one leaves the journal for
-    ``edgebench ingest``.
-
-    Calls are serialised: two threads opening a fresh SQLite file at once both tried to
-    create its tables, one failed, and the store was then skipped for the rest of the run.
-    """
-
-    def __init__(self, url: "str | None", out_dir: Path, warn: Any) -> None:
-        self.url, self.out_dir, self.warn = url, out_dir, warn
-        self.store: Any = None
-        self.failed = False
-        self.warned = False
-        self._lock = threading.Lock()
-
-    def open(self) -> "StoreSink":
-        """Open the store now; :class:`~edgebench.errors.StoreConfigError` if it cannot be."""
-        with self._lock:
-            self._open()
-        return self
-
-    def _open(self) -> Any:
-        if self.store is None:
-            from ..store import Store
-
-            self.store = Store(self.url, results_dir=self.out_dir)
-        return self.store
-
-    def __call__(self, run_meta: dict, record: Any) -> None:
-        with self._lock:
-            if self.failed:
-                return
-            try:
-                self._open().ingest_record(run_meta, record.to_dict())
-            except Exception as exc:  # noqa: BLE001 - a follower must never cost a job
-                self.failed = True
-                where = self.out_dir / str(run_meta.get("run_id", "RUN_ID"))
-                self._warn_once(f"warning: results store stopped taking results, the run goes "
-                                f"on journal-only: {_one_line(exc)} (load it later with "
-                                f"'edgebench ingest {where}')")
-
-    def _warn_once(self, text: str) -> None:
-        if not self.warned:
-            self.warned = True
-            self.warn(text)
-
-    def finish(self, run_dir: Path) -> None:
-        """Ingest the whole journal (idempotent; also records the final run.json)."""
-        with self._lock:
-            try:
-                self._open().ingest_dir(run_dir)
-            except Exception as exc:  # noqa: BLE001 - the run's results are on disk already
-                self._warn_once(f"warning: could not ingest {run_dir} into the results store: "
-                                f"{_one_line(exc)} (load it later with 'edgebench ingest "
-                                f"{run_dir}')")
-                return
-            if self.failed:  # the warning said journal-only: say it caught up after all
-                self.warn(f"results store caught up: all of {run_dir.name} is stored")
-            self.failed = False
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None
-
-
-def _one_line(exc: BaseException) -> str:
-    """An edgebench error's own line; anything else as ``Type: first line``."""
-    from ..errors import EdgebenchError
-
-    if isinstance(exc, EdgebenchError):
-        return exc.one_line()
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__

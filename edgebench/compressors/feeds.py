@@ -60,7 +60,7 @@ class InputPlan:
 def model_inputs(path: Path, fmt: str) -> list[dict[str, Any]]:
     """Inputs of a model file: name, shape (None for a dynamic dim), dtype, quantization."""
     if fmt == "onnx":
-        from edgebench.compressors.inspect import onnx_io
+        from edgebench.compressors.model_stats import onnx_io
 
         return [{"name": i["name"], "dtype": i["dtype"] or "float32",
                  "shape": [d if isinstance(d, int) and d > 0 else None for d in i["shape"]]}

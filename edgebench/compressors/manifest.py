@@ -1,6 +1,6 @@
 """The manifest of a built variant: measured on the file, next to the file.
 
-Besides the figures from :mod:`inspect` and :mod:`evaluate` it writes two npz files beside
+Besides the figures from :mod:`model_stats` and :mod:`evaluate` it writes two npz files beside
 the model for the on-device run: ``<file>.eval.npz`` (``x`` in this file's input layout
 *and dtype* -- already quantized for integer-input TFLite models --, ``y`` labels when
 known, ``ref`` the fp32 variant's float outputs) and ``<file>.input.npz`` (a few real
@@ -15,21 +15,14 @@ from typing import Any, Optional
 
 import numpy as np
 
-from edgebench.compressors import evaluate, inspect
+from edgebench.compressors import evaluate, model_stats
 
 INPUT_SAMPLES = 8
 RANDOM_EVAL_SAMPLES = 32
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
-    stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
-    stats["macs_source"] = "file"
-    if state.float_stats and state.float_stats.get("macs") is not None:
-        # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape
-        # inference, so the float graph just before quantizing is the reliable count.
-        stats["macs"] = state.float_stats["macs"]
-        stats["macs_source"] = "float graph before quantization"
-    io = stats.pop("io", None) or (inspect.onnx_io(path) if ctx.fmt == "onnx" else {})
+    stats, io = _file_stats(state, ctx, path)
     warnings = list(state.warnings)
     ctx.step("measure")
     # every input gets samples (data, the suite's values, else seeded ones), so every
@@ -39,33 +32,9 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     if ctx.x("eval") is None:
         warnings.append("no data given: fidelity measured on seeded random inputs, no accuracy")
     warnings.extend(feed_warnings)
-    classification = ctx.task == "classification"
     if ctx.task == "presence":
         _check_presence_output(io, ctx.output)
-    all_outputs = evaluate.run_outputs(path, ctx.fmt, samples)
-    names = list(all_outputs)
-    judged = names[evaluate.pick_output(names, ctx.output, path)]
-    outputs = all_outputs[judged].reshape(len(all_outputs[judged]), -1)
-    if ctx.task == "presence" and outputs.size and outputs.min() >= 0.0 and outputs.max() <= 1.0:
-        warnings.append("task presence: every judged output lies in [0, 1] -- if these are "
-                        "probabilities, not logits, the sigmoid makes every sample 'present'")
-    if baseline is None:
-        refs, ref_acc, why = all_outputs, None, None
-    else:
-        refs, ref_acc, why = _baseline_refs(baseline)
-    ref = refs.get(judged)
-    ref = None if ref is None else ref.reshape(len(ref), -1)
-    q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
-                         classification=classification, presence=ctx.task == "presence")
-    q["outputs"] = {name: evaluate.fidelity(value, refs.get(name), why or f"fp32 has no output {name!r}")
-                    for name, value in all_outputs.items()}
-    q["judged_output"] = judged
-    if q["cosine"] is None and q.get("relative_error") is None:
-        q["fidelity_missing"] = why or q["outputs"][judged]["note"]
-        warnings.append(f"fidelity to fp32 not measured: {q['fidelity_missing']}")
-    if baseline is None and q.get("accuracy") is not None:
-        q["accuracy_delta"] = 0.0
-    warnings.extend(quality_warnings(q, ref_acc))
+    q, ref, refs = _fidelity(ctx, path, baseline, samples, y, warnings)
     _write_npz(path, io, plans, samples, y, ref, refs if baseline is None else None)
     params, nonzero = stats["params"], stats["nonzero_params"]
     noop_reasons = list(state.noop_reasons)
@@ -74,7 +43,7 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         "path": str(path),
         "sha256": _sha(path),
         "size_bytes": path.stat().st_size,
-        "size_gzip_bytes": inspect.gzip_size(path),
+        "size_gzip_bytes": model_stats.gzip_size(path),
         **stats,
         "sparsity": (1.0 - nonzero / params) if params else None,
         "quantized_op_count": sum(stats["quantized_ops"].values()),
@@ -91,6 +60,51 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},
         **({"mcu": mcu} if mcu is not None else {}),
     }
+
+
+def _file_stats(state: Any, ctx: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the built file contains (model_stats), and its inputs and outputs."""
+    stats = model_stats.onnx_stats(path) if ctx.fmt == "onnx" else model_stats.tflite_stats(path)
+    stats["macs_source"] = "file"
+    if state.float_stats and state.float_stats.get("macs") is not None:
+        # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape
+        # inference, so the float graph just before quantizing is the reliable count.
+        stats["macs"] = state.float_stats["macs"]
+        stats["macs_source"] = "float graph before quantization"
+    io = stats.pop("io", None) or (model_stats.onnx_io(path) if ctx.fmt == "onnx" else {})
+    return stats, io
+
+
+def _fidelity(ctx: Any, path: Path, baseline: Any, samples: Any, y: Any,
+              warnings: list[str]) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """The variant's outputs on ``samples`` judged against fp32's (``baseline``; None: this
+    is fp32) and ``y``: the quality dict, the judged reference and every output's reference.
+    Appends what the reader must know to ``warnings``."""
+    all_outputs = evaluate.run_outputs(path, ctx.fmt, samples)
+    names = list(all_outputs)
+    judged = names[evaluate.pick_output(names, ctx.output, path)]
+    outputs = all_outputs[judged].reshape(len(all_outputs[judged]), -1)
+    if ctx.task == "presence" and outputs.size and outputs.min() >= 0.0 and outputs.max() <= 1.0:
+        warnings.append("task presence: every judged output lies in [0, 1] -- if these are "
+                        "probabilities, not logits, the sigmoid makes every sample 'present'")
+    if baseline is None:
+        refs, ref_acc, why = all_outputs, None, None
+    else:
+        refs, ref_acc, why = _baseline_refs(baseline)
+    ref = refs.get(judged)
+    ref = None if ref is None else ref.reshape(len(ref), -1)
+    q = evaluate.quality(outputs, y=y, ref=ref, ref_accuracy=ref_acc,
+                         classification=ctx.task == "classification", presence=ctx.task == "presence")
+    q["outputs"] = {name: evaluate.fidelity(value, refs.get(name), why or f"fp32 has no output {name!r}")
+                    for name, value in all_outputs.items()}
+    q["judged_output"] = judged
+    if q["cosine"] is None and q.get("relative_error") is None:
+        q["fidelity_missing"] = why or q["outputs"][judged]["note"]
+        warnings.append(f"fidelity to fp32 not measured: {q['fidelity_missing']}")
+    if baseline is None and q.get("accuracy") is not None:
+        q["accuracy_delta"] = 0.0
+    warnings.extend(quality_warnings(q, ref_acc))
+    return q, ref, refs
 
 
 def _mcu_footprint(path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgebench.compressors import inspect
+from edgebench.compressors import model_stats
 from edgebench.compressors.calibration import calibration_feeds
 from edgebench.compressors.calibration import quiet as _quiet
 from edgebench.compressors.params import QuantizeParams
@@ -38,7 +38,7 @@ def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) 
     if p.mode == "int16x8":
         raise CompressionError("mode 'int16x8' is TFLite-only; use 'static' for ONNX")
     src = Path(state.obj)
-    before = inspect.onnx_stats(src)
+    before = model_stats.onnx_stats(src)
     state.float_stats = state.float_stats or before
     if already_quantized(before, p.mode):
         # quantizing int8 again (or casting it to fp16) rewrites nothing worth shipping:
@@ -74,7 +74,7 @@ def quantize_onnx(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) 
         from edgebench.compressors.export import compact_onnx_names
 
         compact_onnx_names(out_path)
-    after = inspect.onnx_stats(out_path)
+    after = model_stats.onnx_stats(out_path)
     _judge(p, before, after, state, report)
     state.reports.append(report)
     state.obj = out_path

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.compressors import inspect
+from edgebench.compressors import model_stats
 from edgebench.compressors.params import QuantizeParams
 from edgebench.compressors.tflite_compat import apply_compat, op_versions
 from edgebench.errors import CompressionError
@@ -76,7 +76,7 @@ def quantize_tflite(state: Any, params: dict[str, Any], ctx: Any, out_path: Path
             converter._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
 
     keras_to_tflite(state.obj, out_path, converter_setup=setup)
-    after = inspect.tflite_stats(out_path)
+    after = model_stats.tflite_stats(out_path)
     versions = op_versions(out_path)
     report["op_versions"] = versions
     apply_compat(p, versions, state)

@@ -16,7 +16,7 @@ two kinds of shipped files (MediaPipe's BlazeFace is both):
   folds them into float32 constants (what the runtime computes at load anyway).
 
 Both are warned.  Quantized operators are then counted on the file before and after
-(:func:`inspect.tflite_stats`): nothing new quantized means ``noop``, with the cause.
+(:func:`model_stats.tflite_stats`): nothing new quantized means ``noop``, with the cause.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgebench.compressors import inspect
+from edgebench.compressors import model_stats
 from edgebench.compressors.params import QuantizeParams
 from edgebench.errors import CompressionError
 
@@ -45,7 +45,7 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
         raise CompressionError("io_type: int8 needs mode: static (full integer)")
     for key in p.foreign_keys("tflite"):
         state.warnings.append(f"quantize: '{key}' applies to ONNX only and was not used for TFLite")
-    before = inspect.tflite_stats(Path(state.obj))
+    before = model_stats.tflite_stats(Path(state.obj))
     report: dict[str, Any] = {"step": "quantize", "format": "tflite", "params": p.model_dump(),
                               "tool": f"ai-edge-quantizer {_version()}"}
     if before["quantized_ops"] and before["float_compute_ops"] == 0:
@@ -77,7 +77,7 @@ def quantize_tflite_file(state: Any, p: QuantizeParams, ctx: Any, out_path: Path
         state.warnings.append("compat tflite-runtime-2.14: ai-edge-quantizer keeps the source's "
                               "op versions (it does not raise them for quantized kernels), so "
                               "the check shows 2.14 registers every op, not that it ran this file")
-    _judge(p, before, inspect.tflite_stats(out_path), state, report)
+    _judge(p, before, model_stats.tflite_stats(out_path), state, report)
     state.reports.append(report)
     state.kind, state.obj = "tflite", out_path
     return state

@@ -26,9 +26,9 @@ def report_from_dir(run_dir: Path, *, store: "Store | str | Path | None" = None,
 
     ``with_samples=False`` leaves out the raw latencies, which only the pytest-benchmark
     format shows: they are most of a big run's journal (see ``journal.drop_samples``)."""
-    from edgebench.journal import latest_records, parse_journal, read_run_json
     from edgebench.report.tables import ReportWarning, build_report
     from edgebench.results import frame_from_records
+    from edgebench.results.journal import latest_records, parse_journal, read_run_json
 
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)

@@ -10,9 +10,10 @@ from typing import Any
 
 def add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", metavar="URL", help="results database: an SQLAlchemy URL or a "
-                   "file path (default: sqlite at RESULTS/edgebench.db)")
-    p.add_argument("--results", metavar="DIR", default="results",
-                   help="results root holding run directories (default: results)")
+                   "file path (default: sqlite at OUT/edgebench.db)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="results", default="results",
+                   help="results root holding run directories, as for run (default: results; "
+                        "--results is the same)")
 
 
 def open_from_args(args: argparse.Namespace) -> Any:

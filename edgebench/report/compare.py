@@ -393,6 +393,6 @@ def render(cmp: Comparison, console: Any = None) -> None:
 
 
 def _fmt_ci(value: float | None, ci: list[float] | None) -> str:
-    from edgebench.report.view import fmt_pm, fmt_seconds
+    from edgebench.units import fmt_pm, fmt_seconds
 
     return fmt_seconds(value) + (fmt_pm(value, ci[0], ci[1]) if ci else "")

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import UsageError
-from edgebench.journal import write_atomic
+from edgebench.report.cells import Table
 from edgebench.report.tables import ReportData, as_jsonable
-from edgebench.report.view import Table, sections
+from edgebench.report.view import sections
+from edgebench.results.journal import write_atomic
 
 FORMATS = ("md", "html", "csv", "parquet", "json", "pytest-benchmark")
 SUFFIX = {"md": "report.md", "html": "report.html", "csv": "report.csv",

@@ -10,8 +10,9 @@ from html import escape
 from typing import Any, Iterable
 
 from edgebench.report import svg
+from edgebench.report.cells import Section, Table
 from edgebench.report.tables import ReportData
-from edgebench.report.view import Section, Table, sections
+from edgebench.report.view import sections
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}

@@ -14,10 +14,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgebench.journal import write_atomic
 from edgebench.quality import LATENCY_FACTOR
+from edgebench.report.cells import Cell, Table
 from edgebench.report.html import e, page, table_html
-from edgebench.report.view import Cell, Table, fmt_seconds
+from edgebench.results.journal import write_atomic
+from edgebench.units import fmt_seconds
 
 if TYPE_CHECKING:
     from edgebench.store import Store

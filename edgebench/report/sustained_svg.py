@@ -12,6 +12,8 @@ import math
 from html import escape
 from typing import Any, Optional, Sequence
 
+from edgebench.units import seconds_unit
+
 W, H = 720, 320
 PAD_L, PAD_R, PAD_T, PAD_B = 70, 70, 30, 48
 LATENCY_COLOR, TEMP_COLOR, ONSET_COLOR = "#4e79a7", "#e15759", "#59a14f"
@@ -36,14 +38,6 @@ def _nice(lo: float, hi: float) -> tuple[float, float]:
     return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
 
-def _unit(seconds: float) -> tuple[float, str]:
-    if seconds >= 1:
-        return 1.0, "s"
-    if seconds >= 1e-3:
-        return 1e3, "ms"
-    return 1e6, "µs"
-
-
 def plot(title: str, bins: Sequence[dict[str, Any]], onset_s: Optional[float] = None) -> str:
     """One ``<svg>``: p50 per bin (left axis) and hottest-zone temperature (right axis)."""
     pts = [b for b in bins if b.get("p50_s") is not None]
@@ -54,7 +48,7 @@ def plot(title: str, bins: Sequence[dict[str, Any]], onset_s: Optional[float] = 
     mid = [(float(b["t_start_s"]) + float(b["t_end_s"])) / 2 for b in pts]
     x_hi = max(float(b["t_end_s"]) for b in pts)
     lat = [float(b["p50_s"]) for b in pts]
-    scale, unit = _unit(max(lat))
+    scale, unit = seconds_unit(max(lat))
     y_lo, y_hi = _nice(0.0, max(lat) * scale * 1.05)
     temps = [(m, float(b["temp_c"])) for m, b in zip(mid, pts, strict=False) if b.get("temp_c") is not None]
     t_lo, t_hi = _nice(min(t for _, t in temps) - 1, max(t for _, t in temps) + 1) if temps else (0.0, 1.0)

@@ -238,7 +238,7 @@ def rows_from_frame(frame: Any) -> list[Row]:
 
 
 def rows_from_records(records: Iterable[Any]) -> list[Row]:
-    """:class:`Row`s from the run's :class:`~edgebench.record.JobRecord`s (ok jobs only);
+    """:class:`Row`s from the run's :class:`~edgebench.results.record.JobRecord`s (ok jobs only);
     accuracy is the device's own when it measured one, as in the report."""
     out: list[Row] = []
     for rec in records:

@@ -11,16 +11,10 @@ from typing import Any
 from edgebench.report.cells import Cell as Cell
 from edgebench.report.cells import Section as Section
 from edgebench.report.cells import Table as Table
-from edgebench.report.cells import _isnum as _isnum
-from edgebench.report.cells import fmt_accuracy as fmt_accuracy
-from edgebench.report.cells import fmt_bytes as fmt_bytes
-from edgebench.report.cells import fmt_joules as fmt_joules
-from edgebench.report.cells import fmt_p50 as fmt_p50
-from edgebench.report.cells import fmt_pm as fmt_pm
-from edgebench.report.cells import fmt_ratio as fmt_ratio
-from edgebench.report.cells import fmt_seconds as fmt_seconds
-from edgebench.report.cells import variant_order as variant_order
+from edgebench.report.cells import fmt_accuracy, fmt_p50, variant_order
 from edgebench.report.tables import ReportData, several_runtimes
+from edgebench.units import fmt_bytes, fmt_joules, fmt_pm, fmt_ratio, fmt_seconds
+from edgebench.units import is_number as _isnum
 
 
 def model_table(report: ReportData, model: str) -> Table:

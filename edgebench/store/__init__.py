@@ -1,6 +1,5 @@
 """Results store (SQLite by default, any SQLAlchemy URL): see :mod:`edgebench.store.core`."""
 
-from edgebench.journal import Journal, parse_journal, read_run_json
 from edgebench.store.core import (
     IngestCounts,
     RunInfo,
@@ -12,8 +11,6 @@ from edgebench.store.core import (
     resolve_url,
 )
 from edgebench.store.schema import SCHEMA_VERSION
-from edgebench.summary import fingerprint_hash
 
-__all__ = ["IngestCounts", "Journal", "RunInfo", "SCHEMA_VERSION", "Store", "display_url",
-           "fingerprint_hash", "open_existing", "open_store", "parse_journal", "read_run_json",
-           "require_existing", "resolve_url"]
+__all__ = ["IngestCounts", "RunInfo", "SCHEMA_VERSION", "Store", "display_url",
+           "open_existing", "open_store", "require_existing", "resolve_url"]

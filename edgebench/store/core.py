@@ -18,9 +18,10 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 from edgebench.errors import EdgebenchError, StoreConfigError, UsageError
-from edgebench.journal import latest_records, parse_journal, read_run_json
+from edgebench.results.journal import latest_records, parse_journal, read_run_json
+from edgebench.results.rows import frame_row
 from edgebench.store import schema as S
-from edgebench.store.rows import frame_row, upsert_job, upsert_run
+from edgebench.store.upserts import upsert_job, upsert_run
 from edgebench.store.urls import (
     DEFAULT_RESULTS_DIR,
     THIRD_PARTY_ERRORS,

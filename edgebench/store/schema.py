@@ -24,31 +24,9 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results import columns as C
 
 SCHEMA_VERSION = 2
-
-#: Summary columns kept as text; the rest of the measured columns are floats or ints.
-TEXT_COLUMNS = frozenset({
-    "model", "variant", "device", "format", "runtime", "runtime_version", "status",
-    "error", "recipe", "energy_probe", "governor", "mcu_fit", "mode",
-})
-BOOL_COLUMNS = frozenset({"noop", "throttled", "auto_added", "precision_reached", "started_hot",
-                          "foreign_load"})
-INT_COLUMNS = frozenset({
-    "threads", "size_bytes", "size_gzip_bytes", "runs", "peak_rss_bytes", "params",
-    "nonzero_params", "macs", "flash_bytes", "weights_bytes", "arena_bytes", "processes",
-    "uss_bytes", "pss_bytes", "model_load_bytes", "inference_extra_bytes",
-})
-#: Summary columns without a ``jobs`` column: stored in ``extra_json`` (no migration),
-#: read back into frames by ``results.load``.
-EXTRA_JSON_COLUMNS = frozenset({"auto_added", "flash_bytes", "weights_bytes", "arena_bytes",
-                                "mcu_fit",
-                                # memory that agrees with the OS (docs/memory.md)
-                                "uss_bytes", "pss_bytes", "model_load_bytes",
-                                "inference_extra_bytes"})
-#: Summary columns that become keys or are stored under another name.
-SPECIAL_COLUMNS = frozenset({"run_id", "job_id", "fingerprint"})
 
 metadata = sa.MetaData()
 
@@ -84,24 +62,20 @@ devices = sa.Table(
 )
 
 
+#: The SQL type of each catalogue kind (edgebench.results.columns).
+_SQL_TYPES: dict[str, type[sa.types.TypeEngine]] = {
+    "text": sa.Text, "bool": sa.Boolean, "int": sa.BigInteger, "float": sa.Float}
+
+
 def _summary_column(name: str) -> sa.Column:
-    if name in TEXT_COLUMNS:
-        return sa.Column(name, sa.Text)
-    if name in BOOL_COLUMNS:
-        return sa.Column(name, sa.Boolean)
-    if name in INT_COLUMNS:
-        return sa.Column(name, sa.BigInteger)
-    return sa.Column(name, sa.Float)
+    return sa.Column(name, _SQL_TYPES[C.BY_NAME[name].kind])
 
-
-SUMMARY_DB_COLUMNS: tuple[str, ...] = tuple(c for c in SUMMARY_COLUMNS if c not in SPECIAL_COLUMNS
-                                            and c not in EXTRA_JSON_COLUMNS)
 
 jobs = sa.Table(
     "jobs", metadata,
     sa.Column("run_id", sa.String(128), primary_key=True),
     sa.Column("job_id", sa.String(256), primary_key=True),
-    *[_summary_column(c) for c in SUMMARY_DB_COLUMNS],
+    *[_summary_column(c) for c in C.DB_COLUMNS],
     sa.Column("error_kind", sa.String(64)),
     sa.Column("started_at", sa.String(40)),
     sa.Column("finished_at", sa.String(40)),

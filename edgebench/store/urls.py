@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from edgebench.errors import StoreConfigError, StoreError
-from edgebench.journal import path_error
+from edgebench.results.journal import path_error
 
 DEFAULT_RESULTS_DIR = Path("results")
 DEFAULT_DB_NAME = "edgebench.db"

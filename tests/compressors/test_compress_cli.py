@@ -30,7 +30,7 @@ def test_compress_prints_table_and_flags_noop(eb_cache: Path, tmp_path: Path,
     if_model(tmp_path / "if.onnx")
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
-    rc = main(["compress", str(suite), "--out", str(eb_cache)])
+    rc = main(["compress", str(suite), "--cache", str(eb_cache)])
     out, err = capsys.readouterr()
     assert rc == 0
     assert "int8-dynamic" in out and "NOOP" in out and "38,282" in out
@@ -42,9 +42,9 @@ def test_compress_failed_variant_exit_1_and_unknown_model_exit_2(
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE.replace("  - name: if-model\n    path: if.onnx\n", "")
                      + "  - name: bad\n    steps: [{quantize: {mode: int16x8}}]\n")
-    assert main(["compress", str(suite), "--out", str(eb_cache)]) == 1
+    assert main(["compress", str(suite), "--cache", str(eb_cache)]) == 1
     assert "TFLite-only" in capsys.readouterr().err
-    assert main(["compress", str(suite), "--out", str(eb_cache), "--model", "nope"]) == 2
+    assert main(["compress", str(suite), "--cache", str(eb_cache), "--model", "nope"]) == 2
 
 
 def test_compress_shouts_a_quality_loss(eb_cache: Path, tmp_path: Path,
@@ -53,7 +53,7 @@ def test_compress_shouts_a_quality_loss(eb_cache: Path, tmp_path: Path,
     suite.write_text(SUITE.replace("  - name: if-model\n    path: if.onnx\n", "")
                      + "  - name: crushed\n    steps: [{prune: {kind: structured, sparsity: 0.9, "
                        "finetune_epochs: 0}}]\n")
-    assert main(["compress", str(suite), "--out", str(eb_cache), "--model", "digits-cnn"]) == 0
+    assert main(["compress", str(suite), "--cache", str(eb_cache), "--model", "digits-cnn"]) == 0
     err = capsys.readouterr().err
     assert "LOSS digits-cnn/crushed [onnx]: QUALITY LOSS: accuracy " in err, err
     assert "LOSS digits-cnn/int8-dynamic" not in err  # within the 1-point budget

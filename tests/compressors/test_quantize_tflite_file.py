@@ -113,20 +113,20 @@ def test_fp16_weights_are_expanded_then_quantized(eb_cache: Path, digits_files: 
     converts nothing; expanded to float32 first, every conv / dense op is quantized."""
     from ai_edge_quantizer import quantizer, recipe
 
-    from edgebench.compressors import inspect
+    from edgebench.compressors import model_stats
     from edgebench.compressors.quantize_tflite_file import expand_fp16_weights
 
     half = digits_files["fp16"]
     raw = quantizer.Quantizer(half.read_bytes(), recipe.dynamic_wi8_afp32()).quantize(
         enable_progress_report=False).quantized_model
     (tmp_path / "raw.tflite").write_bytes(bytes(raw))
-    assert inspect.tflite_stats(tmp_path / "raw.tflite")["quantized_ops"] == {}  # the trap
+    assert model_stats.tflite_stats(tmp_path / "raw.tflite")["quantized_ops"] == {}  # the trap
 
     wide = tmp_path / "wide.tflite"
     assert expand_fp16_weights(half, wide) == 8  # 4 kernels + 4 biases
-    stats = inspect.tflite_stats(wide)
+    stats = model_stats.tflite_stats(wide)
     assert stats["fp16_ops"] == {} and "DEQUANTIZE" not in stats["op_counts"]
-    assert stats["params"] == inspect.tflite_stats(half)["params"]
+    assert stats["params"] == model_stats.tflite_stats(half)["params"]
     assert 1.9 < wide.stat().st_size / half.stat().st_size < 2.0  # float32 weights: 2x
     x = np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32)
     np.testing.assert_array_equal(_run(wide, x)[0], _run(half, x)[0])  # same values at runtime
@@ -217,13 +217,13 @@ def test_blazeface_file_every_mode(eb_cache: Path, tmp_path: Path) -> None:
     # the trap: ai-edge-quantizer alone "succeeds" on the shipped file and converts nothing
     from ai_edge_quantizer import quantizer, recipe
 
-    from edgebench.compressors import inspect
+    from edgebench.compressors import model_stats
     from edgebench.compressors.quantize_tflite_file import expand_fp16_weights
 
     raw = quantizer.Quantizer(face.read_bytes(), recipe.dynamic_wi8_afp32()).quantize(
         enable_progress_report=False).quantized_model
     (tmp_path / "raw.tflite").write_bytes(bytes(raw))
-    assert inspect.tflite_stats(tmp_path / "raw.tflite")["quantized_ops"] == {}
+    assert model_stats.tflite_stats(tmp_path / "raw.tflite")["quantized_ops"] == {}
     assert abs(len(raw) - shipped) < 64  # same file, give or take a signature vector
     # float32 weights: same outputs, bit for bit (the runtime dequantizes the same values)
     assert expand_fp16_weights(face, tmp_path / "wide.tflite") == 74

@@ -144,7 +144,7 @@ def store_jobs(db: Path, run_id: str) -> list[tuple[str, str]]:
 
 def assert_once_in_journal_and_store(run_dir: Path, db: Path, job_ids: set[str]) -> None:
     """Each finished job id appears in the journal's latest view and the store exactly once."""
-    from edgebench.journal import read_journal
+    from edgebench.results.journal import read_journal
 
     latest = read_journal(run_dir / "results.jsonl").latest()
     missing = job_ids - set(latest)

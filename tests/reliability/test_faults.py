@@ -1,6 +1,6 @@
 """Faults injected into real runs on the real-sshd lab, each while a job is in flight.
 
-Every test runs ``python -m edgebench run`` (or run_suite with the CLI's StoreSink) against
+Every test runs ``python -m edgebench run`` (or run_suite with the CLI's LiveSink) against
 an unaffected device (``onnx-only``) and a faulty scratch device, injects one fault, and
 checks: jobs finished before the fault are in results.jsonl and the SQLite store exactly
 once; the affected jobs say what happened (``error_kind`` + text); the other device's jobs
@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from edgebench.journal import read_journal
+from edgebench.results.journal import read_journal
 from tests.conftest import make_mlp_onnx
 from tests.reliability.helpers import (
     FIGURES,

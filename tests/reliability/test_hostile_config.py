@@ -501,7 +501,7 @@ NUMERIC_OPTIONS = [  # (argv before the option, option, a valid value)
     (["compare", "a", "b"], "--factor", "1.5"),
     (["compare", "a", "b"], "--accuracy-threshold", "1"),
     (["nightly", "s.yaml"], "--factor", "1.5"),
-    (["publish", "--out", "site"], "--factor", "1.5"),
+    (["publish", "--site", "site"], "--factor", "1.5"),
     (["report", "r"], "--max-accuracy-drop", "2"),
     (["devices", "check"], "--parallel", "4"),
 ]

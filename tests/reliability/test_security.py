@@ -131,7 +131,7 @@ def test_model_and_variant_names_cannot_escape_or_inject_html(tmp_path: Path) ->
     assert len(lines) == len(models) * len(variants)
     names = {(json.loads(ln)["model"], json.loads(ln)["variant"]) for ln in lines}
     assert (XSS, XSS + "v") in names and (escape, "fp32") in names  # kept verbatim as data
-    pub = cli("publish", "--out", str(root / "site"), "--results", str(root / "out"), cwd=root / "cwd",
+    pub = cli("publish", "--site", str(root / "site"), "--results", str(root / "out"), cwd=root / "cwd",
               env=env, timeout=120)
     assert pub.returncode == 0, pub.stderr[-2000:]
     allowed = [run_dir, root / "cache", root / "wd", root / "site", root / "out" / "edgebench.db",
@@ -221,7 +221,7 @@ def test_secrets_never_leak(ssh_lab: Any, lab_envs: Any, tmp_path: Path) -> None
     assert recs["denied"]["status"] == "failed" and "authentication failed" in recs["denied"]["error"]
     assert recs["untrusted"]["status"] == "failed" and "SHA256:" in recs["untrusted"]["error"]
     chk = cli("devices", "check", "--devices", str(devices), "--json", cwd=tmp_path, env=env, timeout=60)
-    pub = cli("publish", "--out", str(tmp_path / "site"), "--results", str(tmp_path / "r"), cwd=tmp_path,
+    pub = cli("publish", "--site", str(tmp_path / "site"), "--results", str(tmp_path / "r"), cwd=tmp_path,
               env=env, timeout=120)
     texts = {"run stdout/stderr": res.stdout + res.stderr, "check output": chk.stdout + chk.stderr,
              "publish output": pub.stdout + pub.stderr}

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edgebench.commands.run import StoreSink
-from edgebench.record import JobRecord
+from edgebench.results.record import JobRecord
+from edgebench.results.sink import LiveSink
 from tests.conftest import make_mlp_onnx
 from tests.reliability.helpers import (
     FAST,
@@ -40,7 +40,7 @@ from tests.reliability.helpers import (
 
 def test_concurrent_first_records_all_reach_a_fresh_store(tmp_path: Path) -> None:
     warnings: list[str] = []
-    sink = StoreSink(None, tmp_path, warnings.append)
+    sink = LiveSink(None, tmp_path, warnings.append)
     meta = {"schema_version": 1, "run_id": "r1", "started_at": "2026-01-01T00:00:00+00:00",
             "suite": {"name": "s"}, "devices": [], "complete": False}
     barrier = threading.Barrier(8)
@@ -110,7 +110,7 @@ def test_store_with_a_missing_driver_is_one_line_exit_2(tmp_path: Path, command:
             "nightly": ["nightly", str(suite), "--out", str(out), "--store", url],
             "report": ["report", "r1", "--results", str(out), "--store", url],
             "compare": ["compare", "r1", "r2", "--results", str(out), "--store", url],
-            "publish": ["publish", "--out", str(tmp_path / "site"), "--results", str(out),
+            "publish": ["publish", "--site", str(tmp_path / "site"), "--results", str(out),
                         "--store", url],
             "ingest": ["ingest", str(tmp_path), "--results", str(out), "--store", url]}[command]
     if command == "ingest":  # something to ingest, so the store is what fails
@@ -218,7 +218,7 @@ def test_store_failing_mid_run_costs_no_job(tmp_path: Path, fault: str, request:
 def test_any_exception_from_the_store_is_one_warning(tmp_path: Path) -> None:
     """Not only EdgebenchError: a bug's RuntimeError in the store must not reach the device."""
     warnings: list[str] = []
-    sink = StoreSink(None, tmp_path, warnings.append).open()
+    sink = LiveSink(None, tmp_path, warnings.append).open()
 
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("boom\nsecond line")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from edgebench.errors import DeviceError
-from edgebench.record import JobRecord
+from edgebench.results.record import JobRecord
 from tests.store.runfactory import RunSpec, make_run
 
 SLOW = ("resnet18", "pruned50", "jetson-nano")

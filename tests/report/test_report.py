@@ -171,8 +171,8 @@ def test_report_command_from_store_and_from_dir(run_dir: Path, tmp_path: Path, c
     assert (run_dir / "report.json").exists()  # no store entry yet: built from the directory
     assert main(["ingest", str(run_dir), "--results", str(results_root)]) == 0
     out = tmp_path / "rep"
-    assert main(["report", "r1", "--results", str(results_root), "--format", "md,csv",
-                 "--out", str(out)]) == 0
+    assert main(["report", "r1", "--out", str(results_root), "--format", "md,csv",
+                 "--report-dir", str(out)]) == 0
     assert (out / "report.md").exists() and (out / "report.csv").exists()
     assert main(["report", "nope", "--results", str(results_root)]) == 2
     assert "unknown run id 'nope'" in capsys.readouterr().err

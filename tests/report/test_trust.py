@@ -211,7 +211,7 @@ def test_sustained_svg_escapes_and_survives_empty_bins() -> None:
 
 def test_terminal_line_and_table_cell_carry_the_precision() -> None:
     from edgebench.progress import describe, fmt_pm
-    from edgebench.record import JobRecord
+    from edgebench.results.record import JobRecord
 
     summary = {"latency_p50_s": 14.1e-6, "latency_p50_ci_low_s": 14.06e-6,
                "latency_p50_ci_high_s": 14.14e-6, "runs": 5000}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results.columns import SUMMARY_COLUMNS
 
 DEVICES = {  # name -> base fp32 p50 latency (s) of a 1.0-cost model
     "rpi4": 0.040,

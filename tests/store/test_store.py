@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from edgebench.errors import StoreError, UsageError
-from edgebench.store import SCHEMA_VERSION, Store, parse_journal
+from edgebench.results.journal import parse_journal
+from edgebench.store import SCHEMA_VERSION, Store
 from tests.store.runfactory import RunSpec, make_run
 
 

@@ -13,11 +13,11 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from .detect import SCOPE, explain_none, select_source
 from .energy import EnergyMeter, EnergyWindow
-from .flags import summarize
 from .settings import ProbeSettings, parse_settings, settings_dict
 from .sources import EnergySource
 from .sysfs import Sysfs
 from .thermal import ThermalMonitor, ThermalSnapshot, snapshot, wait_until_cool
+from .thermal_summary import summarize
 
 
 class ProbeSession:

@@ -74,25 +74,8 @@ def onnx_stats(path: Path) -> dict[str, Any]:
             op_counts[node.op_type] += 1
             if g_index > 0:
                 subgraph_nodes += 1
-            if node.op_type in _ONNX_QOPS or node.op_type.startswith(_ONNX_QOP_PREFIXES):
-                quantized[node.op_type] += 1
-                weight_idx = _ONNX_QOPS.get(node.op_type, tuple(range(len(node.input))))
-            elif node.op_type in _ONNX_QDQ:
-                weight_idx = (0,)
-            elif node.op_type == "Mul" and any(
-                    (p := producers.get(i)) is not None and p.op_type == "DynamicQuantizeLinear"
-                    and i == p.output[1] for i in node.input):
-                weight_idx = ()  # activation scale x weight scale: a quantization parameter
-            else:
-                weight_idx = tuple(range(len(node.input)))
-                from_dq = [producers.get(i) for i in node.input]
-                if any(p is not None and p.op_type == "DequantizeLinear" for p in from_dq):
-                    quantized[f"{node.op_type}(qdq)"] += 1
-                elif any(inits[i].data_type == onnx.TensorProto.FLOAT16
-                         for i in node.input if i in inits):
-                    fp16[node.op_type] += 1
-                elif node.op_type in _ONNX_COMPUTE:
-                    float_compute += 1
+            weight_idx, is_float = _onnx_node_kind(node, producers, inits, quantized, fp16)
+            float_compute += is_float
             for i in weight_idx:
                 if i < len(node.input) and node.input[i] in inits and node.input[i] not in used:
                     t = inits[node.input[i]]
@@ -115,6 +98,32 @@ def onnx_stats(path: Path) -> dict[str, Any]:
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                      default=None),
     }
+
+
+def _onnx_node_kind(node: Any, producers: dict[str, Any], inits: dict[str, Any],
+                    quantized: Counter[str], fp16: Counter[str]) -> tuple[tuple[int, ...], bool]:
+    """Which of ``node``'s inputs can hold weights, and whether it is float compute; counts
+    it in ``quantized`` or ``fp16`` when it is either."""
+    import onnx
+
+    if node.op_type in _ONNX_QOPS or node.op_type.startswith(_ONNX_QOP_PREFIXES):
+        quantized[node.op_type] += 1
+        return _ONNX_QOPS.get(node.op_type, tuple(range(len(node.input)))), False
+    if node.op_type in _ONNX_QDQ:
+        return (0,), False
+    if node.op_type == "Mul" and any(
+            (p := producers.get(i)) is not None and p.op_type == "DynamicQuantizeLinear"
+            and i == p.output[1] for i in node.input):
+        return (), False  # activation scale x weight scale: a quantization parameter
+    weight_idx = tuple(range(len(node.input)))
+    from_dq = [producers.get(i) for i in node.input]
+    if any(p is not None and p.op_type == "DequantizeLinear" for p in from_dq):
+        quantized[f"{node.op_type}(qdq)"] += 1
+    elif any(inits[i].data_type == onnx.TensorProto.FLOAT16 for i in node.input if i in inits):
+        fp16[node.op_type] += 1
+    elif node.op_type in _ONNX_COMPUTE:
+        return weight_idx, True
+    return weight_idx, False
 
 
 def _numel(dims: Any) -> int:
@@ -166,23 +175,55 @@ def onnx_macs(model: Any) -> int | None:
     return total
 
 
-def tflite_stats(path: Path) -> dict[str, Any]:
-    """Parameter, MAC and op statistics of a TFLite file, read through the LiteRT interpreter."""
+_TFLITE_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
+                      "BATCH_MATMUL", "CONV_3D")
+
+
+def _tflite_weight_op(name: str, ins: list[int], op: dict[str, Any], tensors: dict[int, Any],
+                      quantized: Counter[str]) -> tuple[int, bool]:
+    """A weighted op's MACs and whether it computes in float; counted in ``quantized``
+    (as ``OP(activation/weight dtype)``) when its weights are integers."""
+    w = tensors[ins[1]]
+    x = tensors[ins[0]]
+    out = tensors[op["outputs"][0]]
+    wt = np.dtype(w["dtype"]).name
+    is_float = wt not in ("int8", "uint8", "int16", "int4")
+    if not is_float:
+        act = np.dtype(x["dtype"]).name
+        quantized[f"{name}({act}/{wt})" if act != wt else f"{name}({wt})"] += 1
+    on = int(np.prod(out["shape"]))
+    ws = list(w["shape"])
+    if name == "CONV_2D":
+        return on * int(np.prod(ws[1:])), is_float
+    if name == "DEPTHWISE_CONV_2D":
+        return on * int(np.prod(ws[1:3])), is_float
+    if name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+        return on * int(ws[-1] if name == "FULLY_CONNECTED" else ws[-2]), is_float
+    if name == "TRANSPOSE_CONV":
+        return int(np.prod(x["shape"])) * int(np.prod(ws[:3])), is_float
+    return 0, is_float
+
+
+def _tflite_interpreter(path: Path) -> Any:
+    """The LiteRT interpreter of ``path``, or a :class:`ModelError` naming the file."""
     from ai_edge_litert.interpreter import Interpreter
 
     from edgebench.errors import ModelError
 
     try:
-        interp = Interpreter(model_path=str(path))
+        return Interpreter(model_path=str(path))
     except (ValueError, RuntimeError) as exc:  # custom ops LiteRT lacks, corrupt files
         raise ModelError(f"LiteRT cannot load {Path(path).name}: "
                          f"{' '.join(str(exc).split())[:200]}") from exc
+
+
+def tflite_stats(path: Path) -> dict[str, Any]:
+    """Parameter, MAC and op statistics of a TFLite file, read through the LiteRT interpreter."""
+    interp = _tflite_interpreter(path)
     ops = interp._get_ops_details()  # noqa: SLF001 - the only public-ish op listing
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
     produced = {o for op in ops for o in op["outputs"]}
     graph_inputs = {d["index"] for d in interp.get_input_details()}
-    weight_ops = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",
-                  "BATCH_MATMUL", "CONV_3D")
     const = {i for op in ops for i in op["inputs"]
              if i >= 0 and i not in produced and i not in graph_inputs}
     try:
@@ -203,7 +244,7 @@ def tflite_stats(path: Path) -> dict[str, Any]:
             if i not in const or i in seen:
                 continue
             t = tensors[i]
-            if t["dtype"] in (np.int32, np.int64) and not (name in weight_ops and pos >= 1):
+            if t["dtype"] in (np.int32, np.int64) and not (name in _TFLITE_WEIGHT_OPS and pos >= 1):
                 continue
             seen.add(i)
             n = int(np.prod(t["shape"])) if len(t["shape"]) else 1
@@ -214,26 +255,10 @@ def tflite_stats(path: Path) -> dict[str, Any]:
                 nonzero += n
         if name == "DEQUANTIZE" and ins and tensors[ins[0]]["dtype"] == np.float16:
             fp16[name] += 1
-        if name in weight_ops and len(ins) >= 2:
-            w = tensors[ins[1]]
-            x = tensors[ins[0]]
-            out = tensors[op["outputs"][0]]
-            wt = np.dtype(w["dtype"]).name
-            if wt in ("int8", "uint8", "int16", "int4"):
-                act = np.dtype(x["dtype"]).name
-                quantized[f"{name}({act}/{wt})" if act != wt else f"{name}({wt})"] += 1
-            else:
-                float_compute += 1
-            on = int(np.prod(out["shape"]))
-            ws = list(w["shape"])
-            if name == "CONV_2D":
-                macs += on * int(np.prod(ws[1:]))
-            elif name == "DEPTHWISE_CONV_2D":
-                macs += on * int(np.prod(ws[1:3]))
-            elif name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
-                macs += on * int(ws[-1] if name == "FULLY_CONNECTED" else ws[-2])
-            elif name == "TRANSPOSE_CONV":
-                macs += int(np.prod(x["shape"])) * int(np.prod(ws[:3]))
+        if name in _TFLITE_WEIGHT_OPS and len(ins) >= 2:
+            op_macs, is_float = _tflite_weight_op(name, ins, op, tensors, quantized)
+            macs += op_macs
+            float_compute += is_float
     return {
         "params": params,
         "nonzero_params": nonzero,

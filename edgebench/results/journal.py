@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Union
 
-from .errors import StoreConfigError, StoreError, UsageError
+from edgebench.errors import StoreConfigError, StoreError, UsageError
+
 from .record import JobRecord
 
 JOURNAL = "results.jsonl"
@@ -50,7 +51,7 @@ def path_error(path: "str | Path", exc: OSError, doing: str, *,
 def ensure_output_dir(path: "str | Path", flag: str = "--out") -> Path:
     """Make ``path`` a folder we can write into, or say in one line why it cannot be.
 
-    Checked before anything is written, so that ``report --out /proc/x`` or a ``--out``
+    Checked before anything is written, so that ``report --report-dir /proc/x`` or an ``--out``
     that is a file is an exit-2 usage error up front instead of an OSError half-way.
     """
     path = Path(path)

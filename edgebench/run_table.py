@@ -5,16 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional, TextIO
 
-from .progress import _fmt_s, fmt_pm
+from .progress import fmt_pm
 from .report.synergy import best_combination_lines
-
-
-def _mb(value: Optional[float]) -> str:
-    return "-" if value in (None, "") else f"{float(value) / 2**20:.1f}"
-
-
-def _kb(value: Optional[float]) -> str:
-    return "-" if value in (None, "") else f"{float(value) / 1024:.1f}"
+from .units import bytes_in, terminal_seconds
 
 
 def _pct(value: Optional[float]) -> str:
@@ -77,7 +70,7 @@ def slower_than_fp32(records: list) -> list[str]:
             why = explain(profiles.get((model, fmt, device, variant)),
                           profiles.get((model, fmt, device, "fp32")))
             out.append(f"{model}/{variant}/{fmt}@{device}: SLOWER THAN FP32 -- p50 "
-                       f"{_fmt_s(value)} vs {_fmt_s(base)} ({ratio:.2f}x)"
+                       f"{terminal_seconds(value)} vs {terminal_seconds(base)} ({ratio:.2f}x)"
                        + (f"; why (operator profile): {why.text()}" if why is not None else ""))
     return out
 
@@ -140,7 +133,7 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
         table.add_column("runtime" if several else "fmt", no_wrap=True)
         if not one_device:
             table.add_column("device", overflow="fold")
-        for col in ("status", "p50", "±%", "KiB", "RSS MiB", "quality"):
+        for col in ("status", "p50", "±%", "kB", "RSS MB", "quality"):
             table.add_column(col, justify="left" if col == "status" else "right", no_wrap=True)
         for rec in (r for r in records if r.model == model):
             s = rec.summary or {}
@@ -150,9 +143,9 @@ def print_run_summary(outcome: Any, stream: TextIO = sys.stdout) -> None:
                 status.append(f" [{ref[rec.job_id]}]")
             kind = (rec.runtime or rec.format) if several else rec.format
             cells = [plain(rec.variant), plain(kind)] + ([] if one_device else [plain(rec.device)])
-            table.add_row(*cells, status, _fmt_s(s.get("latency_p50_s")),
-                          fmt_pm(s).strip(" ±%") or "-", _kb(s.get("size_bytes")),
-                          _mb(s.get("peak_rss_bytes")), _quality_cell(s))
+            table.add_row(*cells, status, terminal_seconds(s.get("latency_p50_s")),
+                          fmt_pm(s).strip(" ±%") or "-", bytes_in(s.get("size_bytes"), "kB", missing="-"),
+                          bytes_in(s.get("peak_rss_bytes"), "MB", missing="-"), _quality_cell(s))
         console.print(table)
     if notes:
         console.print("notes:")

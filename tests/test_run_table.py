@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from edgebench.compressors.manifest import quality_warnings
-from edgebench.record import JobRecord
-from edgebench.view import measurement_warnings, slower_than_fp32
+from edgebench.results.record import JobRecord
+from edgebench.run_table import measurement_warnings, slower_than_fp32
 
 
 def rec(variant: str, p50: float | None, *, device: str = "pi", status: str = "ok",

@@ -15,17 +15,15 @@ import datetime as _dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from edgebench.record import SUMMARY_COLUMNS
+from edgebench.results.columns import BY_NAME, FRAME_DTYPES, LOAD_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from edgebench.store import Store
 
-#: Columns after SUMMARY_COLUMNS, in order.
-RUN_COLUMNS = ("suite", "run_started_at", "run_finished_at", "run_complete")
-JOB_COLUMNS = ("error_kind", "attempts", "job_started_at", "job_finished_at", "fingerprint_json")
-COLUMNS = SUMMARY_COLUMNS + JOB_COLUMNS + RUN_COLUMNS
+#: The columns of :func:`load`, in order: the catalogue's (edgebench.results.columns).
+COLUMNS = LOAD_COLUMNS
 
 
 def _runs_filter(run: str | Iterable[str] | None) -> list[str] | None:
@@ -70,7 +68,7 @@ def load(store: "Store | str | Path | None" = None, run: str | Iterable[str] | N
 
 def frame_from_records(records: list[dict[str, Any]], run_meta: dict[str, Any]) -> "pd.DataFrame":
     """The :func:`load` columns for one run directory's journal records (no store needed)."""
-    from edgebench.store.rows import frame_row, job_row
+    from edgebench.results.rows import frame_row, job_row
 
     suite = run_meta.get("suite") or {}
     rows = []
@@ -88,22 +86,18 @@ def _typed_frame(rows: list[dict[str, Any]]) -> "pd.DataFrame":
     """Stable column order and dtypes whatever the source (floats stay full precision)."""
     import pandas as pd
 
-    from edgebench.store import schema as S
-
     frame = pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in frame.columns:
             frame[col] = None
     extra = [c for c in frame.columns if c not in COLUMNS]
     frame = frame[list(COLUMNS) + extra]
-    for col in SUMMARY_COLUMNS:
-        if col in S.BOOL_COLUMNS:
+    for col in COLUMNS:  # each column's dtype comes from its kind in the catalogue
+        dtype = FRAME_DTYPES.get(BY_NAME[col].kind)
+        if dtype == "boolean":
             frame[col] = frame[col].astype("boolean")
-        elif col in S.INT_COLUMNS:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-        elif col not in S.TEXT_COLUMNS and col not in S.SPECIAL_COLUMNS:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-    frame["run_complete"] = frame["run_complete"].astype("boolean")
+        elif dtype is not None:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(dtype)
     return frame.reset_index(drop=True)
 
 

@@ -1,38 +1,16 @@
-"""Row building for the store: summary cells to column values, and the upserts.
-
-Kept apart from :class:`edgebench.store.core.Store` so the run-directory report
-(:func:`edgebench.results.frame_from_records`) converts cells exactly as ingest does.
-"""
+"""The store's upserts: a run's row, and a job's row (built by
+:func:`edgebench.results.rows.job_row`), its samples and its device snapshot."""
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import sqlalchemy as sa
 
 from edgebench.errors import StoreError
+from edgebench.results.rows import job_row
 from edgebench.store import schema as S
-from edgebench.summary import fingerprint_hash  # the run computes the same hash
-
-
-def clean_value(name: str, value: Any) -> Any:
-    """Turn a summary cell (CSV-ish: '' for not measured) into the column's DB value."""
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if name in S.BOOL_COLUMNS:
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "y")
-        return bool(value)
-    if name in S.TEXT_COLUMNS:
-        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    number = float(value)  # ValueError handled by caller
-    if name in S.INT_COLUMNS and number.is_integer():
-        return int(number)
-    return number
 
 
 def _latencies(record: dict[str, Any]) -> list[float] | None:
@@ -79,56 +57,6 @@ def upsert_run(conn: sa.Connection, run_meta: dict[str, Any]) -> None:
     else:
         values.setdefault("complete", False)
         conn.execute(S.runs.insert().values(run_id=run_id, **values))
-
-def job_row(record: dict[str, Any]) -> dict[str, Any]:
-    """A journal record as its jobs-table row: summary cells converted by
-    :func:`clean_value`, the cells without a column (or that do not convert) kept verbatim
-    in ``extra_json``.  The one row builder: the store writes it, and a run directory's
-    report reads it through :func:`frame_row`, so both show the same values."""
-    summary = dict(record.get("summary") or {})
-    for key in ("model", "variant", "format", "device", "status", "error"):
-        if summary.get(key) in (None, "") and record.get(key) is not None:
-            summary[key] = record[key]
-    row: dict[str, Any] = {"run_id": record.get("run_id"), "job_id": record.get("job_id")}
-    extra: dict[str, Any] = {}
-    for name, value in summary.items():
-        if name in S.SPECIAL_COLUMNS:
-            continue
-        if name not in S.jobs.c:
-            extra[name] = value
-            continue
-        try:
-            row[name] = clean_value(name, value)
-        except (TypeError, ValueError):
-            extra[name] = value  # kept verbatim, never coerced into a wrong number
-            row[name] = None
-    fp = record.get("fingerprint") or {}
-    row["fingerprint_json"] = json.dumps(fp, sort_keys=True, default=str)
-    row["fingerprint_hash"] = (str(summary.get("fingerprint") or "") or fingerprint_hash(fp))
-    row["error_kind"] = record.get("error_kind")
-    row["started_at"] = record.get("started_at")
-    row["finished_at"] = record.get("finished_at")
-    row["attempts"] = record.get("attempts")
-    row["extra_json"] = json.dumps(extra, sort_keys=True, default=str) if extra else None
-    return row
-
-
-def frame_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A jobs-table row as :func:`edgebench.results.load` shows it: fingerprint,
-    job_started_at, job_finished_at, and ``extra_json``'s cells as columns."""
-    row = dict(row)
-    row["fingerprint"] = row.pop("fingerprint_hash")
-    row["job_started_at"] = row.pop("started_at")
-    row["job_finished_at"] = row.pop("finished_at")
-    extra = json.loads(row.pop("extra_json") or "{}")
-    row.update({k: v for k, v in extra.items() if k not in row})
-    for name in S.EXTRA_JSON_COLUMNS:  # summary columns kept in extra_json: '' -> None
-        try:
-            row[name] = clean_value(name, row.get(name))
-        except (TypeError, ValueError):
-            row[name] = None
-    return row
-
 
 def upsert_job(conn: sa.Connection, record: dict[str, Any]) -> bool:
     """Replace the job row, its samples and its device snapshot; True if it was new."""
