@@ -12,6 +12,7 @@ option ``inference_precision: f32`` forces fp32 (docs/runtimes.md).
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -23,6 +24,22 @@ from .base import Backend, BackendError, LoadedModel, TensorInfo, summarize_exce
 OPTION_KEYS = ("device", "performance_hint", "inference_precision", "num_streams")
 
 
+def _openvino() -> Any:
+    """``import openvino``, without its telemetry.
+
+    Importing openvino imports its model converter, which starts Intel's usage telemetry:
+    it writes ``~/intel/openvino_ga_cid`` and ``~/intel/stats`` in the device user's home
+    and may send a network request -- during a benchmark, and outside the workdir the agent
+    is allowed to touch.  The converter falls back to its own no-op stub when the
+    ``openvino_telemetry`` module does not import, so the agent makes it not import (only
+    if nothing imported it yet).
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def _version(ov: Any) -> str:
     """'2026.4.1' from OpenVINO's build string '2026.4.1-22982-e213a147257-releases/...'."""
     return str(ov.get_version()).split("-")[0]
@@ -31,7 +48,7 @@ def _version(ov: Any) -> str:
 def runtime_version() -> Optional[Dict[str, Any]]:
     """What ``agent info`` reports; None when openvino does not import."""
     try:
-        import openvino as ov
+        ov = _openvino()
         devices = list(ov.Core().available_devices)
     except Exception:  # noqa: BLE001 - any import failure means "not available"
         return None
@@ -85,7 +102,7 @@ class OpenVinoBackend(Backend):
 
     def load(self, path: str) -> LoadedModel:
         try:
-            import openvino as ov
+            ov = _openvino()
         except Exception as exc:  # noqa: BLE001
             raise BackendError("no_runtime", f"openvino does not import: {exc}") from exc
         version = _version(ov)
@@ -135,7 +152,7 @@ class OpenVinoBackend(Backend):
             return None
 
     def _set_inputs(self, feed: Dict[str, np.ndarray], request: Any = None) -> None:
-        import openvino as ov
+        ov = _openvino()
 
         for info in self.inputs:
             arr = np.ascontiguousarray(feed[info.name])
@@ -145,7 +162,7 @@ class OpenVinoBackend(Backend):
         """Per-layer performance counters of a second compiled model, same device and
         config plus ``PERF_COUNT`` (agent/profile_openvino.py); the timed one stays
         uncounted, so the headline latency is never perturbed."""
-        import openvino as ov
+        ov = _openvino()
 
         from ..profile_openvino import profile_openvino
 
