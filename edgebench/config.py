@@ -31,6 +31,7 @@ from .recipes import (
 )
 from .suite_settings import (
     BenchmarkSpec,
+    ExecuTorchSpec,
     LiteRtCompiledSpec,
     McuBudget,
     OnnxRuntimeSpec,
@@ -162,6 +163,7 @@ class SuiteSpec(StrictModel):
     openvino: OpenVinoSpec = Field(default_factory=OpenVinoSpec)
     litert_compiled: LiteRtCompiledSpec = Field(default_factory=LiteRtCompiledSpec,
                                                 alias="litert-compiled")
+    executorch: ExecuTorchSpec = Field(default_factory=ExecuTorchSpec)
     # runtimes every model is benchmarked on (a model's own 'runtimes' wins); None: each
     # format's classic runtime only, as before runtimes were chosen; 'all': every
     # registered runtime for the format (docs/runtimes.md)
@@ -189,7 +191,7 @@ class SuiteSpec(StrictModel):
     def runtime_settings(self, runtime: str) -> Any:
         """The suite's options block for a runtime."""
         return {"onnxruntime": self.onnxruntime, "tflite": self.tflite, "openvino": self.openvino,
-                "litert-compiled": self.litert_compiled}[runtime]
+                "litert-compiled": self.litert_compiled, "executorch": self.executorch}[runtime]
 
     @model_validator(mode="after")
     def _every_format_has_a_runtime(self) -> "SuiteSpec":

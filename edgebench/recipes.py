@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from .compressors.params import STEP_NAMES
 from .yamlload import show
 
-Format = Literal["onnx", "tflite"]
+Format = Literal["onnx", "tflite", "pte"]  # pte: ExecuTorch, from PyTorch sources
 BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
                   "all-minilm-l6-v2",  # needs extras: see docs/compression.md
                   "har-1dcnn", "speech-1dcnn")  # need aeon's data files: docs/wearables.md
@@ -165,6 +165,9 @@ class ModelSpec(StrictModel):
             )
         if self.package and not self.path:
             raise ValueError("'package' names where a model file lives: give its 'path' too")
+        if "pte" in (self.formats or []) and self.source_kind not in ("builtin", "torch"):
+            raise ValueError("format pte (ExecuTorch) is exported from a PyTorch model: a "
+                             f"builtin or 'torch' source, not a {self.source_kind} file")
         if self.task == "presence" and self.source_kind not in ("onnx", "tflite"):
             raise ValueError("task 'presence' applies to .onnx / .tflite detector files")
         if (self.inputs or self.input_shapes) and self.source_kind not in ("onnx", "tflite"):

@@ -100,6 +100,17 @@ class LiteRtCompiledSpec(StrictModel):
         return self.model_dump(exclude={"threads"}, exclude_none=True)
 
 
+class ExecuTorchSpec(StrictModel):
+    """ExecuTorch options (agent/backends/executorch_backend.py): ``threads`` sets torch's
+    intra-op threads in the agent (XNNPACK's threadpool is sized by ExecuTorch itself)."""
+
+    threads: RuntimeThreads = None
+    method: str = Field("forward", min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
 class McuBudget(StrictModel):
     """A microcontroller's flash and RAM (for the tensor arena), in bytes."""
 

@@ -13,7 +13,7 @@ from typing import Any
 BUILD_REV = 2  # bump when a change to variants.py alters what a recipe builds
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
          "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
-         "scikit-image", "ai-edge-quantizer", "flatbuffers")
+         "scikit-image", "ai-edge-quantizer", "flatbuffers", "executorch", "torchao")
 
 
 def tool_versions() -> dict[str, str]:

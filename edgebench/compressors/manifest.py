@@ -22,7 +22,7 @@ RANDOM_EVAL_SAMPLES = 32
 
 
 def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
-    stats = inspect.onnx_stats(path) if ctx.fmt == "onnx" else inspect.tflite_stats(path)
+    stats = _stats(path, ctx.fmt)
     stats["macs_source"] = "file"
     if state.float_stats and state.float_stats.get("macs") is not None:
         # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape
@@ -91,6 +91,15 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
         **{k: q.get(k) for k in ("accuracy", "accuracy_delta", "top1_agreement", "cosine")},
         **({"mcu": mcu} if mcu is not None else {}),
     }
+
+
+def _stats(path: Path, fmt: str) -> dict[str, Any]:
+    """The file's statistics, read by the format's inspector."""
+    if fmt == "pte":
+        from edgebench.compressors.pte import pte_stats
+
+        return pte_stats(path)
+    return inspect.onnx_stats(path) if fmt == "onnx" else inspect.tflite_stats(path)
 
 
 def _mcu_footprint(path: Path) -> dict[str, Any]:
