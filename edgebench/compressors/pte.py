@@ -87,7 +87,8 @@ def quantize_pte(state: Any, params: dict[str, Any], ctx: Any, out_path: Path) -
                               "quantizer": "XNNPACKQuantizer (PT2E)", "per_channel": per_channel}
     calib = None
     if p.mode == "static":
-        calib, report["calibration"] = calibration_samples(p, ctx, None, state)
+        calib, source = calibration_samples(p, ctx, None, state)
+        report["calibration"] = {"source": source, "samples": len(calib)}
     try:
         report.update(_pt2e(state.obj, ctx, calib, per_channel, p.mode == "dynamic", out_path))
     except CompressionError:
@@ -122,9 +123,7 @@ def _pt2e(module: Any, ctx: Any, calib: Any, per_channel: bool, dynamic: bool,
             for row in rows:
                 prepared(row)
         converted = convert_pt2e(prepared)
-    out = lower_to_pte(converted, example, out_path)
-    out["calibration_samples"] = 0 if calib is None else len(rows)
-    return out
+    return lower_to_pte(converted, example, out_path)
 
 
 def pte_stats(path: Path) -> dict[str, Any]:
