@@ -107,6 +107,9 @@ class ModelSpec(StrictModel):
     # runtimes for this model's files (overrides the suite's ``runtimes``): names from the
     # agent's registry, or 'all' (docs/runtimes.md)
     runtimes: Optional[Union[Literal["all"], list[str]]] = None
+    # per runtime, options over the suite's block for this model's jobs, e.g.
+    # {openvino: {inference_precision: bf16}}; validated by SuiteSpec against the block
+    runtime_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
     # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
     # judged output's logits, labels 1/0 (see edgebench.compressors.evaluate.presence_scores)
@@ -123,6 +126,16 @@ class ModelSpec(StrictModel):
     @classmethod
     def _runtimes(cls, value: Any) -> Any:
         return check_runtime_names(value)
+
+    @field_validator("runtime_options")
+    @classmethod
+    def _runtime_option_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from .agent.backends import RUNTIMES
+
+        unknown = [k for k in value if k not in RUNTIMES]
+        if unknown:
+            raise ValueError(f"unknown runtime(s) {', '.join(unknown)} (known: {', '.join(RUNTIMES)})")
+        return value
 
     @field_validator("inputs")
     @classmethod

@@ -84,17 +84,19 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str,
 
     b = suite.benchmark
     runtime = runtime or CLASSIC_RUNTIME[artifact.format]
-    rt = suite.runtime_settings(runtime)
+    rt = suite.runtime_settings(runtime, artifact.model)  # the model's options over the suite's
+    ort, tfl = suite.runtime_settings("onnxruntime", artifact.model), suite.runtime_settings(
+        "tflite", artifact.model)
     probes = device.probe_settings()
     probes.update(min_samples=b.energy_min_samples, min_window_s=b.energy_min_window_s)
     spec: dict[str, Any] = {
         "job_id": job_id, "model_path": str(artifact.path), "format": artifact.format,
         "runtime": runtime,
         "runtime_options": rt.agent_options() if hasattr(rt, "agent_options") else {},
-        "threads": rt.threads or b.threads, "providers": list(suite.onnxruntime.providers),
-        "graph_optimization_level": suite.onnxruntime.graph_optimization_level,
-        "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
-        "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
+        "threads": rt.threads or b.threads, "providers": list(ort.providers),
+        "graph_optimization_level": ort.graph_optimization_level,
+        "tflite_runtime": tfl.runtime, "delegate_path": tfl.delegate_path,
+        "delegate_options": dict(tfl.delegate_options), "use_xnnpack": tfl.use_xnnpack,
         "inputs": {"seed": b.seed, "npz_path": suite.input_npz or _real_inputs(artifact),
                    "shapes": {**dict(b.input_shapes), **_resolved_shapes(artifact)},
                    "default_dim": b.default_dim},
