@@ -189,9 +189,8 @@ def pte_outputs(path: Path, samples: dict[str, np.ndarray]) -> dict[str, np.ndar
 
 def run_pte(path: Path, x: np.ndarray, output: Any = None) -> np.ndarray:
     """The judged output on every row of ``x`` (rows without the batch dim), flattened."""
-    from edgebench.compressors.evaluate import pick_output
-
     outs = pte_outputs(path, {"input_0": np.asarray(x)[:, None]})
-    names = list(outs)
-    judged = outs[names[pick_output(names, output, path)]]
+    if output is not None and output not in outs:
+        raise ModelError(f"the model has no output {output!r} (outputs: {', '.join(outs)})")
+    judged = outs[output or next(iter(outs))]
     return judged.reshape(len(judged), -1)
