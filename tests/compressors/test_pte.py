@@ -76,7 +76,7 @@ def test_the_agent_reports_the_precision_the_delegate_computes_in(digits: dict) 
         assert res["status"] == "ok", res.get("error")
         rt = res["runtime"]
         assert rt["execution_precision"] == precision and rt["delegates"] == ["XnnpackBackend"]
-        assert rt["provider"] == f"XnnpackBackend/{precision}" and rt["portable_ops"] == []
+        assert rt["provider"] == "XnnpackBackend" and rt["portable_ops"] == []
         assert res["accuracy"]["accuracy"] == pytest.approx(art.manifest["accuracy"])
 
 
@@ -94,3 +94,48 @@ def test_a_model_file_cannot_ask_for_pte(mlp_onnx: Path) -> None:
 
     with pytest.raises(ValidationError, match="format pte .* is exported from a PyTorch model"):
         ModelSpec(name="m", path=str(mlp_onnx), formats=["pte"])
+
+
+def test_edgebench_run_benchmarks_pte_variants_on_local(tmp_path: Path, eb_cache: Path) -> None:
+    """End to end through the CLI: a trimmed suites/runtimes.yaml (digits-cnn, .onnx and
+    .pte, fp32 and int8) runs on local, every job ok, the .pte rows on executorch with the
+    precision that ran, and the report's table has one row per (variant, runtime)."""
+    import csv
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    suite = {
+        "name": "pte-e2e", "devices": ["local"], "runtimes": ["onnxruntime", "executorch"],
+        "models": [{"name": "digits-cnn", "builtin": "digits-cnn", "formats": ["onnx", "pte"],
+                    "data": "digits"}],
+        "variants": [{"name": "fp32", "steps": []},
+                     {"name": "int8-static", "formats": ["pte"],
+                      "steps": [{"quantize": {"mode": "static"}}]}],
+        "benchmark": {"warmup_runs": 2, "warmup_min_s": 0.0, "min_runs": 20,
+                      "min_duration_s": 0.05, "max_duration_s": 5.0, "evaluate_on_device": True},
+    }
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "edgebench", "run", str(path), "--out",
+                           str(tmp_path / "r"), "--no-store"], capture_output=True, text=True,
+                          timeout=900, cwd=root, env={**os.environ, "EDGEBENCH_CACHE": str(eb_cache)})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    run_dir = next((tmp_path / "r").iterdir())
+    rows = {(r["variant"], r["format"], r["runtime"]): r
+            for r in csv.DictReader((run_dir / "summary.csv").open())}
+    assert sorted(rows) == [("fp32", "onnx", "onnxruntime"), ("fp32", "pte", "executorch"),
+                            ("int8-static", "pte", "executorch")]
+    assert all(r["status"] == "ok" for r in rows.values())
+    results = {r["job_id"]: r for r in map(json.loads, (run_dir / "results.jsonl").open())}
+    for variant, precision in (("fp32", "fp32"), ("int8-static", "int8")):
+        res = results[f"digits-cnn/{variant}/pte@local"]["result"]
+        assert res["runtime"]["execution_precision"] == precision
+        assert res["accuracy"]["accuracy"] == pytest.approx(
+            results[f"digits-cnn/{variant}/pte@local"]["artifact"]["manifest"]["accuracy"])
+    report = (run_dir / "report.md").read_text()
+    assert "int8-static (pte)" in report and "environment differs" not in report

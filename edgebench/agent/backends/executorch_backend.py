@@ -45,8 +45,10 @@ def runtime_version() -> Optional[Dict[str, Any]]:
 
 def _what_runs(path: str) -> Dict[str, Any]:
     """The program's delegates and the precision its XNNPACK part computes in
-    (:mod:`.executorch_program`); ``provider`` is ``<delegate>/<precision>`` like OpenVINO's
-    ``CPU/<precision>``.  A program that cannot be inspected still runs: it says why."""
+    (:mod:`.executorch_program`).  ``provider`` (part of the environment fingerprint) is
+    the delegate alone: the precision follows the variant (an int8 program computes in
+    int8), so it must not make an int8 job's environment differ from its fp32 baseline's.
+    A program that cannot be inspected still runs: it says why."""
     from .executorch_program import describe
 
     try:
@@ -54,7 +56,7 @@ def _what_runs(path: str) -> Dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - inspection must never fail the job
         return {"execution_precision": None, "inspect_error": summarize_exception(exc)}
     delegate = info["delegates"][0] if info["delegates"] else "portable"
-    info["provider"] = f"{delegate}/{info['execution_precision']}"
+    info["provider"] = delegate
     return info
 
 
