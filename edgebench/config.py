@@ -31,12 +31,15 @@ from .recipes import (
 )
 from .suite_settings import (
     BenchmarkSpec,
+    ExecuTorchSpec,
     LiteRtCompiledSpec,
     McuBudget,
     OnnxRuntimeSpec,
     OpenVinoSpec,
     TFLiteSpec,
     _default_mcu_budgets,
+    check_model_runtime_options,
+    with_model_options,
 )
 from .yamlload import key_path, load_yaml, show
 
@@ -146,7 +149,6 @@ class DevicesFile(StrictModel):
     devices: dict[Annotated[Name, Field(min_length=1, max_length=200)], DeviceSpec] = Field(default_factory=dict)
 
 
-
 class SuiteSpec(StrictModel):
     """What to benchmark: models x variants x formats, on devices, with these settings."""
 
@@ -162,6 +164,7 @@ class SuiteSpec(StrictModel):
     openvino: OpenVinoSpec = Field(default_factory=OpenVinoSpec)
     litert_compiled: LiteRtCompiledSpec = Field(default_factory=LiteRtCompiledSpec,
                                                 alias="litert-compiled")
+    executorch: ExecuTorchSpec = Field(default_factory=ExecuTorchSpec)
     # runtimes every model is benchmarked on (a model's own 'runtimes' wins); None: each
     # format's classic runtime only, as before runtimes were chosen; 'all': every
     # registered runtime for the format (docs/runtimes.md)
@@ -186,10 +189,18 @@ class SuiteSpec(StrictModel):
         """The runtimes (registry names) this model's ``fmt`` files run on."""
         return runtimes_for_format(model.runtimes if model.runtimes is not None else self.runtimes, fmt)
 
-    def runtime_settings(self, runtime: str) -> Any:
-        """The suite's options block for a runtime."""
-        return {"onnxruntime": self.onnxruntime, "tflite": self.tflite, "openvino": self.openvino,
-                "litert-compiled": self.litert_compiled}[runtime]
+    def runtime_settings(self, runtime: str, model: Optional[str] = None) -> Any:
+        """The options block for a runtime: the suite's, with ``model``'s own
+        ``runtime_options`` for it laid over (validated when the suite loads)."""
+        block = {"onnxruntime": self.onnxruntime, "tflite": self.tflite, "openvino": self.openvino,
+                 "litert-compiled": self.litert_compiled, "executorch": self.executorch}[runtime]
+        spec = next((m for m in self.models if m.name == model), None)
+        return with_model_options(block, spec.runtime_options.get(runtime) if spec else None)
+
+    @model_validator(mode="after")
+    def _model_runtime_options(self) -> "SuiteSpec":
+        check_model_runtime_options(self)
+        return self
 
     @model_validator(mode="after")
     def _every_format_has_a_runtime(self) -> "SuiteSpec":

@@ -46,6 +46,9 @@ class Job:
     spec: dict[str, Any]  # JobSpec dict; paths are filled in after the push
     timeout_s: float
     runtime: str = ""  # registry name; '' = the format's classic runtime
+    # planned by ``runtimes: all``: runs only where the device has the runtime (dropped,
+    # not skipped, elsewhere -- see DeviceWorker._drop_absent)
+    optional: bool = False
 
     @property
     def runtime_name(self) -> str:
@@ -63,6 +66,7 @@ class DeviceReport:
     error: Optional[str] = None
     wall_s: float = 0.0
     inventory: dict[str, Any] = field(default_factory=dict)
+    not_on_device: list[str] = field(default_factory=list)  # optional jobs dropped here
 
 
 Sink = Callable[[JobRecord], None]
@@ -184,6 +188,8 @@ class DeviceWorker:
         try:
             if target is not None:
                 down = self._inventory(target)
+            if not down:
+                self._drop_absent()
             self.report.error = down
             for job in self.jobs:
                 if self.stop.is_set():
@@ -228,6 +234,25 @@ class DeviceWorker:
             except Exception as exc:  # noqa: BLE001
                 return f"internal error: {type(exc).__name__}: {exc}"
         return why
+
+    def _drop_absent(self) -> None:
+        """``runtimes: all`` means every runtime *this device has* for the format: its
+        jobs on runtimes the inventory (or the device's allow-list) lacks are dropped, not
+        skipped -- unless the device has no runtime at all for that file, when the classic
+        runtime's job stays and is skipped with the reason, so a format never vanishes."""
+        groups: dict[tuple[str, str, str], list[Job]] = {}
+        for job in self.jobs:
+            groups.setdefault((job.model, job.variant, job.format), []).append(job)
+        dropped: set[str] = set()
+        for group in groups.values():
+            absent = [j for j in group if j.optional and self._skip_reason(j)]
+            if len(absent) == len(group):
+                absent = [j for j in absent if j.runtime_name != CLASSIC_RUNTIME.get(j.format)]
+            dropped.update(j.job_id for j in absent)
+        if dropped:
+            self.jobs = [j for j in self.jobs if j.job_id not in dropped]
+            self.report.not_on_device = sorted(dropped)
+            self.report.jobs = len(self.jobs)
 
     def _skip_reason(self, job: Job) -> Optional[str]:
         allow = getattr(self.device, "runtimes", None)

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from .compressors.params import STEP_NAMES
 from .yamlload import show
 
-Format = Literal["onnx", "tflite"]
+Format = Literal["onnx", "tflite", "pte"]  # pte: ExecuTorch, from PyTorch sources
 BUILTIN_MODELS = ("digits-cnn", "ds-cnn", "resnet8", "mobilenet-v1-025", "autoencoder",
                   "all-minilm-l6-v2",  # needs extras: see docs/compression.md
                   "har-1dcnn", "speech-1dcnn")  # need aeon's data files: docs/wearables.md
@@ -107,6 +107,9 @@ class ModelSpec(StrictModel):
     # runtimes for this model's files (overrides the suite's ``runtimes``): names from the
     # agent's registry, or 'all' (docs/runtimes.md)
     runtimes: Optional[Union[Literal["all"], list[str]]] = None
+    # per runtime, options over the suite's block for this model's jobs, e.g.
+    # {openvino: {inference_precision: bf16}}; validated by SuiteSpec against the block
+    runtime_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     data: Optional[str] = None  # "digits", "lfw-faces" or an .npz file with x (and optional y)
     # 'presence': a detector judged as "is there an object?": score = max sigmoid of the
     # judged output's logits, labels 1/0 (see edgebench.compressors.evaluate.presence_scores)
@@ -123,6 +126,16 @@ class ModelSpec(StrictModel):
     @classmethod
     def _runtimes(cls, value: Any) -> Any:
         return check_runtime_names(value)
+
+    @field_validator("runtime_options")
+    @classmethod
+    def _runtime_option_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from .agent.backends import RUNTIMES
+
+        unknown = [k for k in value if k not in RUNTIMES]
+        if unknown:
+            raise ValueError(f"unknown runtime(s) {', '.join(unknown)} (known: {', '.join(RUNTIMES)})")
+        return value
 
     @field_validator("inputs")
     @classmethod
@@ -165,6 +178,9 @@ class ModelSpec(StrictModel):
             )
         if self.package and not self.path:
             raise ValueError("'package' names where a model file lives: give its 'path' too")
+        if "pte" in (self.formats or []) and self.source_kind not in ("builtin", "torch"):
+            raise ValueError("format pte (ExecuTorch) is exported from a PyTorch model: a "
+                             f"builtin or 'torch' source, not a {self.source_kind} file")
         if self.task == "presence" and self.source_kind not in ("onnx", "tflite"):
             raise ValueError("task 'presence' applies to .onnx / .tflite detector files")
         if (self.inputs or self.input_shapes) and self.source_kind not in ("onnx", "tflite"):

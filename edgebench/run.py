@@ -85,17 +85,19 @@ def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str,
 
     b = suite.benchmark
     runtime = runtime or CLASSIC_RUNTIME[artifact.format]
-    rt = suite.runtime_settings(runtime)
+    rt = suite.runtime_settings(runtime, artifact.model)  # the model's options over the suite's
+    ort, tfl = suite.runtime_settings("onnxruntime", artifact.model), suite.runtime_settings(
+        "tflite", artifact.model)
     probes = device.probe_settings()
     probes.update(min_samples=b.energy_min_samples, min_window_s=b.energy_min_window_s)
     spec: dict[str, Any] = {
         "job_id": job_id, "model_path": str(artifact.path), "format": artifact.format,
         "runtime": runtime,
         "runtime_options": rt.agent_options() if hasattr(rt, "agent_options") else {},
-        "threads": rt.threads or b.threads, "providers": list(suite.onnxruntime.providers),
-        "graph_optimization_level": suite.onnxruntime.graph_optimization_level,
-        "tflite_runtime": suite.tflite.runtime, "delegate_path": suite.tflite.delegate_path,
-        "delegate_options": dict(suite.tflite.delegate_options), "use_xnnpack": suite.tflite.use_xnnpack,
+        "threads": rt.threads or b.threads, "providers": list(ort.providers),
+        "graph_optimization_level": ort.graph_optimization_level,
+        "tflite_runtime": tfl.runtime, "delegate_path": tfl.delegate_path,
+        "delegate_options": dict(tfl.delegate_options), "use_xnnpack": tfl.use_xnnpack,
         "inputs": {"seed": b.seed, "npz_path": suite.input_npz or _real_inputs(artifact),
                    "shapes": {**dict(b.input_shapes), **_resolved_shapes(artifact)},
                    "default_dim": b.default_dim},
@@ -161,12 +163,14 @@ def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any])
             model = by_name.get(art.model)
             runtimes = (suite.model_runtimes(model, art.format) if model is not None
                         else [""])
+            selection = (model.runtimes if model is not None and model.runtimes is not None
+                         else suite.runtimes)
             for runtime in runtimes:
                 job_id = job_id_for(art.model, art.variant, art.format, runtime, device.name)
                 jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant,
                                 format=art.format, runtime=runtime, device=device, artifact=art,
                                 spec=job_spec(suite, device, art, job_id, runtime),
-                                timeout_s=timeout))
+                                timeout_s=timeout, optional=selection == "all"))
     return jobs
 
 
@@ -310,6 +314,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
                 reports = _run_jobs(jobs, previous, resume_warnings, resumed=resumed,
                                     run_dir=run_dir, meta=meta, on_record=on_record,
                                     progress=progress, stop=stop)
+                jobs = _without_absent(jobs, reports, meta, say)
         except KeyboardInterrupt:  # Python's own handler was kept (e.g. not the main thread)
             request_stop(stop)
         finally:
@@ -342,6 +347,21 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
     seen = {w.split(": ", 1)[0] for w in resume_warnings}
     warnings = resume_warnings + [w for w in read.warnings if w.split(": ", 1)[0] not in seen]
     return RunOutcome(run_id, run_dir.path, records, exit_code, reports, warnings)
+
+
+def _without_absent(jobs: list[Job], reports: list[DeviceReport], meta: dict[str, Any],
+                    say: Callable[[str], None]) -> list[Job]:
+    """The planned jobs less those ``runtimes: all`` dropped on devices that lack the
+    runtime; run.json lists them (``not_on_device``) so nothing disappears unsaid."""
+    absent = {r.name: r.not_on_device for r in reports if r.not_on_device}
+    if not absent:
+        return jobs
+    meta["not_on_device"] = absent
+    for device, ids in absent.items():
+        say(f"{device}: {len(ids)} job(s) not planned there (runtimes: all, runtime not on "
+            f"the device): {', '.join(ids[:4])}{' ...' if len(ids) > 4 else ''}")
+    gone = {i for ids in absent.values() for i in ids}
+    return [j for j in jobs if j.job_id not in gone]
 
 
 def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: list[str], *,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from .recipes import Dim, StrictModel
 
@@ -100,6 +100,17 @@ class LiteRtCompiledSpec(StrictModel):
         return self.model_dump(exclude={"threads"}, exclude_none=True)
 
 
+class ExecuTorchSpec(StrictModel):
+    """ExecuTorch options (agent/backends/executorch_backend.py): ``threads`` sets torch's
+    intra-op threads in the agent (XNNPACK's threadpool is sized by ExecuTorch itself)."""
+
+    threads: RuntimeThreads = None
+    method: str = Field("forward", min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    def agent_options(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
 class McuBudget(StrictModel):
     """A microcontroller's flash and RAM (for the tensor arena), in bytes."""
 
@@ -111,3 +122,29 @@ def _default_mcu_budgets() -> dict[str, McuBudget]:
     from edgebench.compressors.mcu import DEFAULT_BUDGETS
 
     return {name: McuBudget(**b) for name, b in DEFAULT_BUDGETS.items()}
+
+
+def with_model_options(block: StrictModel, override: Optional[dict[str, Any]]) -> Any:
+    """A suite's options block with a model's ``runtime_options`` for it laid over."""
+    if not override:
+        return block
+    return type(block).model_validate({**block.model_dump(), **override})
+
+
+def check_model_runtime_options(suite: Any) -> None:
+    """Every model's ``runtime_options`` must name a runtime the model runs on and make a
+    valid block: one line naming the model, runtime and key, before anything is built."""
+    for m in suite.models:
+        used = {r for fmt in m.resolved_formats() for r in suite.model_runtimes(m, fmt)}
+        for runtime in m.runtime_options:
+            if runtime not in used:
+                raise ValueError(f"model {m.name!r}: runtime_options.{runtime}: the model does "
+                                 f"not run on {runtime} (it runs on: {', '.join(sorted(used))})")
+            try:
+                suite.runtime_settings(runtime, m.name)
+            except ValidationError as exc:
+                e = exc.errors()[0]
+                where = ".".join(str(p) for p in e["loc"])
+                msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+                raise ValueError(f"model {m.name!r}: runtime_options.{runtime}.{where}: "
+                                 f"{msg}") from None

@@ -60,7 +60,9 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 echo "setup: installing torch (CPU build) first" >&2
 "${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 echo "setup: installing edgebench and its toolchains" >&2
-extras="torch,tf,runtimes"  # runtimes: OpenVINO beside ONNX Runtime (docs/runtimes.md)
+# runtimes: OpenVINO beside ONNX Runtime, and ExecuTorch (the pte format) -- docs/runtimes.md;
+# executorch 1.5.1 pins no torch, so the CPU build installed above stays
+extras="torch,tf,runtimes"
 [ "$REAL" = 1 ] && extras="$extras,real"
 [ "$DEV" = 1 ] && extras="$extras,dev"
 "${PIP[@]}" -e ".[${extras}]"
@@ -79,6 +81,9 @@ fi
 import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import edgebench, onnxruntime, torch, tensorflow, tf_keras, tensorflow_model_optimization  # noqa: F401
+import executorch.runtime  # noqa: F401 - needs ruamel.yaml, which the wheel's metadata pulls
+from importlib.metadata import version
 print(f"setup: ok -- edgebench {edgebench.__version__}, torch {torch.__version__}, "
-      f"tensorflow {tensorflow.__version__}, onnxruntime {onnxruntime.__version__}")
+      f"tensorflow {tensorflow.__version__}, onnxruntime {onnxruntime.__version__}, "
+      f"executorch {version('executorch')}")
 PY

@@ -83,7 +83,7 @@ def test_missing_required_key(tmp_path: Path) -> None:
 def test_invalid_literal_lists_allowed_values(tmp_path: Path, model_file: Path) -> None:
     err = error_of(load_suite, write(tmp_path, "s.yaml", "name: s\nmodels:\n  - name: m\n    path: m.onnx\n"
                                                          "    formats: [onnx, coreml]\n"))
-    assert "models[0].formats[1]" in err.one_line() and "'onnx' or 'tflite'" in err.one_line()
+    assert "models[0].formats[1]" in err.one_line() and "'onnx', 'tflite' or 'pte'" in err.one_line()
 
 
 def test_model_needs_exactly_one_source(tmp_path: Path, model_file: Path) -> None:

@@ -110,6 +110,33 @@ def test_a_device_with_one_runtime_skips_the_other_runtimes_jobs(ssh_lab: Any, t
     assert ov.summary["runtime"] == "openvino" and out.exit_code == 1
 
 
+def test_runtimes_all_runs_what_each_device_has(ssh_lab: Any, tmp_path: Path, mlp_onnx: Path,
+                                                tiny_tflite: Path) -> None:
+    """Issue 15: ``runtimes: all`` is every runtime *the device has* for the format.  On the
+    ONNX-only box the .onnx runs on ONNX Runtime and OpenVINO's job is not planned there
+    (run.json says so); the .tflite, for which the box has no runtime at all, keeps its
+    classic job, skipped with the reason -- a format never vanishes silently."""
+    devices = lab_devices_yaml(ssh_lab, ("onnx-only",), tmp_path / "devices.yaml")
+    (tmp_path / "mlp.onnx").write_bytes(mlp_onnx.read_bytes())
+    (tmp_path / "tiny.tflite").write_bytes(tiny_tflite.read_bytes())
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "all-runtimes", "devices": ["onnx-only"], "benchmark": FAST, "runtimes": "all",
+        "models": [{"name": "mlp", "path": "mlp.onnx"}, {"name": "tiny", "path": "tiny.tflite"}]}))
+    out = run_suite(suite, devices_path=devices, out_dir=tmp_path / "results")
+    by_id = {r.job_id: r for r in out.records}
+    assert sorted(by_id) == ["mlp/fp32/onnx@onnx-only", "tiny/fp32/tflite@onnx-only"]
+    assert by_id["mlp/fp32/onnx@onnx-only"].status == "ok", by_id["mlp/fp32/onnx@onnx-only"].error
+    tfl = by_id["tiny/fp32/tflite@onnx-only"]
+    assert tfl.status == "skipped" and tfl.error.startswith(
+        "runtime tflite is not available on this device (its inventory has: onnxruntime "), tfl.error
+    meta = json.loads((out.run_dir / "run.json").read_text())
+    assert meta["not_on_device"] == {"onnx-only": ["mlp/fp32/onnx:openvino@onnx-only",
+                                                   "tiny/fp32/tflite:litert-compiled@onnx-only"]}
+    assert meta["jobs_planned"] == 2 and meta["complete"] is True
+    assert out.devices[0].not_on_device == meta["not_on_device"]["onnx-only"]
+
+
 def test_unknown_host_key_is_refused_until_trusted(ssh_lab: Any, scratch_device: str, tmp_path: Path,
                                                    mlp_onnx: Path) -> None:
     kh = tmp_path / "known_hosts"

@@ -13,7 +13,7 @@ from typing import Any
 BUILD_REV = 2  # bump when a change to variants.py alters what a recipe builds
 TOOLS = ("edgebench", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu",
          "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "scikit-learn",
-         "scikit-image", "ai-edge-quantizer", "flatbuffers")
+         "scikit-image", "ai-edge-quantizer", "flatbuffers", "executorch", "torchao")
 
 
 def tool_versions() -> dict[str, str]:
@@ -35,7 +35,9 @@ def code_fingerprint() -> str:
     root = Path(__file__).parent.parent  # edgebench/
     h = hashlib.sha256()
     # agent/evaluate.py: presence_scores decides the accuracy written into manifests
+    # agent/backends/executorch_program.py: reads the .pte statistics into manifests
     files = [root / "variants.py", root / "datasets.py", root / "agent" / "evaluate.py",
+             root / "agent" / "backends" / "executorch_program.py",
              *sorted((root / "compressors").glob("*.py")), *sorted((root / "models").glob("*.py"))]
     for f in files:
         h.update(f.name.encode() + f.read_bytes())

@@ -90,11 +90,15 @@ def run_outputs(path: Path, fmt: str, samples: dict[str, np.ndarray]) -> dict[st
     try:
         if fmt == "onnx":
             return _onnx_outputs(path, samples)
+        if fmt == "pte":
+            from edgebench.compressors.pte import pte_outputs
+
+            return pte_outputs(path, samples)
         return _tflite_outputs(path, samples)
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - runtimes raise their own untyped errors
-        runtime = "onnxruntime" if fmt == "onnx" else "LiteRT"
+        runtime = {"onnx": "onnxruntime", "pte": "executorch"}.get(fmt, "LiteRT")
         raise ModelError(f"{runtime} cannot run {Path(path).name}: {_one_line(exc)}") from exc
 
 
@@ -266,6 +270,10 @@ def pick_output(names: list[str], output: Optional[str], path: Path) -> int:
 def run_model(path: Path, fmt: str, x: np.ndarray, output: Optional[str] = None) -> np.ndarray:
     """The judged output of ``path`` on every row of ``x``, flattened per sample, with the
     runtime the variant ships to (quality is measured on the file, never on a framework)."""
+    if fmt == "pte":
+        from edgebench.compressors.pte import run_pte
+
+        return run_pte(path, x, output)
     return run_onnx(path, x, output) if fmt == "onnx" else run_tflite(path, x, output)
 
 

@@ -65,6 +65,10 @@ def model_inputs(path: Path, fmt: str) -> list[dict[str, Any]]:
         return [{"name": i["name"], "dtype": i["dtype"] or "float32",
                  "shape": [d if isinstance(d, int) and d > 0 else None for d in i["shape"]]}
                 for i in onnx_io(path)["inputs"]]
+    if fmt == "pte":
+        from edgebench.compressors.pte import pte_io
+
+        return [dict(i) for i in pte_io(path)["inputs"]]
     from ai_edge_litert.interpreter import Interpreter
 
     out = []

@@ -11,7 +11,7 @@ samples keyed by input name).  Integer outputs must be dequantized with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -62,9 +62,20 @@ def measure(state: Any, ctx: Any, path: Path, baseline: Any) -> dict[str, Any]:
     }
 
 
+def _pte_stats(path: Path) -> dict[str, Any]:
+    from edgebench.compressors.pte import pte_stats  # executorch only when a .pte is built
+
+    return pte_stats(path)
+
+
+#: The format's inspector: what a built file contains (ops, weights, MACs, inputs).
+_STATS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "onnx": model_stats.onnx_stats, "tflite": model_stats.tflite_stats, "pte": _pte_stats}
+
+
 def _file_stats(state: Any, ctx: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the built file contains (model_stats), and its inputs and outputs."""
-    stats = model_stats.onnx_stats(path) if ctx.fmt == "onnx" else model_stats.tflite_stats(path)
+    stats = _STATS[ctx.fmt](path)
     stats["macs_source"] = "file"
     if state.float_stats and state.float_stats.get("macs") is not None:
         # Quantization keeps the MACs; contrib ops (QLinearAdd, QGemm...) defeat ONNX shape

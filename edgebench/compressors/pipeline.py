@@ -1,8 +1,9 @@
 """Run one recipe (an ordered list of steps) on one source model for one output format.
 
 The model travels through four states: ``torch`` (nn.Module) and ``keras`` (tf_keras model)
-accept training steps (prune, distill, cluster); ``onnx`` and ``tflite`` (files) accept only
-post-training steps.  PyTorch feeds ONNX outputs, Keras feeds TFLite outputs; a source that
+accept training steps (prune, distill, cluster); ``onnx``, ``tflite`` and ``pte`` (files)
+accept only post-training steps.  PyTorch feeds ONNX and ExecuTorch (``pte``) outputs, Keras
+feeds TFLite outputs; a source that
 is already a file stays in its format.  Quantizing a trainable state exports it first
 (ONNX) or converts it with the quantization options (TFLite).  Every step appends a report
 (its validated parameters with defaults filled in, what it changed, warnings) to the
@@ -29,7 +30,7 @@ class Context:
     """What every step may need to know about the model it works on."""
 
     model_name: str
-    fmt: str  # 'onnx' | 'tflite'
+    fmt: str  # 'onnx' | 'tflite' | 'pte'
     input_shape: tuple[int, ...]  # canonical (channels-first), without batch
     task: str  # 'classification' | 'regression' | 'embedding' | 'presence'
     data: Optional[Dataset]
@@ -128,6 +129,9 @@ def _apply(name: str, params: dict[str, Any], state: State, ctx: Context, index:
         state.reports.append({"step": "export", "params": p.model_dump()})
         return state
     if name == "quantize":
+        if ctx.fmt == "pte":
+            from edgebench.compressors.pte import quantize_pte
+            return quantize_pte(state, params, ctx, ctx.work_dir / f"step{index}-quant.pte")
         if ctx.fmt == "onnx":
             from edgebench.compressors.quantize_onnx import quantize_onnx
             if state.kind == "torch":
@@ -147,10 +151,16 @@ def to_file(state: State, ctx: Context, path: Path, export_params: Any = None) -
     from edgebench.compressors import export
 
     if state.kind == "torch":
-        if ctx.fmt != "onnx":
-            raise CompressionError("a PyTorch model can only be exported to ONNX here "
+        if ctx.fmt == "pte":
+            from edgebench.compressors.pte import torch_to_pte
+
+            state.reports.append({"step": "export", "format": "pte",
+                                  **torch_to_pte(state.obj, ctx.input_shape, path, ctx.input_dtype)})
+        elif ctx.fmt != "onnx":
+            raise CompressionError("a PyTorch model can only be exported to ONNX or pte here "
                                    "(TFLite variants are built from the Keras definition)")
-        export.torch_to_onnx(state.obj, ctx.input_shape, path, export_params, ctx.input_dtype)
+        else:
+            export.torch_to_onnx(state.obj, ctx.input_shape, path, export_params, ctx.input_dtype)
     elif state.kind == "keras":
         if ctx.fmt != "tflite":
             raise CompressionError("a Keras model can only be converted to TFLite here "

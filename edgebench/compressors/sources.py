@@ -59,7 +59,7 @@ class Source:
         """(state kind, object) to start a recipe from; trainable models are deep copies."""
         if self.kind in ("onnx", "tflite"):
             return self.kind, Path(self.model)
-        if self.fmt == "onnx":
+        if self.fmt in ("onnx", "pte"):
             return "torch", copy.deepcopy(self.model)
         from edgebench.models.train import keras_env
 
@@ -87,13 +87,13 @@ def load_source(spec: Any, fmt: str, cache_dir: Path, versions: dict[str, str],
         b = get_builtin(spec.builtin)
         if data is None:
             data = b.dataset()
-        loader = trained_torch if fmt == "onnx" else trained_keras
+        loader = trained_torch if fmt in ("onnx", "pte") else trained_keras
         model, weights = loader(b, cache_dir, versions, no_cache=no_cache)
         return Source(spec.name, kind, fmt, sha256_file(weights), tuple(b.input_shape),
                       b.task if task == "auto" else task, data, model, b, b.input_dtype)
     if kind == "torch":
-        if fmt != "onnx":
-            raise ModelError("a PyTorch source can only produce ONNX variants")
+        if fmt not in ("onnx", "pte"):
+            raise ModelError("a PyTorch source can only produce ONNX or pte variants")
         if not spec.input_shape:
             raise ModelError("a 'torch' model needs 'input_shape' (batch first, e.g. [1, 3, 32, 32])")
         model = _torch_factory(spec.torch, spec.state_dict)

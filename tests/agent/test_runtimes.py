@@ -129,8 +129,9 @@ def test_an_absent_accelerator_fails_the_job_with_litert_s_reason(tiny_tflite: P
 
 
 def test_executorch_runs_a_pte_program_like_torch(tmp_path: Path) -> None:
-    """Where executorch is installed (not by scripts/setup.sh: docs/runtimes.md), a .pte
-    exported here through XNNPACK runs through the agent and matches torch."""
+    """Where executorch is installed (scripts/setup.sh does: the runtimes extra), a .pte
+    exported here through XNNPACK runs through the agent, matches torch, and says it ran
+    on the XNNPACK delegate in fp32."""
     pytest.importorskip("executorch.runtime")
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -150,3 +151,6 @@ def test_executorch_runs_a_pte_program_like_torch(tmp_path: Path) -> None:
     res = run_job(_spec(pte, "pte"))
     assert res["status"] == "ok", res.get("error")
     assert res["runtime"]["name"] == "executorch" and "XnnpackBackend" in res["runtime"]["backends"]
+    assert res["runtime"]["delegates"] == ["XnnpackBackend"]
+    assert res["runtime"]["execution_precision"] == "fp32"
+    assert res["runtime"]["xnnpack_ops"] == {"XNNFullyConnected": 1}

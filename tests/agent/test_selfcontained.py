@@ -54,6 +54,10 @@ def test_agent_runs_in_an_env_with_only_numpy_and_onnxruntime(lab_envs, tmp_path
     assert {n: runtimes[n] is not None for n in RUNTIMES} == {
         n: n == "onnxruntime" for n in RUNTIMES}
     modules = [f"edgebench_agent.backends.{e.module}" for e in RUNTIMES.values()]
+    # and every helper module beside them (executorch_program: the .pte inspector)
+    helpers = sorted(p.stem for p in (root / "edgebench_agent" / "backends").glob("*.py"))
+    assert "executorch_program" in helpers
+    modules += [f"edgebench_agent.backends.{m}" for m in helpers if m != "__init__"]
     imported = subprocess.run([python, "-c", "import importlib, sys; [importlib.import_module(m) "
                                "for m in sys.argv[1:]]; print(sorted(m for m in sys.modules if "
                                "m.split('.')[0] in ('edgebench', 'pandas', 'pydantic')))", *modules],

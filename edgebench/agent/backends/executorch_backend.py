@@ -43,6 +43,23 @@ def runtime_version() -> Optional[Dict[str, Any]]:
     return {"module": "executorch.runtime", "version": _version(), "backends": backends}
 
 
+def _what_runs(path: str) -> Dict[str, Any]:
+    """The program's delegates and the precision its XNNPACK part computes in
+    (:mod:`.executorch_program`).  ``provider`` (part of the environment fingerprint) is
+    the delegate alone: the precision follows the variant (an int8 program computes in
+    int8), so it must not make an int8 job's environment differ from its fp32 baseline's.
+    A program that cannot be inspected still runs: it says why."""
+    from .executorch_program import describe
+
+    try:
+        info = describe(path)
+    except Exception as exc:  # noqa: BLE001 - inspection must never fail the job
+        return {"execution_precision": None, "inspect_error": summarize_exception(exc)}
+    delegate = info["delegates"][0] if info["delegates"] else "portable"
+    info["provider"] = delegate
+    return info
+
+
 class ExecuTorchBackend(Backend):
     name = "executorch"
     formats = ("pte",)
@@ -93,6 +110,7 @@ class ExecuTorchBackend(Backend):
             "name": "executorch", "version": version, "threads": self.threads,
             "method": self.method_name,
             "backends": list(runtime.backend_registry.registered_backend_names),
+            **_what_runs(path),
         })
 
     def _tensors(self, feed: Dict[str, np.ndarray]) -> List[Any]:
