@@ -16,16 +16,16 @@ from tests.store.runfactory import RunSpec, make_run
 
 
 def test_catalogue_facts() -> None:
-    assert len(C.SUMMARY_COLUMNS) == len(set(C.SUMMARY_COLUMNS)) == 71
+    assert len(C.SUMMARY_COLUMNS) == len(set(C.SUMMARY_COLUMNS)) == 72
     assert C.SUMMARY_COLUMNS[:4] == ("run_id", "model", "variant", "device")
-    assert C.SUMMARY_COLUMNS[-1] == "inference_extra_bytes"
+    assert C.SUMMARY_COLUMNS[-1] == "execution_precision"
     assert C.BY_NAME["latency_p50_s"] == C.Column("latency_p50_s", "float", "s", "jobs")
     assert C.BY_NAME["peak_rss_bytes"].kind == "int" and C.unit_of("peak_rss_bytes") == "bytes"
     assert C.unit_of("energy_per_inference_j") == "J" and C.unit_of("mean_power_w") == "W"
     assert C.SPECIAL_COLUMNS == {"run_id", "job_id", "fingerprint"}
     assert C.EXTRA_JSON_COLUMNS == {"auto_added", "flash_bytes", "weights_bytes", "arena_bytes",
                                     "mcu_fit", "uss_bytes", "pss_bytes", "model_load_bytes",
-                                    "inference_extra_bytes"}
+                                    "inference_extra_bytes", "execution_precision"}
     assert {c.kind for c in C.CATALOGUE + C.LOAD_CATALOGUE} <= set(C.KINDS)
     assert {c.where for c in C.CATALOGUE + C.LOAD_CATALOGUE} <= set(C.PLACES)
     for col in C.CATALOGUE:  # the unit is in the name (latency_s, size_bytes, energy_j)

@@ -73,6 +73,10 @@ CATALOGUE: tuple[Column, ...] = (
     _c("uss_bytes", "int", "bytes", "extra"), _c("pss_bytes", "int", "bytes", "extra"),
     _c("model_load_bytes", "int", "bytes", "extra"),
     _c("inference_extra_bytes", "int", "bytes", "extra"),
+    # the precision the runtime really computed in, where it says (OpenVINO's
+    # INFERENCE_PRECISION_HINT: bf16 for an fp32 file on AMX/AVX-512 BF16 CPUs; ExecuTorch's
+    # XNNPACK payload); empty for runtimes that run the file's own types
+    _c("execution_precision", "text", where="extra"),
 )
 
 #: What :func:`edgebench.results.load` adds after the summary columns: the job's and the

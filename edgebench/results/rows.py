@@ -69,6 +69,8 @@ def summary_row(record: JobRecord) -> dict[str, Any]:
         # has no result: the registry name it was planned for
         "runtime": _get(record.result, "runtime", "name") or record.runtime or None,
         "runtime_version": _get(record.result, "runtime", "version"),
+        "execution_precision": (_get(r, "runtime", "execution_precision")
+                                or _get(r, "runtime", "inference_precision")),
         "threads": _get(r, "runtime", "threads"), "status": record.status, "error": record.error,
         "size_bytes": _get(r, "model", "size_bytes") or record.artifact.get("size_bytes"),
         "size_gzip_bytes": _get(r, "model", "size_gzip_bytes") or manifest.get("size_gzip_bytes"),
