@@ -96,13 +96,19 @@ def test_the_tuned_suite_runs_as_is(tuned) -> None:
     assert all(r["status"] == "ok" for r in records)
 
 
-def test_bad_options_are_one_line_exit_2(tmp_path: Path) -> None:
+def test_bad_options_are_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from edgebench.cli import main
+
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "s.yaml").write_text(SUITE)
     for args, text in ((["--budget", "accurcy:1"], "--budget 'accurcy:1'"),
                        (["--max-device-s", "0"], "--max-device-s 0"),
                        (["--device", "nope"], "no device or tag named 'nope'"),
                        (["--model", "nope"], "nope")):
-        res = cli("tune", "s.yaml", "--out", "r", "--no-store", *args, cwd=tmp_path)
-        assert res.returncode == 2, (args, res.stderr)
-        assert text in res.stderr and "Traceback" not in res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        code = main(["tune", "s.yaml", "--out", "r", "--no-store", *args])
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert text in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing started
