@@ -80,7 +80,9 @@ def judge(stage: str, got: dict[str, Measurement], result: GroupResult) -> list[
     for key, m in got.items():
         result.history.setdefault(key, []).append((stage, m))
         if m.value is None:
-            result.dropped[key] = f"{stage}: failed: {m.error or 'no value'}"
+            why = m.error or "no value"
+            why = why if why.startswith(("failed:", "skipped:")) else f"failed: {why}"
+            result.dropped[key] = f"{stage}: {why}"
         else:
             ok.append((m.value, key))
     ok.sort()
