@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the toolchains' own output instead of RUN_DIR/toolchain.log")
-    p.set_defaults(func=handle)
+    p.set_defaults(func=handle, resume=None)  # open_store_sink reads it; a tune never resumes
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -60,7 +60,6 @@ def handle(args: argparse.Namespace) -> int:
     stop = threading.Event()
     with StopOnSigint(stop):
         progress = ConsoleProgress(quiet=args.quiet, live=False)
-        args.resume = None  # open_store_sink checks what `run` takes; tune never resumes
         sink = open_store_sink(args, progress.message)
         try:
             with ToolchainCapture(Path(args.out), enabled=not args.verbose) as capture:

@@ -25,18 +25,29 @@ from edgebench.tuning.session import Candidate, FleetMeasure, Ledger, TuneOutcom
 from edgebench.tuning.strategy import FINAL, GroupResult
 
 
-def exhaustive_estimate_s(ledger: Ledger, exhaustive: dict[Any, dict[str, Any]]) -> float:
-    """Every built candidate measured with the full rule: each device's count of such
-    jobs times the median device-seconds of its final jobs (the final ran that very rule),
-    plus the device's one inventory."""
-    every = [s for v in ledger.full_job_s.values() for s in v]
-    if not every:
-        return 0.0
-    total = 0.0
-    for (_model, device), jobs in exhaustive.items():
-        per_job = ledger.full_job_s.get(device) or every
-        total += len(jobs) * statistics.median(per_job)
-    return total + sum(ledger.inventory_s.values())
+def exhaustive_estimate_s(results: dict[Any, GroupResult], ledger: Ledger,
+                          exhaustive: dict[Any, dict[str, Any]]) -> float:
+    """Every built candidate measured with the full rule, from what was measured: per
+    candidate its first-stage job seconds (the stage's median where it was not measured)
+    plus what a full measurement cost over that on the candidates measured both ways (same
+    runtime where there is one), plus each device's one inventory."""
+    total = sum(ledger.inventory_s.values())
+    for group, jobs in exhaustive.items():
+        res = results.get(group)
+        if res is None:
+            continue
+        first = {k: h[0][1].device_s for k, h in res.history.items() if h and h[0][0] != FINAL}
+        finals = {k: m.device_s for k in res.history if (m := res.final(k)) is not None}
+        if not first:  # no rung was needed: the measured candidates had the full rule
+            total += len(jobs) * statistics.median(finals.values()) if finals else 0.0
+            continue
+        extra = {k: finals[k] - first[k] for k in finals if k in first}
+        typical = statistics.median(first.values())
+        for key in jobs:
+            runtime = key.partition(":")[2]
+            same = [v for k, v in extra.items() if k.partition(":")[2] == runtime] or list(extra.values())
+            total += first.get(key, typical) + (statistics.median(same) if same else 0.0)
+    return total
 
 
 def finish(suite: Any, cand_suite: Any, devices: list[Any], run_dir: RunDir,
@@ -52,7 +63,7 @@ def finish(suite: Any, cand_suite: Any, devices: list[Any], run_dir: RunDir,
     counts = {s: sum(r.status == s for r in finals) for s in ("ok", "failed", "skipped")}
     rows = winner_rows(results, candidates, objective)
     exit_code = 0 if rows and all(r["winner"] for r in rows) else 1
-    estimate = exhaustive_estimate_s(measure.ledger, exhaustive)
+    estimate = exhaustive_estimate_s(results, measure.ledger, exhaustive)
     dest = Path(tuned_suite) if tuned_suite else default_tuned_path(suite)
     tuned = (write_tuned_suite(suite, cand_suite, rows, [d.name for d in devices], dest)
              if any(r["winner"] for r in rows) else None)

@@ -53,8 +53,9 @@ class Ledger:
     by_stage: dict[str, float] = field(default_factory=dict)
     by_device: dict[str, float] = field(default_factory=dict)
     jobs_by_stage: dict[str, int] = field(default_factory=dict)
-    full_job_s: dict[str, list[float]] = field(default_factory=dict)  # device -> final jobs' s
     inventory_s: dict[str, float] = field(default_factory=dict)  # device -> its one inventory
+    # device -> inventory seconds not yet taken out of the job that waited for it
+    unbilled_inventory_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_s(self) -> float:
@@ -200,27 +201,30 @@ class FleetMeasure:
                  "device(s)" + ("" if stage == FINAL else
                                 f", {rung_benchmark(self.suite, self.rungs[stage])['min_duration_s']:g} s each"))
         got: dict[Group, dict[str, Measurement]] = {}
+        by_id = {j.job_id: j for j in planned}
         last = {j.device.name: time.monotonic() for j in planned}
         lock = threading.Lock()
 
         def sink(rec: JobRecord) -> None:
-            with lock:
+            with lock:  # a job's own seconds: since the device's previous job ended
                 now = time.monotonic()
                 spent, last[rec.device] = now - last[rec.device], now
+                spent -= self.ledger.unbilled_inventory_s.pop(rec.device, 0.0)
             (self.final_dir if stage == FINAL else self.rung_dir).append(rec)
             self.records.setdefault(stage, []).append(rec)
             if stage == FINAL:
                 if self.on_record:
                     self.on_record(rec)
-            job = next(j for j in planned if j.job_id == rec.job_id)
-            got.setdefault((rec.model, rec.device), {})[candidate_key(job)] = (
+            got.setdefault((rec.model, rec.device), {})[candidate_key(by_id[rec.job_id])] = (
                 measurement(rec, self.objective, spent))
 
-            if stage == FINAL:
-                self.ledger.full_job_s.setdefault(rec.device, []).append(spent)
+        def progress(_device: str, rec: JobRecord, _report: Any) -> None:
+            p50 = _num((rec.summary or {}).get("latency_p50_s"))
+            said = f"p50 {p50 * 1e6:.1f} µs" if rec.status == "ok" and p50 else str(rec.error)
+            self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
 
         reports = run_fleet(planned, make_target=self._target, run_id=self.run_id, sink=sink,
-                            stop=self.stop)
+                            progress=progress, stop=self.stop)
         if self.stop.is_set():
             raise KeyboardInterrupt
         led = self.ledger
@@ -257,7 +261,9 @@ class KeptTarget:
         if self.info is None:
             start = time.monotonic()
             self.info = self.target.inventory()
-            self.ledger.inventory_s[self.name] = time.monotonic() - start
+            spent = time.monotonic() - start
+            self.ledger.inventory_s[self.name] = spent
+            self.ledger.unbilled_inventory_s[self.name] = spent
         return self.info
 
     def __getattr__(self, name: str) -> Any:

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from edgebench.interrupt import RunInterrupted, StopOnSigint, checkpoint
+from edgebench.interrupt import RunInterrupted, StageStopped, StopOnSigint, checkpoint
 from edgebench.journal import RunDir
 from edgebench.record import JobRecord, utc_now
 from edgebench.tuning.session import (
@@ -75,7 +75,7 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
         try:
             return _tune(suite, devices, models, parsed, objective, max_device_s, run_dir, meta,
                          cache_dir or DEFAULT_CACHE, no_cache, tuned_suite, on_record, say, stop)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, StageStopped):
             meta.update(interrupted=True, finished_at=utc_now())
             run_dir.write_run_json(meta)
             raise RunInterrupted(run_id, run_dir.path) from None

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.lab
 DEVICES = ("litert", "onnx-only")
 
 
-def test_two_devices_with_different_runtimes_get_their_own_winner(ssh_lab: Any, tmp_path: Path) -> None:
+def test_two_devices_with_different_runtimes_get_their_own_winner(ssh_lab: Any, tmp_path: Path,
+                                                                  tune_cache: Path) -> None:
     devices = lab_devices_yaml(ssh_lab, DEVICES, tmp_path / "devices.yaml")
     suite = tmp_path / "lab.yaml"
     suite.write_text(yaml.safe_dump({
@@ -31,7 +32,7 @@ def test_two_devices_with_different_runtimes_get_their_own_winner(ssh_lab: Any, 
         "benchmark": {"warmup_runs": 2, "warmup_min_s": 0.0, "min_runs": 20,
                       "min_duration_s": 0.1, "max_duration_s": 2.0}}, sort_keys=False))
     said: list[str] = []
-    out = tune(suite, devices_path=devices, out_dir=tmp_path / "r", cache_dir=tmp_path / "cache",
+    out = tune(suite, devices_path=devices, out_dir=tmp_path / "r", cache_dir=tune_cache,
                say=said.append)
     assert out.exit_code == 0, said
     rows = {r["device"]: r for r in out.winners}
@@ -47,7 +48,7 @@ def test_two_devices_with_different_runtimes_get_their_own_winner(ssh_lab: Any, 
     tuned = yaml.safe_load(out.tuned_suite.read_text())
     assert tuned["devices"] == list(DEVICES)
     again = run_suite(out.tuned_suite, devices_path=devices, out_dir=tmp_path / "r2",
-                      cache_dir=tmp_path / "cache")
+                      cache_dir=tune_cache)
     ran = {(r.device, r.variant, r.format): r.status for r in again.records}
     for device, row in rows.items():
         variant, _, rest = row["winner"].partition("/")

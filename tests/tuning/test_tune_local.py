@@ -31,18 +31,20 @@ benchmark: {warmup_runs: 2, warmup_min_s: 0.02, min_runs: 50, min_duration_s: 0.
 """
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EDGEBENCH_CACHE": str(cwd / "cache"), "PYTHONPATH": str(ROOT)}
+def cli(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EDGEBENCH_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def tuned(tmp_path_factory: pytest.TempPathFactory, tune_cache: Path
+          ) -> tuple[Path, subprocess.CompletedProcess[str]]:
     cwd = tmp_path_factory.mktemp("tune")
     (cwd / "suites").mkdir()
     (cwd / "suites" / "qs.yaml").write_text(SUITE)
-    res = cli("tune", "suites/qs.yaml", "--budget", "accuracy:1", "--out", "r", cwd=cwd)
+    res = cli("tune", "suites/qs.yaml", "--budget", "accuracy:1", "--out", "r", cwd=cwd,
+              cache=tune_cache)
     return cwd, res
 
 
@@ -79,7 +81,7 @@ def test_tune_finds_a_winner_journals_the_run_and_reports_device_time(tuned) -> 
     assert (cwd / "r" / "edgebench.db").is_file()  # stored in history like any run
 
 
-def test_the_tuned_suite_runs_as_is(tuned) -> None:
+def test_the_tuned_suite_runs_as_is(tuned, tune_cache: Path) -> None:
     cwd, res = tuned
     path = cwd / "suites" / "qs-tuned.yaml"
     data = yaml.safe_load(path.read_text())
@@ -88,7 +90,7 @@ def test_the_tuned_suite_runs_as_is(tuned) -> None:
     assert "search" not in data and data["name"] == "qs-tuned" and data["devices"] == ["local"]
     assert [v["name"] for v in data["variants"]][0] == "fp32"
     assert winner in [v["name"] for v in data["variants"]]
-    run = cli("run", "suites/qs-tuned.yaml", "--out", "r2", "--no-store", cwd=cwd)
+    run = cli("run", "suites/qs-tuned.yaml", "--out", "r2", "--no-store", cwd=cwd, cache=tune_cache)
     assert run.returncode == 0, run.stderr[-3000:]
     (run_dir,) = (cwd / "r2").glob("*-qs-tuned-*")
     records = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
