@@ -81,8 +81,46 @@ def finish(suite: Any, cand_suite: Any, devices: list[Any], run_dir: RunDir,
     run_dir.write_run_json(meta)
     if finals:
         write_run_report(run_dir.path)
+        _extend_report(run_dir.path, outcome, synergy)
     say(f"tune {meta['run_id']} done")
     return outcome
+
+
+def _extend_report(run_dir: Path, outcome: TuneOutcome, synergy: list[str]) -> None:
+    """The run's report.md and report.html get the tuning's own section: winners, device
+    time, each device's Pareto front (table and SVG) and the synergy lines."""
+    from html import escape
+
+    md = tune_markdown(outcome, synergy).split("\n", 1)[1]
+    path = run_dir / "report.md"
+    if path.exists():
+        write_atomic(path, path.read_text(encoding="utf-8") + "\n# Tuning\n" + md)
+    path = run_dir / "report.html"
+    if not path.exists():
+        return
+    parts = ['<h2 id="tuning">Tuning</h2><ul>']
+    parts += [f"<li>{escape(line)}</li>" for line in outcome.lines]
+    parts.append("</ul>")
+    for (model, device), res in outcome.results.items():
+        svg = run_dir / f"pareto-{_safe(model)}-{_safe(device)}.svg"
+        parts.append(f"<h3>{escape(model)} on {escape(device)}: Pareto front</h3>")
+        if svg.exists():
+            parts.append(svg.read_text(encoding="utf-8"))
+        rows = pareto_rows(res, outcome.candidates, outcome.objective)
+        parts.append("<table><thead><tr><th>candidate</th><th>stage</th><th>"
+                     f"{escape(outcome.objective)}</th><th>quality</th><th>front</th></tr></thead><tbody>")
+        parts += [f"<tr><td>{escape(r['candidate'])}</td><td>{escape(str(r['stage']))}</td><td>"
+                  f"{escape(fmt_value(outcome.objective, r['value']))}</td><td>"
+                  f"{escape(r['quality_text'])}</td><td>{'yes' if r['front'] else ''}</td></tr>"
+                  for r in rows]
+        parts.append("</tbody></table>")
+    parts.append("<h3>Synergy of combinations</h3><ul>")
+    parts += [f"<li>{escape(line)}</li>" for line in synergy] or ["<li>none measured</li>"]
+    parts.append("</ul>")
+    html = path.read_text(encoding="utf-8")
+    cut = html.rfind("</body>")
+    cut = cut if cut >= 0 else len(html)
+    write_atomic(path, html[:cut] + "".join(parts) + html[cut:])
 
 
 def _first_stage_records(measure: FleetMeasure) -> list[Any]:

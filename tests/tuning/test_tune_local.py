@@ -78,6 +78,9 @@ def test_tune_finds_a_winner_journals_the_run_and_reports_device_time(tuned) -> 
     for name in ("summary.csv", "report.md", "tune.md", "pareto-digits-cnn-local.svg", "candidates.yaml"):
         assert (run_dir / name).is_file(), name
     assert "<svg" in (run_dir / "pareto-digits-cnn-local.svg").read_text()
+    html = (run_dir / "report.html").read_text()
+    assert '<h2 id="tuning">Tuning</h2>' in html and html.count("<svg") >= 1
+    assert row["winner"] in html and "# Tuning" in (run_dir / "report.md").read_text()
     assert (cwd / "r" / "edgebench.db").is_file()  # stored in history like any run
 
 
