@@ -117,3 +117,32 @@ def test_bad_options_are_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.Mon
         assert text in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing started
+
+
+def test_a_stopped_tune_says_interrupted_and_keeps_what_finished(tmp_path: Path, mlp_onnx: Path,
+                                                                 tune_cache: Path) -> None:
+    """Ctrl-C (the stop event) mid-stage: the agent in flight is killed, finished jobs stay
+    journaled, run.json says interrupted, and RunInterrupted names the run."""
+    import threading
+
+    from edgebench.interrupt import RunInterrupted
+    from edgebench.tuning.tuner import tune
+
+    (tmp_path / "m.onnx").write_bytes(mlp_onnx.read_bytes())
+    (tmp_path / "s.yaml").write_text(
+        "name: stopme\nmodels: [{name: m, path: m.onnx}]\n"
+        "search: {quantize: [{mode: dynamic}, {mode: fp16}], finalists: 1, rungs: [0.1]}\n"
+        "benchmark: {warmup_runs: 1, warmup_min_s: 0.0, min_runs: 10, min_duration_s: 0.2}\n")
+    stop = threading.Event()
+
+    def say(text: str) -> None:
+        if text.startswith("  [rung1]"):
+            stop.set()  # after the first finished job
+
+    with pytest.raises(RunInterrupted) as err:
+        tune(tmp_path / "s.yaml", out_dir=tmp_path / "r", cache_dir=tune_cache, say=say, stop=stop)
+    run_dir = err.value.run_dir
+    assert json.loads((run_dir / "run.json").read_text())["interrupted"] is True
+    lines = (run_dir / "rungs" / "results.jsonl").read_text().splitlines()
+    assert 1 <= len(lines) < 3 and json.loads(lines[0])["status"] == "ok"
+    assert not (tmp_path / "s-tuned.yaml").exists()
