@@ -38,7 +38,8 @@ def add_parser(sub: Any) -> None:
                    help="start no new rung once N device-seconds are spent")
     p.add_argument("--tuned-suite", metavar="FILE",
                    help="where the tuned suite goes (default: SUITE-tuned.yaml next to SUITE)")
-    p.add_argument("--out", metavar="DIR", default="results", help="results root (default: results)")
+    p.add_argument("--out", "--results", metavar="DIR", dest="out", default="results",
+                   help="results root (default: results; --results is the same)")
     p.add_argument("--no-cache", action="store_true", help="rebuild every candidate")
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
                    "OUT/edgebench.db)")

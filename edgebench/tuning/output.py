@@ -20,14 +20,12 @@ from edgebench.tuning.strategy import FINAL, GroupResult, Measurement
 
 
 def fmt_value(objective: str, value: Optional[float]) -> str:
-    if value is None:
-        return "-"
+    """An objective's figure in the one unit system (:mod:`edgebench.units`)."""
+    from edgebench.units import fmt_bytes, fmt_joules, fmt_seconds
+
     unit = OBJECTIVES[objective][1]
-    if unit == "s":
-        return f"{value * 1e6:.1f} µs" if value < 1e-3 else f"{value * 1e3:.3f} ms"
-    if unit == "B":
-        return f"{value / 1024:.1f} KiB"
-    return f"{value:.4g} {unit}"
+    show = {"s": fmt_seconds, "B": fmt_bytes, "J": fmt_joules}[unit]
+    return show(value, missing="-")
 
 
 def ratio(base: Optional[Measurement], win: Optional[Measurement]) -> Optional[float]:
@@ -105,7 +103,7 @@ def pareto_svg(res: GroupResult, rows: list[dict[str, Any]], objective: str) -> 
     from edgebench.report.svg import scatter
 
     unit = OBJECTIVES[objective][1]
-    scale, label = {"s": (1e3, f"{objective} p50 (ms)"), "B": (1 / 1024, f"{objective} (KiB)")
+    scale, label = {"s": (1e3, f"{objective} p50 (ms)"), "B": (1e-3, f"{objective} (kB)")
                     }.get(unit, (1.0, f"{objective} ({unit})"))
     points = [(r["candidate"], r["value"], r["quality"], r["front"]) for r in rows
               if r["quality"] is not None]

@@ -10,8 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from edgebench.journal import RunDir, write_atomic
-from edgebench.record import utc_now
+from edgebench.results.journal import RunDir, write_atomic
+from edgebench.results.record import utc_now
 from edgebench.tuning.output import (
     default_tuned_path,
     fmt_value,
@@ -56,7 +56,7 @@ def finish(suite: Any, cand_suite: Any, devices: list[Any], run_dir: RunDir,
            exhaustive: dict[Any, dict[str, Any]], tuned_suite: "str | Path | None",
            say: Any) -> TuneOutcome:
     from edgebench.child import write_run_report
-    from edgebench.summary import summary_csv
+    from edgebench.results.rows import summary_csv
 
     finals = measure.records.get(FINAL, [])
     write_atomic(run_dir.path / "summary.csv", summary_csv(r.summary for r in finals))
@@ -145,6 +145,8 @@ def _safe(name: str) -> str:
 
 def summary_lines(outcome: TuneOutcome) -> list[str]:
     """Per device the winner against fp32 (and its ties), then what the tuning cost."""
+    from edgebench.units import fmt_ratio
+
     lines = []
     for row in outcome.winners:
         where = f"{row['model']} on {row['device']}"
@@ -153,9 +155,9 @@ def summary_lines(outcome: TuneOutcome) -> list[str]:
             continue
         text = f"{where}: {row['winner']} {fmt_value(outcome.objective, row['value'])}"
         if row["gain_vs_fp32"]:
-            text += f", {row['gain_vs_fp32']:.2f}x better than {row['baseline']}"
+            text += f", {fmt_ratio(row['gain_vs_fp32'])} better than {row['baseline']}"
         if row.get("size_ratio"):
-            text += f", {row['size_ratio']:.2f}x smaller"
+            text += f", {fmt_ratio(row['size_ratio'])} smaller"
         if row.get("quality"):
             text += f", {row['quality']}"
         if row["ties"]:

@@ -24,8 +24,8 @@ import yaml
 from edgebench.config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
 from edgebench.errors import UsageError
 from edgebench.fleet import Job, run_fleet
-from edgebench.journal import RunDir
-from edgebench.record import JobRecord
+from edgebench.results.journal import RunDir
+from edgebench.results.record import JobRecord
 from edgebench.tuning.space import OBJECTIVES, Budget, candidate_variants, default_budget, within_budget
 from edgebench.tuning.strategy import FINAL, Group, GroupResult, Measurement
 
@@ -219,8 +219,10 @@ class FleetMeasure:
                 measurement(rec, self.objective, spent))
 
         def progress(_device: str, rec: JobRecord, _report: Any) -> None:
+            from edgebench.units import fmt_seconds
+
             p50 = _num((rec.summary or {}).get("latency_p50_s"))
-            said = f"p50 {p50 * 1e6:.1f} µs" if rec.status == "ok" and p50 else str(rec.error)
+            said = f"p50 {fmt_seconds(p50)}" if rec.status == "ok" and p50 else str(rec.error)
             self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
 
         reports = run_fleet(planned, make_target=self._target, run_id=self.run_id, sink=sink,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from edgebench.interrupt import RunInterrupted, StageStopped, StopOnSigint, checkpoint
-from edgebench.journal import RunDir
-from edgebench.record import JobRecord, utc_now
+from edgebench.results.journal import RunDir
+from edgebench.results.record import JobRecord, utc_now
 from edgebench.tuning.session import (
     FleetMeasure,
     TuneOutcome,
