@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "run_suite", "RunOutcome", "load_suite", "load_devices", "build_variants",
-    "results", "EdgebenchError", "ConfigError", "DeviceError", "ModelError",
+    "results", "tune", "TuneOutcome", "EdgebenchError", "ConfigError", "DeviceError", "ModelError",
 ]
 
 _LAZY = {
@@ -23,6 +23,8 @@ _LAZY = {
     "load_devices": ("edgebench.config", "load_devices"),
     "build_variants": ("edgebench.variants", "build_variants"),
     "results": ("edgebench.results", None),
+    "tune": ("edgebench.tuning.tuner", "tune"),
+    "TuneOutcome": ("edgebench.tuning.session", "TuneOutcome"),
     "EdgebenchError": ("edgebench.errors", "EdgebenchError"),
     "ConfigError": ("edgebench.errors", "ConfigError"),
     "DeviceError": ("edgebench.errors", "DeviceError"),

@@ -21,7 +21,7 @@ from .errors import EdgebenchError
 from .textsafe import printable
 
 COMMANDS = ("run", "compress", "devices", "report", "compare", "nightly", "publish", "ingest",
-            "profile")
+            "profile", "tune")
 
 EPILOG = """\
 exit codes: 0 success; 1 some job failed / regression found / device unreachable;

@@ -36,6 +36,7 @@ from .suite_settings import (
     McuBudget,
     OnnxRuntimeSpec,
     OpenVinoSpec,
+    SearchSpec,
     TFLiteSpec,
     _default_mcu_budgets,
     check_model_runtime_options,
@@ -170,6 +171,7 @@ class SuiteSpec(StrictModel):
     # registered runtime for the format (docs/runtimes.md)
     runtimes: Optional[Union[Literal["all"], list[str]]] = None
     input_npz: Optional[str] = None
+    search: Optional[SearchSpec] = None  # the recipe space of `edgebench tune` (docs/tune.md)
     # which .tflite variants fit which microcontroller (docs/wearables.md)
     mcu_budgets: dict[str, McuBudget] = Field(default_factory=_default_mcu_budgets)
     path: str = ""  # filled by load_suite

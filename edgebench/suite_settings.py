@@ -4,11 +4,11 @@ validates the files) so each stays readable; ``config`` re-exports every name he
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .recipes import Dim, StrictModel
+from .recipes import Dim, StrictModel, _check_step_params, check_runtime_names
 
 
 class BenchmarkSpec(StrictModel):
@@ -109,6 +109,55 @@ class ExecuTorchSpec(StrictModel):
 
     def agent_options(self) -> dict[str, Any]:
         return self.model_dump(exclude={"threads"}, exclude_none=True)
+
+
+#: the step lists of a ``search:`` section, in the order candidates are named
+SEARCH_STEPS = ("quantize", "prune", "cluster", "distill")
+
+
+class SearchSpec(StrictModel):
+    """``search:`` -- the recipe space ``edgebench tune`` explores (docs/tune.md).
+
+    Each step key lists parameter mappings, validated like a variant's step; a key left out
+    takes the default for the model's source kind (``edgebench.tuning.space``), ``[]`` drops
+    the step.  ``combine``: each prune / cluster / distill option is also tried followed by
+    int8 static quantization.  ``finalists``: at most this many candidates per device get
+    the suite's full stopping rule; ``rungs``: the short measurements before that, as
+    fractions of ``benchmark.min_duration_s``.
+    """
+
+    quantize: Optional[list[dict[str, Any]]] = None
+    prune: Optional[list[dict[str, Any]]] = None
+    cluster: Optional[list[dict[str, Any]]] = None
+    distill: Optional[list[dict[str, Any]]] = None
+    combine: bool = True
+    runtimes: Optional[Union[Literal["all"], list[str]]] = None  # None: the suite's own
+    finalists: int = Field(3, ge=1, le=50)
+    rungs: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [0.05, 0.2], max_length=6)
+
+    @field_validator(*SEARCH_STEPS)
+    @classmethod
+    def _step_params(cls, options: Optional[list[dict[str, Any]]], info: ValidationInfo
+                     ) -> Optional[list[dict[str, Any]]]:
+        for i, params in enumerate(options or []):
+            try:
+                _check_step_params(i, str(info.field_name), params)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace(f"step {i} ", f"option {i} ", 1)) from None
+        return options
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, value: Any) -> Any:
+        return check_runtime_names(value)
+
+    @field_validator("rungs")
+    @classmethod
+    def _growing(cls, rungs: list[float]) -> list[float]:
+        if list(rungs) != sorted(set(rungs)):
+            raise ValueError(f"rungs must grow, each longer than the last (got {list(rungs)})")
+        return rungs
 
 
 class McuBudget(StrictModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -11,12 +12,15 @@ import edgebench
 def test_all_is_pinned_and_every_name_resolves() -> None:
     assert edgebench.__all__ == [
         "__version__", "run_suite", "RunOutcome", "load_suite", "load_devices", "build_variants",
-        "results", "EdgebenchError", "ConfigError", "DeviceError", "ModelError",
+        "results", "tune", "TuneOutcome", "EdgebenchError", "ConfigError", "DeviceError",
+        "ModelError",
     ]
     for name in edgebench.__all__:
         assert getattr(edgebench, name) is not None, name
     assert issubclass(edgebench.ConfigError, edgebench.EdgebenchError)
     assert edgebench.ConfigError("x").exit_code == 2
+    importlib.import_module("edgebench.tuning.space")  # a submodule must not shadow the API
+    assert callable(edgebench.tune) and edgebench.tune.__name__ == "tune"
 
 
 def test_import_is_cheap() -> None:

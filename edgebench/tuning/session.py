@@ -1,0 +1,302 @@
+"""``edgebench tune``: build the candidates, drop those over the quality budget, then let
+successive halving (:mod:`edgebench.tuning.strategy`) spend device time on the rest.
+
+Everything measurable is done by the parts ``edgebench run`` uses: the candidates are a
+suite written into the run directory (``candidates.yaml``) and built by the same child
+process and cache as any variant; jobs are planned by ``run.plan_jobs`` and measured by
+``fleet.run_fleet`` on every device in parallel.  A rung only shortens the benchmark
+settings of the job spec (and leaves on-device evaluation to the final).  The final
+measurements, with the suite's own stopping rule, are the run's journal (results.jsonl,
+summary.csv, report.md, run.json: a run like any other, for ``report``, ``compare`` and
+the store); the rungs' short ones go to ``RUN_DIR/rungs/results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+from edgebench.config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
+from edgebench.errors import UsageError
+from edgebench.fleet import Job, run_fleet
+from edgebench.results.journal import RunDir
+from edgebench.results.record import JobRecord
+from edgebench.tuning.space import OBJECTIVES, Budget, candidate_variants, default_budget, within_budget
+from edgebench.tuning.strategy import FINAL, Group, GroupResult, Measurement
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Candidate:
+    """One built (model, variant, format) and whether it may spend device time."""
+
+    model: str
+    variant: str
+    format: str
+    steps: list[dict[str, Any]]
+    size_bytes: Optional[int] = None
+    quality: str = ""  # the figure the budget was judged on
+    status: str = "ok"  # ok | over_budget | build_failed
+    reason: str = ""
+
+
+@dataclass
+class Ledger:
+    """Device-seconds per stage and device: what the tuning cost."""
+
+    by_stage: dict[str, float] = field(default_factory=dict)
+    by_device: dict[str, float] = field(default_factory=dict)
+    jobs_by_stage: dict[str, int] = field(default_factory=dict)
+    inventory_s: dict[str, float] = field(default_factory=dict)  # device -> its one inventory
+    # device -> inventory seconds not yet taken out of the job that waited for it
+    unbilled_inventory_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.by_stage.values())
+
+
+@dataclass
+class TuneOutcome:
+    run_id: str
+    run_dir: Path
+    exit_code: int  # 0: a winner on every device; 1: some device has none
+    objective: str
+    budgets: dict[str, str]
+    candidates: list[Candidate]
+    results: dict[Any, GroupResult]
+    ledger: Ledger
+    exhaustive_estimate_s: float
+    winners: list[dict[str, Any]] = field(default_factory=list)
+    tuned_suite: Optional[Path] = None
+    records: list[JobRecord] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the summary, as printed
+
+    @property
+    def device_s(self) -> float:
+        return self.ledger.total_s
+
+
+def write_candidate_suite(suite: SuiteSpec, run_dir: Path, models: Optional[list[str]]) -> SuiteSpec:
+    """The search space as a suite file in the run directory, built like any suite."""
+    data = suite.model_dump(mode="json", by_alias=True, exclude_unset=True,
+                            exclude={"path", "sha256", "search", "variants"})
+    variants: dict[str, dict[str, Any]] = {}
+    for model in suite.models:
+        if models and model.name not in models:
+            continue
+        for v in candidate_variants(model, suite.search):
+            variants.setdefault(v.name, v.model_dump(mode="json", exclude_none=True))
+    data["variants"] = list(variants.values())
+    if suite.search is not None and suite.search.runtimes is not None:
+        data["runtimes"] = suite.search.runtimes
+        for m in data["models"]:
+            m.pop("runtimes", None)
+    path = run_dir / "candidates.yaml"
+    path.write_text("# written by edgebench tune: the candidates of " + suite.path + "\n"
+                    + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_suite(path)
+
+
+def judge_candidates(artifacts: list[Any], budget: Optional[Budget]
+                     ) -> tuple[list[Any], list[Candidate], dict[str, Budget]]:
+    """Artifacts that may spend device time, every candidate's verdict, the budget per model."""
+    budgets: dict[str, Budget] = {}
+    for art in artifacts:
+        if art.variant == "fp32" and not art.error:
+            budgets.setdefault(art.model, budget or default_budget(art.manifest or {}))
+    keep, verdicts = [], []
+    for art in artifacts:
+        manifest = art.manifest or {}
+        cand = Candidate(art.model, art.variant, art.format, list(manifest.get("recipe") or []),
+                         manifest.get("size_bytes"))
+        if art.error or art.path is None:
+            cand.status, cand.reason = "build_failed", str(art.error)
+        elif art.variant == "fp32":
+            cand.quality = "baseline"
+            keep.append(art)
+        elif art.model not in budgets:
+            cand.status, cand.reason = "over_budget", "fp32 did not build: nothing to judge against"
+        else:
+            ok, cand.quality = within_budget(manifest, budgets[art.model])
+            if ok:
+                keep.append(art)
+            else:
+                cand.status = "over_budget"
+                cand.reason = f"{cand.quality} (budget {budgets[art.model].text()})"
+        verdicts.append(cand)
+    return keep, verdicts, budgets
+
+
+def candidate_key(job: Job) -> str:
+    return f"{job.variant}/{job.format}:{job.runtime_name}"
+
+
+def rung_benchmark(suite: SuiteSpec, fraction: float) -> dict[str, Any]:
+    """The job spec's benchmark settings for a short measurement: ``fraction`` of the
+    suite's timed minimum (at least 20 ms), warm-up scaled alike, no precision target."""
+    b = suite.benchmark
+    duration = max(0.02, b.min_duration_s * fraction)
+    return {"warmup_runs": min(b.warmup_runs, 5), "warmup_min_s": b.warmup_min_s * fraction,
+            "min_runs": max(10, round(b.min_runs * fraction)), "min_duration_s": duration,
+            "max_duration_s": max(duration, b.max_duration_s * fraction),
+            "target_precision": None, "processes": 1, "mode": "fixed", "profile": False}
+
+
+def measurement(rec: JobRecord, objective: str, device_s: float) -> Measurement:
+    """The objective of one finished job, with its 99 % interval where it has one."""
+    if rec.status != "ok":
+        return Measurement(None, error=f"{rec.status}: {rec.error}", device_s=device_s)
+    s = rec.summary or {}
+    value = _num(s.get(OBJECTIVES[objective][0]))
+    if value is None:
+        return Measurement(None, error=f"{objective} not measured on {rec.device}",
+                           device_s=device_s)
+    low = high = None
+    if objective == "latency":
+        low, high = _num(s.get("latency_p50_ci_low_s")), _num(s.get("latency_p50_ci_high_s"))
+    elif objective == "size":
+        low = high = value  # a file's size is exact
+    return Measurement(value, low, high, device_s=device_s)
+
+
+def _num(value: Any) -> Optional[float]:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+@dataclass
+class FleetMeasure:
+    """The strategy's ``measure``: one fleet pass per stage over the groups' candidates."""
+
+    suite: SuiteSpec
+    jobs: dict[Group, dict[str, Job]]  # group -> key -> the job with the suite's full rule
+    objective: str
+    run_id: str
+    final_dir: RunDir
+    rung_dir: RunDir
+    rungs: dict[str, float]  # stage name -> fraction of min_duration_s
+    stop: threading.Event
+    ledger: Ledger = field(default_factory=Ledger)
+    on_record: Optional[Callable[[JobRecord], None]] = None
+    say: Say = lambda _m: None
+    records: dict[str, list[JobRecord]] = field(default_factory=dict)  # stage -> records
+    targets: dict[str, "KeptTarget"] = field(default_factory=dict)
+
+    def __call__(self, stage: str, todo: dict[Group, list[str]]) -> dict[Group, dict[str, Measurement]]:
+        planned: list[Job] = []
+        for group, keys in todo.items():
+            for key in keys:
+                planned.append(self._staged(self.jobs[group][key], stage))
+        self.say(f"{stage}: {len(planned)} job(s) on {len({j.device.name for j in planned})} "
+                 "device(s)" + ("" if stage == FINAL else
+                                f", {rung_benchmark(self.suite, self.rungs[stage])['min_duration_s']:g} s each"))
+        got: dict[Group, dict[str, Measurement]] = {}
+        by_id = {j.job_id: j for j in planned}
+        last = {j.device.name: time.monotonic() for j in planned}
+        lock = threading.Lock()
+
+        def sink(rec: JobRecord) -> None:
+            with lock:  # a job's own seconds: since the device's previous job ended
+                now = time.monotonic()
+                spent, last[rec.device] = now - last[rec.device], now
+                spent -= self.ledger.unbilled_inventory_s.pop(rec.device, 0.0)
+            (self.final_dir if stage == FINAL else self.rung_dir).append(rec)
+            self.records.setdefault(stage, []).append(rec)
+            if stage == FINAL:
+                if self.on_record:
+                    self.on_record(rec)
+            got.setdefault((rec.model, rec.device), {})[candidate_key(by_id[rec.job_id])] = (
+                measurement(rec, self.objective, spent))
+
+        def progress(_device: str, rec: JobRecord, _report: Any) -> None:
+            from edgebench.units import fmt_seconds
+
+            p50 = _num((rec.summary or {}).get("latency_p50_s"))
+            said = f"p50 {fmt_seconds(p50)}" if rec.status == "ok" and p50 else str(rec.error)
+            self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
+
+        reports = run_fleet(planned, make_target=self._target, run_id=self.run_id, sink=sink,
+                            progress=progress, stop=self.stop)
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        led = self.ledger
+        for rep in reports:
+            led.by_stage[stage] = led.by_stage.get(stage, 0.0) + rep.wall_s
+            led.by_device[rep.name] = led.by_device.get(rep.name, 0.0) + rep.wall_s
+        led.jobs_by_stage[stage] = len(planned)
+        return got
+
+    def _target(self, device: DeviceSpec) -> Any:
+        """One target per device for the whole tuning: its inventory (seconds: the agent
+        imports every runtime to report it) is taken once, not once per stage."""
+        if device.name not in self.targets:
+            self.targets[device.name] = KeptTarget(_make_target(device), self.ledger, device.name)
+        return self.targets[device.name]
+
+    def _staged(self, job: Job, stage: str) -> Job:
+        if stage == FINAL:
+            return job
+        spec = dict(job.spec, eval=None)  # quality was judged on the controller already
+        spec["benchmark"] = {**job.spec["benchmark"], **rung_benchmark(self.suite, self.rungs[stage])}
+        return replace(job, spec=spec)
+
+
+class KeptTarget:
+    """A device's target across stages; the fleet closes it after each stage, and the
+    next stage's first job reconnects, as after any closed connection."""
+
+    def __init__(self, target: Any, ledger: Ledger, name: str) -> None:
+        self.target, self.ledger, self.name = target, ledger, name
+        self.info: Optional[dict[str, Any]] = None
+
+    def inventory(self) -> dict[str, Any]:
+        if self.info is None:
+            start = time.monotonic()
+            self.info = self.target.inventory()
+            spent = time.monotonic() - start
+            self.ledger.inventory_s[self.name] = spent
+            self.ledger.unbilled_inventory_s[self.name] = spent
+        return self.info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+def _make_target(device: DeviceSpec) -> Any:
+    from edgebench.run import make_target
+
+    return make_target(device)
+
+
+def plan_groups(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]
+                ) -> dict[Group, dict[str, Job]]:
+    from edgebench.run import plan_jobs
+
+    groups: dict[Group, dict[str, Job]] = {}
+    for job in plan_jobs(suite, devices, artifacts):
+        groups.setdefault((job.model, job.device.name), {})[candidate_key(job)] = job
+    return groups
+
+
+def select(suite_path: "str | Path", devices_path: "str | Path | None",
+           device_names: Optional[list[str]], models: Optional[list[str]]
+           ) -> tuple[SuiteSpec, list[DeviceSpec], Optional[list[str]]]:
+    """The suite, its devices and models, checked before anything is built."""
+    from edgebench.variants import check_model_names
+
+    suite = load_suite(suite_path)
+    models = check_model_names(suite, models)
+    devices = select_devices(suite, load_devices(devices_path), device_names)
+    if not devices:
+        raise UsageError("no device selected", hint="name one with --device")
+    return suite, devices, models
