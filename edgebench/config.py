@@ -14,9 +14,9 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from .configerrors import check_unique_names, line_of, raise_validation
 from .devicechecks import check_known_hosts, env_name, env_value
 from .errors import ConfigError
 from .recipes import (
@@ -42,7 +42,7 @@ from .suite_settings import (
     check_model_runtime_options,
     with_model_options,
 )
-from .yamlload import key_path, load_yaml, show
+from .yamlload import load_yaml, show
 
 DEFAULT_DEVICES_FILE = Path("devices.yaml")
 EnergyProbe = Literal["auto", "rapl", "jetson-ina3221", "rpi5-pmic", "hwmon", "tegrastats",
@@ -223,103 +223,6 @@ class SuiteSpec(StrictModel):
         return self
 
 
-def _line_of(node: Optional[yaml.Node], loc: tuple[Union[int, str], ...]) -> Optional[int]:
-    """Walk the YAML node tree along pydantic's error location; return a 1-based line."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for "the key itself": the key's line is right
-            return line
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == str(part):
-                    line, node = key_node.start_mark.line + 1, value_node
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _submodel(annotation: Any) -> Optional[type[StrictModel]]:
-    """The StrictModel inside an annotation such as ``Optional[list[ModelSpec]]``."""
-    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _submodel(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _allowed_keys(model: type[StrictModel], loc: tuple[Union[int, str], ...]) -> list[str]:
-    """The field names of the mapping that holds the unknown key at ``loc``."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(current, type) and issubclass(current, StrictModel):
-            field = current.model_fields.get(str(part))
-            current = field.annotation if field is not None else current
-        else:  # list index or dict key: step into the container's element model
-            current = _submodel(current)
-    parent = _submodel(current)
-    fields = parent.model_fields if parent is not None else {}
-    hidden = ("path", "sha256") if parent is SuiteSpec else ()
-    return sorted(k for k in fields if k not in hidden)
-
-
-def _raise_validation(exc: ValidationError, path: Path, node: Optional[yaml.Node],
-                      model: type[StrictModel]) -> None:
-    errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
-    key = key_path(p for p in loc if p != "[key]")
-    msg = first["msg"]
-    hint = None
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-        allowed = _allowed_keys(model, loc)
-        if allowed:
-            msg += f" (allowed: {', '.join(allowed)})"
-    elif first["type"] == "missing":
-        msg = "required key is missing"
-    elif first["type"] in ("literal_error", "enum"):
-        msg = f"invalid value {show(first.get('input'))}: {first['msg']}"
-    else:
-        if first.get("input") is not None and not isinstance(first.get("input"), (dict, list)):
-            shown = show(first["input"])
-            if shown not in msg:  # a validator's own message may quote the value already
-                msg = f"{msg} (got {shown})"
-    msg = msg.replace("Value error, ", "")
-    if len(msg) > 400:  # a validator may quote a value; the message stays one readable line
-        msg = msg[:399] + "…"
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    raise ConfigError(msg, file=str(path), key=key or None, line=_line_of(node, loc), hint=hint) from exc
-
-
-def _check_unique_names(entries: Any, section: str, path: Path, node: Optional[yaml.Node]) -> None:
-    """Two models (or variants) with one name would overwrite each other's results: name
-    both lines.  (SuiteSpec checks too, for suites built in Python, but cannot know lines.)"""
-    if not isinstance(entries, list):
-        return
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        name = entry.get("name") if isinstance(entry, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            first = seen[name]
-            raise ConfigError(f"duplicate {section[:-1]} name {show(name)} (first at line "
-                              f"{_line_of(node, (section, first, 'name'))}, {section}[{first}])",
-                              file=str(path), key=f"{section}[{index}].name",
-                              line=_line_of(node, (section, index, "name")),
-                              hint=f"each {section[:-1]} needs its own name")
-        seen[name] = index
-
-
 def load_suite(path: Union[str, Path]) -> SuiteSpec:
     """Read and validate a suite file; paths in it are relative to the file."""
     path = Path(path)
@@ -330,14 +233,14 @@ def load_suite(path: Union[str, Path]) -> SuiteSpec:
                           file=str(path))
     for reserved in ("path", "sha256"):
         if reserved in data:
-            raise ConfigError("unknown key", file=str(path), key=reserved, line=_line_of(node, (reserved,)))
+            raise ConfigError("unknown key", file=str(path), key=reserved, line=line_of(node, (reserved,)))
     for section in ("models", "variants"):
-        _check_unique_names(data.get(section), section, path, node)
+        check_unique_names(data.get(section), section, path, node)
     data = {**data, "path": str(path.resolve()), "sha256": doc.sha256}
     try:
         return SuiteSpec.model_validate(data, context={"base_dir": str(path.resolve().parent)})
     except ValidationError as exc:
-        _raise_validation(exc, path, node, SuiteSpec)
+        raise_validation(exc, path, node, SuiteSpec)
         raise  # unreachable
 
 
@@ -364,7 +267,7 @@ def load_devices(path: Union[str, Path, None] = None) -> dict[str, DeviceSpec]:
         if local.get("kind", "local") != "local":
             raise ConfigError("the name 'local' is the controller itself: its kind is local",
                               file=str(path), key="devices.local.kind",
-                              line=_line_of(node, ("devices", "local", "kind")),
+                              line=line_of(node, ("devices", "local", "kind")),
                               hint="give an SSH device another name")
         # 'local' without 'kind' is the controller: validate it as one, so that an SSH key
         # in it (host, port, ...) is an error instead of being dropped after validation
@@ -372,12 +275,12 @@ def load_devices(path: Union[str, Path, None] = None) -> dict[str, DeviceSpec]:
     try:
         parsed = DevicesFile.model_validate(data, context={"base_dir": str(path.resolve().parent)})
     except ValidationError as exc:
-        _raise_validation(exc, path, node, DevicesFile)
+        raise_validation(exc, path, node, DevicesFile)
         raise
     for name, spec in parsed.devices.items():
         if spec.name and spec.name != name:
             raise ConfigError(f"name {spec.name!r} differs from its key", file=str(path),
-                              key=f"devices.{name}.name", line=_line_of(node, ("devices", name, "name")))
+                              key=f"devices.{name}.name", line=line_of(node, ("devices", name, "name")))
         kind = spec.kind if name != "local" else "local"
         devices[name] = spec.model_copy(update={"name": name, "kind": kind})
     return devices

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from edgebench.cliargs import finite_float
+
 HELP = """\
 Build the suite's search space (its `search:` section, or the default for the model's
 source kind) on the controller, drop every candidate over the quality budget, then run
@@ -34,7 +36,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--objective", default="latency",
                    choices=("latency", "energy", "size", "peak_memory"),
                    help="what the winner minimises (default: latency)")
-    p.add_argument("--max-device-s", type=float, metavar="N", dest="max_device_s",
+    p.add_argument("--max-device-s", type=finite_float(0.0, 1e7, above=True), metavar="N",
+                   dest="max_device_s",
                    help="start no new rung once N device-seconds are spent")
     p.add_argument("--tuned-suite", metavar="FILE",
                    help="where the tuned suite goes (default: SUITE-tuned.yaml next to SUITE)")
