@@ -112,7 +112,7 @@ def test_out_is_the_results_root_in_every_command() -> None:
     options = _options(build_parser())
     outs = {k: a for k, a in options.items() if k.endswith(" --out")}
     assert sorted(outs) == ["compare --out", "ingest --out", "nightly --out", "profile --out",
-                            "publish --out", "report --out", "run --out"]
+                            "publish --out", "report --out", "run --out", "tune --out"]
     for where, action in outs.items():
         assert action.default == "results" and "results root" in (action.help or ""), where
         assert options[where.replace("--out", "--results")] is action, where  # one alias

@@ -44,7 +44,7 @@ def test_settings_reach_the_agent_and_scale_the_timeout(tmp_path: Path, mlp_onnx
     from edgebench.run import job_spec, job_timeout_s
 
     suite = load_suite(_suite(tmp_path, mlp_onnx, "{target_precision: 0.01, processes: 5}"))
-    art = type("A", (), {"path": tmp_path / "mlp.onnx", "format": "onnx"})()
+    art = type("A", (), {"path": tmp_path / "mlp.onnx", "format": "onnx", "model": "mlp"})()
     spec = job_spec(suite, LOCAL_DEVICE, art, "j")
     agent = JobSpec.from_dict(spec).benchmark  # the agent accepts what the controller sends
     assert (agent.target_precision, agent.processes, agent.mode) == (0.01, 5, "fixed")

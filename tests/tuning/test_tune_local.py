@@ -108,7 +108,6 @@ def test_bad_options_are_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.yaml").write_text(SUITE)
     for args, text in ((["--budget", "accurcy:1"], "--budget 'accurcy:1'"),
-                       (["--max-device-s", "0"], "--max-device-s 0"),
                        (["--device", "nope"], "no device or tag named 'nope'"),
                        (["--model", "nope"], "nope")):
         code = main(["tune", "s.yaml", "--out", "r", "--no-store", *args])
@@ -116,6 +115,14 @@ def test_bad_options_are_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.Mon
         assert code == 2, (args, err)
         assert text in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1, err
+    # a number out of range is refused by the parser itself (edgebench.cliargs), exit 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["tune", "s.yaml", "--out", "r", "--no-store", "--max-device-s", "0"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--max-device-s: '0': must be > 0" in err, err
+    import edgebench  # the API checks it too (NaN, 0, negative)
+    with pytest.raises(edgebench.EdgebenchError, match="--max-device-s 0"):
+        edgebench.tune(str(tmp_path / "s.yaml"), max_device_s=0, out_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing started
 
 
