@@ -68,3 +68,11 @@ def test_runtimes_column_lists_every_registered_runtime_with_its_version() -> No
                         "tflite_all": {"tflite_runtime": "2.14.0"}}}
     assert _runtimes_text(old) == "onnxruntime 1.17.0, tflite (tflite_runtime 2.14.0)"
     assert _runtimes_text({"runtimes": {}}) == "none"
+    # what each can run on: ORT's providers, OpenVINO's devices, ExecuTorch's delegates
+    accel = {"runtimes": {
+        "onnxruntime": {"version": "1.32.0", "providers": ["TensorrtExecutionProvider",
+                                                          "CUDAExecutionProvider", "CPUExecutionProvider"]},
+        "openvino": {"version": "2026.4.1", "devices": ["CPU", "GPU"]},
+        "executorch": {"version": "1.5.1", "backends": ["XnnpackBackend"]}}}
+    assert _runtimes_text(accel) == ("onnxruntime 1.32.0 [Tensorrt, CUDA, CPU], openvino 2026.4.1 "
+                                     "[CPU, GPU], executorch 1.5.1 [XnnpackBackend]")

@@ -63,6 +63,9 @@ def test_nightly_catches_a_slower_model_and_ignores_noise(tmp_path: Path) -> Non
     assert second.returncode == 0, second.stdout + second.stderr  # same model: noise only
     for run_dir in (p for p in (tmp_path / "results").iterdir() if p.is_dir()):
         assert '"ok": 1' in (run_dir / "run.json").read_text(), "both nights must have measured"
+        # the toolchains' fd 1/2 output went to the run's log, not into the cron mail
+        assert (run_dir / "toolchain.log").is_file(), sorted(p.name for p in run_dir.iterdir())
+    assert not list((tmp_path / "results").glob(".toolchain.log.*"))  # each log found its run
 
     write_model(model, 4)  # the same name, about twice the work
     third = nightly(tmp_path, suite)

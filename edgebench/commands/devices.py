@@ -159,10 +159,25 @@ def _runtimes_text(info: dict[str, Any]) -> str:
                 parts.append(f"tflite ({', '.join(packages)})")
             continue
         if isinstance(entry, dict):
-            parts.append(f"{name} {entry.get('version')}")
+            parts.append(f"{name} {entry.get('version')}{_accelerators(entry)}")
         elif isinstance(entry, str):
             parts.append(f"{name} {entry}")
     return ", ".join(parts) or "none"
+
+
+#: Where a runtime's inventory lists what it can run on: ONNX Runtime's execution providers,
+#: OpenVINO's devices, LiteRT's accelerators, ExecuTorch's registered backends (delegates).
+ACCELERATOR_KEYS = ("providers", "devices", "accelerators", "backends")
+
+
+def _accelerators(entry: dict[str, Any]) -> str:
+    """`` [CPU, GPU]`` from the first list the entry has; empty when it lists none."""
+    for key in ACCELERATOR_KEYS:
+        names = entry.get(key)
+        if isinstance(names, list) and names:
+            short = [str(n).removesuffix("ExecutionProvider") for n in names]
+            return f" [{', '.join(short)}]"
+    return ""
 
 
 def _probes_text(info: dict[str, Any]) -> str:

@@ -33,6 +33,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--site", metavar="DIR", help="publish the static site here")
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")
     p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the toolchains' own output instead of RUN_DIR/toolchain.log")
     p.set_defaults(func=handle, runner=None)
 
 
@@ -46,7 +48,8 @@ def handle(args: argparse.Namespace) -> int:
             Path(args.suite), baseline=args.baseline,
             devices_path=Path(args.devices) if args.devices else None, out_dir=Path(args.out),
             store=args.store, site_dir=Path(args.site) if args.site else None,
-            runner=args.runner, metric=args.metric, factor=args.factor)
+            runner=args.runner, metric=args.metric, factor=args.factor,
+            capture_toolchain=not args.verbose)
     except EdgebenchError as exc:
         print(f"edgebench nightly: error: {printable(exc.one_line())}", file=sys.stderr)
         return EXIT_ERROR
