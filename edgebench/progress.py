@@ -19,14 +19,6 @@ from .fleet import DeviceReport, Job
 from .textsafe import plain, printable
 
 
-def _num(value: Any) -> Optional[float]:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if x != x else x
-
-
 def fmt_pm(summary: dict, which: str = "p50") -> str:
     """`` ±0.3 %`` of a summary row's percentile (:func:`edgebench.units.fmt_pm`), or ''."""
     return units.fmt_pm(*(summary.get(f"latency_{which}{part}_s")
@@ -37,16 +29,16 @@ def describe(rec: JobRecord) -> str:
     if rec.status == "ok":
         s = rec.summary
         text = f"ok  p50 {units.terminal_seconds(s.get('latency_p50_s'))}{fmt_pm(s)}  ({s.get('runs')} runs)"
-        target = _num(s.get("target_precision"))
+        target = units.as_number(s.get("target_precision"))
         if target is not None and s.get("precision_reached") in (False, "False"):
             text += f"  target ±{target * 100:g} % NOT reached (max_duration_s)"
-        between = _num(s.get("between_process_cv"))
+        between = units.as_number(s.get("between_process_cv"))
         if between is not None:
             text += f"  {s.get('processes')} processes, between-process CV {between * 100:.2g} %"
-        if _num(s.get("burst_p50_s")) is not None:
-            onset = _num(s.get("slowdown_onset_s"))
-            text += (f"  burst {units.terminal_seconds(_num(s.get('burst_p50_s')))} -> sustained "
-                     f"{units.terminal_seconds(_num(s.get('sustained_p50_s')))}"
+        if units.as_number(s.get("burst_p50_s")) is not None:
+            onset = units.as_number(s.get("slowdown_onset_s"))
+            text += (f"  burst {units.terminal_seconds(units.as_number(s.get('burst_p50_s')))} -> sustained "
+                     f"{units.terminal_seconds(units.as_number(s.get('sustained_p50_s')))}"
                      + (f", +10 % from {onset:.3g} s" if onset is not None else ""))
         return text
     return f"{rec.status.upper()}: {rec.error}"

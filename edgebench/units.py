@@ -19,7 +19,7 @@ that was not measured shows as :data:`MISSING` (the terminal passes ``missing="-
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 MISSING = "–"
 
@@ -35,6 +35,12 @@ def is_number(v: Any) -> bool:
         return v is not None and not math.isnan(float(v))
     except (TypeError, ValueError):
         return False
+
+
+def as_number(v: Any) -> Optional[float]:
+    """The value as a float, or None where it is not one (None, '', text, NaN): a summary
+    cell read back from summary.csv, the store or a record may be any of these."""
+    return float(v) if is_number(v) else None
 
 
 def seconds_unit(seconds: float) -> tuple[float, str]:

@@ -35,7 +35,7 @@ import json
 import os
 import tempfile
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 #: Profiled inferences per job when the suite does not say (benchmark.profile_runs).
 DEFAULT_PROFILE_RUNS = 100
@@ -104,7 +104,7 @@ def parse_ort_profile(events: Sequence[Dict[str, Any]], skip_runs: int = 0) -> D
         "dispatch_gaps_mean_s": span_sum_s - kernel_sum_s,
         "before_first_kernel_mean_s": edges["before_us"] / n_runs / 1e6,
         "after_last_kernel_mean_s": edges["after_us"] / n_runs / 1e6,
-        "by_op_type": _by_op_type(node_rows, inference_mean_s), "nodes": node_rows,
+        "by_op_type": by_op_type(node_rows, inference_mean_s), "nodes": node_rows,
         "arena_held_bytes": max(arena) if arena else None,
     }
 
@@ -141,20 +141,24 @@ def _node_row(node: Dict[str, Any], n_runs: int, inference_mean_s: float) -> Dic
             "span_mean_s": span_s, "span_share": span_s / inference_mean_s}
 
 
-def _by_op_type(node_rows: Iterable[Dict[str, Any]], inference_mean_s: float) -> List[Dict[str, Any]]:
+def by_op_type(node_rows: Iterable[Dict[str, Any]], inference_mean_s: float,
+               times: Tuple[str, ...] = ("mean_s", "span_mean_s")) -> List[Dict[str, Any]]:
+    """Node rows summed per op type, slowest first: ``nodes``, each figure of ``times`` and
+    its share of the inference (``mean_s`` -> ``share``, ``span_mean_s`` -> ``span_share``),
+    and the providers that ran them.  OpenVINO's layers have no span: ``times=("mean_s",)``."""
     types: Dict[str, Dict[str, Any]] = {}
     for r in node_rows:
-        t = types.setdefault(r["op_type"], {"op_type": r["op_type"], "nodes": 0, "mean_s": 0.0,
-                                            "span_mean_s": 0.0, "providers": []})
+        t = types.setdefault(r["op_type"], {"op_type": r["op_type"], "nodes": 0,
+                                            **{k: 0.0 for k in times}, "providers": []})
         t["nodes"] += 1
-        t["mean_s"] += r["mean_s"]
-        t["span_mean_s"] += r["span_mean_s"]
+        for k in times:
+            t[k] += r[k]
         if r["provider"] not in t["providers"]:
             t["providers"].append(r["provider"])
     rows = sorted(types.values(), key=lambda t: -t["mean_s"])
     for t in rows:
-        t["share"] = t["mean_s"] / inference_mean_s
-        t["span_share"] = t["span_mean_s"] / inference_mean_s
+        for k in times:
+            t[k[: -len("mean_s")] + "share"] = t[k] / inference_mean_s
     return rows
 
 

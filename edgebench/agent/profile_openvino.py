@@ -25,6 +25,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
+from .profile import by_op_type
+
 #: Inferences before the counted ones (cold caches, first-run allocations).
 WARMUP_RUNS = 5
 
@@ -58,17 +60,7 @@ def parse_counters(before: Reading, after: Reading, warmup: int, calls_ns: List[
          "mean_s": us / 1e6, "share": us / 1e6 / inference_mean_s}
         for name, us in means_us.items() if us > 0]
     nodes.sort(key=lambda r: -r["mean_s"])
-    types: Dict[str, Dict[str, Any]] = {}
-    for r in nodes:
-        t = types.setdefault(r["op_type"], {"op_type": r["op_type"], "nodes": 0, "mean_s": 0.0,
-                                            "providers": []})
-        t["nodes"] += 1
-        t["mean_s"] += r["mean_s"]
-        if r["provider"] not in t["providers"]:
-            t["providers"].append(r["provider"])
-    by_type = sorted(types.values(), key=lambda t: -t["mean_s"])
-    for t in by_type:
-        t["share"] = t["mean_s"] / inference_mean_s
+    by_type = by_op_type(nodes, inference_mean_s, times=("mean_s",))
     kernel_sum_s = sum(r["mean_s"] for r in nodes)
     ordered = sorted(calls_ns)
     mid = runs // 2

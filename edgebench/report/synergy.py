@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
+from edgebench.units import as_number
+
 #: figure -> (row column, kind): 'ratio' gains multiply, 'points' changes add
 METRICS: dict[str, tuple[str, str]] = {
     "size": ("size_bytes", "ratio"),
@@ -94,13 +96,6 @@ class Combination:
         return (f"{name}: {m.measured:.3g}× {word} measured vs {parts} = {m.expected:.3g}× "
                 f"expected → synergy {m.synergy:.3g}")
 
-
-def _num(value: Any) -> Optional[float]:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def normalize_step(step: dict[str, Any]) -> str:
@@ -230,9 +225,9 @@ def rows_from_frame(frame: Any) -> list[Row]:
         if not bool(r.get("is_ok", r.get("status") == "ok")) or steps is None:
             continue
         out.append(Row(str(r["model"]), str(r["variant"]), str(r["device"]), str(r["format"]),
-                       str(r.get("runtime") or ""), steps, _num(r.get("size_bytes")),
-                       _num(r.get("latency_p50_s")), _num(r.get("energy_per_inference_j")),
-                       _num(r.get("accuracy_eff", r.get("accuracy"))),
+                       str(r.get("runtime") or ""), steps, as_number(r.get("size_bytes")),
+                       as_number(r.get("latency_p50_s")), as_number(r.get("energy_per_inference_j")),
+                       as_number(r.get("accuracy_eff", r.get("accuracy"))),
                        bool(r.get("auto_added") is True or str(r.get("auto_added")) == "True")))
     return out
 
@@ -246,11 +241,11 @@ def rows_from_records(records: Iterable[Any]) -> list[Row]:
         steps = _steps(s.get("recipe"))
         if rec.status != "ok" or steps is None:
             continue
-        acc = _num(s.get("device_accuracy"))
+        acc = as_number(s.get("device_accuracy"))
         out.append(Row(rec.model, rec.variant, rec.device, rec.format, str(s.get("runtime") or ""),
-                       steps, _num(s.get("size_bytes")), _num(s.get("latency_p50_s")),
-                       _num(s.get("energy_per_inference_j")),
-                       acc if acc is not None else _num(s.get("accuracy")),
+                       steps, as_number(s.get("size_bytes")), as_number(s.get("latency_p50_s")),
+                       as_number(s.get("energy_per_inference_j")),
+                       acc if acc is not None else as_number(s.get("accuracy")),
                        bool(s.get("auto_added"))))
     return out
 

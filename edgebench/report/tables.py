@@ -20,6 +20,7 @@ from edgebench.quality import MAX_ACCURACY_DROP_PTS
 from edgebench.report.model import Recommendation as Recommendation
 from edgebench.report.model import ReportData as ReportData
 from edgebench.report.model import ReportWarning as ReportWarning
+from edgebench.units import as_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +117,7 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
         else:
             cosine = ok["cosine"] if "cosine" in ok else pd.Series(index=ok.index, dtype=float)
             within = ok["variant"].eq(BASELINE_VARIANT) | cosine.map(
-                lambda c: within_fidelity_budget(_num(c))).astype(bool)
+                lambda c: within_fidelity_budget(as_number(c))).astype(bool)
             budget = f"within the fidelity budget (cosine to fp32 >= {MIN_COSINE:g}; no labels)"
         eligible = ok[within]
         if eligible.empty:
@@ -130,10 +131,10 @@ def recommend(rows: "pd.DataFrame", *, objective: str = "latency",
             model=str(model), device=str(device), variant=str(best["variant"]),
             format=str(best["format"]), objective=objective,
             runtime=str(best["runtime_key"]) or None,
-            latency_p50_s=_num(best["latency_p50_s"]), speedup_vs_fp32=_num(best["speedup_vs_fp32"]),
-            latency_p50_ci_low_s=_num(best.get("latency_p50_ci_low_s")),
-            latency_p50_ci_high_s=_num(best.get("latency_p50_ci_high_s")),
-            size_ratio=_num(best["size_ratio"]), accuracy_change_pts=_num(best["accuracy_change_pts"]),
+            latency_p50_s=as_number(best["latency_p50_s"]), speedup_vs_fp32=as_number(best["speedup_vs_fp32"]),
+            latency_p50_ci_low_s=as_number(best.get("latency_p50_ci_low_s")),
+            latency_p50_ci_high_s=as_number(best.get("latency_p50_ci_high_s")),
+            size_ratio=as_number(best["size_ratio"]), accuracy_change_pts=as_number(best["accuracy_change_pts"]),
             reason=(f"{'fastest' if objective == 'latency' else 'smallest'} of {len(eligible)} "
                     f"variants {budget}"
                     + (f"; {excluded} excluded by the budget or an unknown "
@@ -163,15 +164,6 @@ def _on(fmt: Any, runtime: Any) -> str:
     """'onnx on openvino', or just the format where the runtime is unknown."""
     return f"{fmt} on {runtime}" if runtime else str(fmt)
 
-
-def _num(value: Any) -> float | None:
-    try:
-        import math
-
-        number = float(value)
-        return None if math.isnan(number) else number
-    except (TypeError, ValueError):
-        return None
 
 
 def comparability_warnings(rows: "pd.DataFrame", *,
@@ -205,21 +197,21 @@ def comparability_warnings(rows: "pd.DataFrame", *,
         if isinstance(gov, str) and gov and gov not in PERFORMANCE_GOVERNORS:
             out.append(ReportWarning("governor", f"{name}: CPU governor {gov!r} "
                                      "(not 'performance'): frequency may vary", **ident))
-        rise = _num(r["temp_rise_c"])
+        rise = as_number(r["temp_rise_c"])
         if rise is not None and rise > temp_rise_limit_c:
             out.append(ReportWarning("temperature", f"{name}: temperature rose {rise:g} °C "
                                      f"(> {temp_rise_limit_c:g}) during timing", **ident))
         if _true(r.get("started_hot")):
-            temp = _num(r.get("start_temp_c"))
+            temp = as_number(r.get("start_temp_c"))
             out.append(ReportWarning("started_hot", f"{name}: started hot"
                                      + (f" ({temp:.1f} °C)" if temp is not None else "")
                                      + ", above the device's cooldown_below_c", **ident))
         if _true(r.get("foreign_load")):
-            cores = _num(r.get("foreign_cpu_cores"))
+            cores = as_number(r.get("foreign_cpu_cores"))
             out.append(ReportWarning("foreign_load", f"{name}: ran under foreign load"
                                      + (f" (other processes used {cores:.2f} cores)"
                                         if cores is not None else ""), **ident))
-        target = _num(r.get("target_precision"))
+        target = as_number(r.get("target_precision"))
         if target is not None and _false(r.get("precision_reached")):
             out.append(ReportWarning("precision", f"{name}: target precision ±{target * 100:g} % "
                                      "not reached before max_duration_s", **ident))
@@ -261,16 +253,16 @@ def loss_warnings(rows: "pd.DataFrame", max_accuracy_drop_pts: float,
     for _, r in rows[rows["is_ok"] & rows["variant"].ne(BASELINE_VARIANT)].iterrows():
         ident = dict(model=str(r["model"]), variant=str(r["variant"]), device=str(r["device"]))
         name = f"{r['model']}/{r['variant']} ({_on(r['format'], r.get('runtime_label'))}) on {r['device']}"
-        change, cosine = _num(r["accuracy_change_pts"]), _num(r.get("cosine"))
+        change, cosine = as_number(r["accuracy_change_pts"]), as_number(r.get("cosine"))
         if quality.accuracy_lost(change, max_accuracy_drop_pts):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: accuracy {change:+.2f} "
                                      f"points vs fp32 (budget {max_accuracy_drop_pts:g})", **ident))
-        elif quality.fidelity_lost(_num(r["accuracy_eff"]), cosine):
+        elif quality.fidelity_lost(as_number(r["accuracy_eff"]), cosine):
             out.append(ReportWarning("quality", f"QUALITY LOSS: {name}: outputs' cosine to fp32 "
                                      f"{cosine:.4f} (< {quality.MIN_COSINE:g})", **ident))
         # same device: a slowdown only beyond the factor and outside the 99 % intervals
         ratio = quality.slowdown(
-            _num(r["latency_p50_s"]), _num(r.get("fp32_p50_s")),
+            as_number(r["latency_p50_s"]), as_number(r.get("fp32_p50_s")),
             ci=quality.interval(r.get("latency_p50_ci_low_s"), r.get("latency_p50_ci_high_s")),
             fp32_ci=quality.interval(r.get("fp32_p50_ci_low_s"), r.get("fp32_p50_ci_high_s")))
         if ratio is not None:

@@ -28,6 +28,7 @@ from edgebench.results.journal import RunDir
 from edgebench.results.record import JobRecord
 from edgebench.tuning.space import OBJECTIVES, Budget, candidate_variants, default_budget, within_budget
 from edgebench.tuning.strategy import FINAL, Group, GroupResult, Measurement
+from edgebench.units import as_number
 
 Say = Callable[[str], None]
 
@@ -154,24 +155,17 @@ def measurement(rec: JobRecord, objective: str, device_s: float) -> Measurement:
     if rec.status != "ok":
         return Measurement(None, error=f"{rec.status}: {rec.error}", device_s=device_s)
     s = rec.summary or {}
-    value = _num(s.get(OBJECTIVES[objective][0]))
+    value = as_number(s.get(OBJECTIVES[objective][0]))
     if value is None:
         return Measurement(None, error=f"{objective} not measured on {rec.device}",
                            device_s=device_s)
     low = high = None
     if objective == "latency":
-        low, high = _num(s.get("latency_p50_ci_low_s")), _num(s.get("latency_p50_ci_high_s"))
+        low, high = as_number(s.get("latency_p50_ci_low_s")), as_number(s.get("latency_p50_ci_high_s"))
     elif objective == "size":
         low = high = value  # a file's size is exact
     return Measurement(value, low, high, device_s=device_s)
 
-
-def _num(value: Any) -> Optional[float]:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if x != x else x
 
 
 @dataclass
@@ -221,7 +215,7 @@ class FleetMeasure:
         def progress(_device: str, rec: JobRecord, _report: Any) -> None:
             from edgebench.units import fmt_seconds
 
-            p50 = _num((rec.summary or {}).get("latency_p50_s"))
+            p50 = as_number((rec.summary or {}).get("latency_p50_s"))
             said = f"p50 {fmt_seconds(p50)}" if rec.status == "ok" and p50 else str(rec.error)
             self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
 
