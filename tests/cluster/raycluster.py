@@ -90,7 +90,14 @@ class RayCluster:
 
     @property
     def client_address(self) -> str:
+        """The driver as a Ray client (through the head's client server), as from a laptop."""
         return f"ray://127.0.0.1:{self.client_port}"
+
+    @property
+    def gcs_address(self) -> str:
+        """The driver as a Ray driver on this machine: Ray attaches it to the head node
+        (it prefers the head among nodes on one host), so killing a worker spares it."""
+        return f"127.0.0.1:{self.gcs_port}"
 
     def _start(self, name: str, args: list[str], timeout_s: float = 90.0) -> RayNode:
         temp_dir = self.root / name

@@ -1,8 +1,9 @@
 """``edgebench run --cluster`` on a real Ray cluster whose worker nodes host the sshd lab.
 
-The driver (the CLI) reaches the cluster as a Ray client (``ray://``), as a CI box or a
-laptop would; every device's jobs run on a worker node of its lab; one worker node is
-killed mid-run and the run is resumed on a replacement node.
+The driver (the CLI) reaches the cluster as a Ray client (``ray://``, as a CI box or a
+laptop would) in the first test and as a driver on the head's host (``HOST:PORT``) in the
+others; every device's jobs run on a worker node of its lab; a run is stopped with SIGINT;
+one worker node is killed mid-run and the run is resumed on a replacement node.
 """
 
 from __future__ import annotations
@@ -121,13 +122,13 @@ def test_ctrl_c_stops_a_cluster_run_and_resume_completes(ray_cluster: RayCluster
     devices = devices_yaml(ssh_lab, labs, tmp_path / "devices.yaml")
     suite = quickstart_suite(tmp_path / "suite.yaml", list(labs), min_duration_s=1.0)
     out = tmp_path / "out"
-    args = [str(suite), "--devices", str(devices), "--out", str(out), "--cluster", ray_cluster.client_address]
+    args = [str(suite), "--devices", str(devices), "--out", str(out), "--cluster", ray_cluster.gcs_address]
     proc = run_cli(*args)
     journal = wait_for_records(proc, out, 2)
     proc.send_signal(signal.SIGINT)
     code, log = finish(proc, timeout_s=120)
     assert code == 130, log
-    assert "--cluster " + ray_cluster.client_address in log.split("continue with:")[1], log
+    assert "--cluster " + ray_cluster.gcs_address in log.split("continue with:")[1], log
     meta = json.loads((journal.parent / "run.json").read_text())
     assert meta["interrupted"] is True and meta["complete"] is False
     kept = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -150,7 +151,7 @@ def test_worker_node_killed_mid_run_then_resumed(ray_cluster: RayCluster, ssh_la
     suite = quickstart_suite(tmp_path / "suite.yaml", list(labs), min_duration_s=1.0)
     out = tmp_path / "out"
     proc = run_cli(str(suite), "--devices", str(devices), "--out", str(out), "--cluster",
-                   ray_cluster.client_address)
+                   ray_cluster.gcs_address)
     journal = wait_for_records(proc, out, 3)
     before = [json.loads(line) for line in journal.read_text().splitlines()]
     ray_cluster.node("w1").kill()
@@ -171,7 +172,7 @@ def test_worker_node_killed_mid_run_then_resumed(ray_cluster: RayCluster, ssh_la
 
     ray_cluster.add_worker("w2", ["room-b"])  # the lab host is back (a new Ray node)
     code, log = finish(run_cli(str(suite), "--devices", str(devices), "--out", str(out), "--cluster",
-                               ray_cluster.client_address, "--resume", run_dir.name))
+                               ray_cluster.gcs_address, "--resume", run_dir.name))
     _, final = one_run(out)
     latest = {r["job_id"]: r for r in final}
     assert set(latest) == set(by_job), log
