@@ -9,9 +9,8 @@ parallel; see benchmarks/bench_fleet.py).
     python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05] [--real-agent]
                                      [--growth-from 16] [--cluster]
 
-``--cluster``: the same N devices under one controller, then with ``run --cluster`` on a
-loopback Ray cluster (head + 2 worker nodes, each the lab host of half the devices), side by
-side; ``lab_nodes_peak_rss_mb``: each worker node's process tree (raylet, LabHost actor).
+``--cluster`` [``--driver-on-head``: HOST:PORT, not ray://]: the same devices under one controller,
+then on a loopback Ray cluster (head + 2 worker nodes, each the lab host of half the devices).
 
 Memory: the controller builds variants and writes the report in child processes
 (edgebench/child.py), so besides its own peak the figures give the largest child's peak
@@ -214,7 +213,7 @@ def _start_cluster(root: Path, files: Optional[list[tuple[str, str]]]) -> Any:
 
 def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
               python: Optional[str] = None, lab: Any = None, real_agent: bool = False,
-              on_cluster: bool = False) -> dict[str, Any]:
+              on_cluster: bool = False, driver_on_head: bool = False) -> dict[str, Any]:
     import yaml
 
     from tests.conftest import make_mlp_onnx
@@ -253,7 +252,7 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         files = None if real_agent else _record_real_agent(root, root / "mlp.onnx")
         if on_cluster:
             cluster = _start_cluster(root, files)
-            argv += ["--cluster", cluster.client_address]
+            argv += ["--cluster", cluster.gcs_address if driver_on_head else cluster.client_address]
             node_watches = [_MemoryWatch(n.proc.pid) for n in cluster.nodes if n.name != "head"]
         if real_agent:
             cmd = [sys.executable, "-m", "edgebench", *argv]
@@ -351,14 +350,14 @@ def run_with_growth(root: Path, *, devices: int, growth_from: int, **kwargs: Any
             "at_growth_from": {k: small[k] for k in ("devices", *small_keys)}}
 
 
-def compare_cluster(root: Path, **kwargs: Any) -> int:
+def compare_cluster(root: Path, driver_on_head: bool = False, **kwargs: Any) -> int:
     """One controller, then the cluster, on the same sshd lab; both figures and the ratios."""
     from tests.lab.sshd import SshdLab
 
     lab = SshdLab(root / "lab")
     try:
         one = run_scale(root / "single", lab=lab, **kwargs)
-        ray = run_scale(root / "cluster", lab=lab, on_cluster=True, **kwargs)
+        ray = run_scale(root / "cluster", lab=lab, on_cluster=True, driver_on_head=driver_on_head, **kwargs)
     finally:
         lab.close()
     keys = ("controller_peak_rss_mb", "ratio_wall_to_ideal", "jobs_per_s", "wall_s")
@@ -378,6 +377,8 @@ def main() -> int:
     parser.add_argument("--real-agent", action="store_true", help="run the real agent on every device")
     parser.add_argument("--cluster", action="store_true",
                         help="the same devices on a local Ray cluster too (2 worker nodes), side by side")
+    parser.add_argument("--driver-on-head", action="store_true",
+                        help="--cluster HOST:PORT (a driver on the head's host), not ray:// (a client)")
     parser.add_argument("--growth-from", type=int, default=16, metavar="M",
                         help="also run M devices first and print the growth per added device "
                              "(default 16; 0: off)")
@@ -386,7 +387,7 @@ def main() -> int:
     if args.cluster:
         return compare_cluster(root, devices=args.devices, models=args.models,
                                min_duration_s=args.min_duration_s, python=args.python,
-                               real_agent=args.real_agent)
+                               real_agent=args.real_agent, driver_on_head=args.driver_on_head)
     figures = run_with_growth(root, devices=args.devices, growth_from=args.growth_from, models=args.models,
                               min_duration_s=args.min_duration_s, python=args.python,
                               real_agent=args.real_agent)
