@@ -377,8 +377,7 @@ def main() -> int:
     parser.add_argument("--real-agent", action="store_true", help="run the real agent on every device")
     parser.add_argument("--cluster", action="store_true",
                         help="the same devices on a local Ray cluster too (2 worker nodes), side by side")
-    parser.add_argument("--driver-on-head", action="store_true",
-                        help="--cluster HOST:PORT (a driver on the head's host), not ray:// (a client)")
+    parser.add_argument("--driver-on-head", action="store_true", help="--cluster HOST:PORT, not ray://")
     parser.add_argument("--growth-from", type=int, default=16, metavar="M",
                         help="also run M devices first and print the growth per added device "
                              "(default 16; 0: off)")
