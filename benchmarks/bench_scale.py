@@ -7,7 +7,10 @@ the slowest device's total job time (its jobs run one after another, devices in
 parallel; see benchmarks/bench_fleet.py).
 
     python benchmarks/bench_scale.py [--devices 64] [--models 4] [--min-duration-s 0.05] [--real-agent]
-                                     [--growth-from 16]
+                                     [--growth-from 16] [--cluster]
+
+``--cluster`` [``--driver-on-head``: HOST:PORT, not ray://]: the same devices under one controller,
+then on a loopback Ray cluster (head + 2 worker nodes, each the lab host of half the devices).
 
 Memory: the controller builds variants and writes the report in child processes
 (edgebench/child.py), so besides its own peak the figures give the largest child's peak
@@ -78,6 +81,19 @@ digest = hashlib.sha256(b"".join(r.encode() + b"\\0" + d for r, d in files)).hex
 agent_bundle.bundle = lambda: AgentBundle(sha256=digest, files=files)
 from edgebench.cli import main
 sys.exit(main(sys.argv[2:]))
+"""
+
+#: On the Ray nodes' PYTHONPATH (--cluster): the LabHost actors push the replay agent too.
+REPLAY_SITECUSTOMIZE = """
+import os
+if os.environ.get("EDGEBENCH_REPLAY_FILES"):
+    import hashlib, json
+    from pathlib import Path
+    from edgebench import agent_bundle
+    from edgebench.agent_bundle import AgentBundle
+    files = tuple((rel, Path(p).read_bytes()) for rel, p in json.loads(os.environ["EDGEBENCH_REPLAY_FILES"]))
+    digest = hashlib.sha256(b"".join(r.encode() + b"\\0" + d for r, d in files)).hexdigest()
+    agent_bundle.bundle = lambda: AgentBundle(sha256=digest, files=files)
 """
 
 
@@ -176,8 +192,28 @@ def _record_real_agent(root: Path, model: Path) -> list[tuple[str, str]]:
             for n in ("__init__.py", "__main__.py", "info.json", "result.json")]
 
 
+def _start_cluster(root: Path, files: Optional[list[tuple[str, str]]]) -> Any:
+    """Head + two worker nodes, w0 the lab host of room-a, w1 of room-b."""
+    from tests.cluster.raycluster import RayCluster
+
+    cluster = RayCluster()
+    if files is not None:
+        site = root / "replay-site"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(REPLAY_SITECUSTOMIZE)
+        cluster.env.update(PYTHONPATH=f"{site}{os.pathsep}{cluster.env['PYTHONPATH']}",
+                           EDGEBENCH_REPLAY_FILES=json.dumps(files))
+    try:
+        cluster.start_head(), cluster.add_worker("w0", ["room-a"]), cluster.add_worker("w1", ["room-b"])
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
 def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
-              python: Optional[str] = None, lab: Any = None, real_agent: bool = False) -> dict[str, Any]:
+              python: Optional[str] = None, lab: Any = None, real_agent: bool = False,
+              on_cluster: bool = False, driver_on_head: bool = False) -> dict[str, Any]:
     import yaml
 
     from tests.conftest import make_mlp_onnx
@@ -200,6 +236,8 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
             # no energy probe and no idle baseline: simulated devices have neither, and the
             # 2 s idle measurement per job would only stretch the run
             entries[name].update(energy="none", idle_s=0.0)
+            if on_cluster:  # half the devices in each worker node's lab
+                entries[name]["lab"] = "room-a" if len(entries) <= devices // 2 else "room-b"
         (root / "devices.yaml").write_text(yaml.safe_dump({"devices": entries}))
         make_mlp_onnx(root / "mlp.onnx")
         (root / "suite.yaml").write_text(yaml.safe_dump({
@@ -210,11 +248,15 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         env = {**os.environ, "PYTHONPATH": str(ROOT), "EDGEBENCH_CACHE": str(root / "cache")}
         argv = ["run", str(root / "suite.yaml"), "--devices", str(root / "devices.yaml"),
                 "--out", str(root / "results"), "-q"]
-        replay_latencies = None
+        replay_latencies, cluster, node_watches = None, None, []
+        files = None if real_agent else _record_real_agent(root, root / "mlp.onnx")
+        if on_cluster:
+            cluster = _start_cluster(root, files)
+            argv += ["--cluster", cluster.gcs_address if driver_on_head else cluster.client_address]
+            node_watches = [_MemoryWatch(n.proc.pid) for n in cluster.nodes if n.name != "head"]
         if real_agent:
             cmd = [sys.executable, "-m", "edgebench", *argv]
         else:
-            files = _record_real_agent(root, root / "mlp.onnx")
             replay = json.loads((root / "replay" / "edgebench_agent" / "result.json").read_text())
             replay_latencies = len(replay["timing"]["latencies_s"])
             cmd = [sys.executable, "-c", REPLAY_CLI, json.dumps(files), *argv]
@@ -226,6 +268,8 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
             try:
                 while True:  # VmHWM only grows: the last reading before exit is the peak
                     watch.poll(tree=polls % 4 == 0)  # the tree every 0.2 s
+                    for node in node_watches if polls % 4 == 2 else []:
+                        node.poll()
                     polls += 1
                     pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                     if pid:
@@ -238,6 +282,8 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
             proc.returncode = os.waitstatus_to_exitcode(status)
         wall_s = time.perf_counter() - start
     finally:
+        if cluster is not None:
+            cluster.close()
         if own_lab:
             lab.close()
     run_dir = next(p for p in (root / "results").iterdir() if (p / "run.json").exists())
@@ -261,6 +307,8 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         "exit_code": proc.returncode, "controller_peak_rss_mb": round(watch.own_kb / 1024, 1),
         "children_peak_rss_mb": round(watch.child_kb / 1024, 1),
         "tree_peak_rss_mb": round(watch.tree_kb / 1024, 1),
+        **({"lab_nodes_peak_rss_mb": [round(n.tree_kb / 1024, 1) for n in node_watches]} if on_cluster else {}),
+        "jobs_per_s": round(len(records) / wall_s, 2),
         "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2), "agent": "real" if real_agent else "replay",
         "replay_latencies_per_job": replay_latencies,
         "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
@@ -302,6 +350,24 @@ def run_with_growth(root: Path, *, devices: int, growth_from: int, **kwargs: Any
             "at_growth_from": {k: small[k] for k in ("devices", *small_keys)}}
 
 
+def compare_cluster(root: Path, driver_on_head: bool = False, **kwargs: Any) -> int:
+    """One controller, then the cluster, on the same sshd lab; both figures and the ratios."""
+    from tests.lab.sshd import SshdLab
+
+    lab = SshdLab(root / "lab")
+    try:
+        one = run_scale(root / "single", lab=lab, **kwargs)
+        ray = run_scale(root / "cluster", lab=lab, on_cluster=True, driver_on_head=driver_on_head, **kwargs)
+    finally:
+        lab.close()
+    keys = ("controller_peak_rss_mb", "ratio_wall_to_ideal", "jobs_per_s", "wall_s")
+    print(json.dumps({"single_controller": one, "cluster": ray,
+                      "side_by_side": {k: {"single": one[k], "cluster": ray[k]} for k in keys}}, indent=1))
+    ok = all(f["distinct_jobs"] == f["jobs_planned"] == f["store_distinct"] and f["exit_code"] == 0
+             for f in (one, ray))
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=64)
@@ -309,11 +375,18 @@ def main() -> int:
     parser.add_argument("--min-duration-s", type=float, default=0.05)
     parser.add_argument("--python", help="the devices' interpreter (default: this one)")
     parser.add_argument("--real-agent", action="store_true", help="run the real agent on every device")
+    parser.add_argument("--cluster", action="store_true",
+                        help="the same devices on a local Ray cluster too (2 worker nodes), side by side")
+    parser.add_argument("--driver-on-head", action="store_true", help="--cluster HOST:PORT, not ray://")
     parser.add_argument("--growth-from", type=int, default=16, metavar="M",
                         help="also run M devices first and print the growth per added device "
                              "(default 16; 0: off)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="eb-scale-"))
+    if args.cluster:
+        return compare_cluster(root, devices=args.devices, models=args.models,
+                               min_duration_s=args.min_duration_s, python=args.python,
+                               real_agent=args.real_agent, driver_on_head=args.driver_on_head)
     figures = run_with_growth(root, devices=args.devices, growth_from=args.growth_from, models=args.models,
                               min_duration_s=args.min_duration_s, python=args.python,
                               real_agent=args.real_agent)

@@ -79,6 +79,8 @@ class DeviceSpec(StrictModel):
     io_timeout_s: float = Field(60.0, gt=0, le=3600)  # no byte from a live transfer this long = link lost
     job_timeout_s: float = Field(600.0, gt=0, le=7 * 86400)
     retries: int = Field(2, ge=0, le=10)
+    # --cluster: the lab whose Ray nodes (resource ``lab:NAME``) can reach it (docs/scaling.md)
+    lab: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     energy: EnergyProbe = "auto"
     energy_command: Optional[list[str]] = None
     energy_sample_hz: float = Field(20.0, gt=0, le=1000)

@@ -67,6 +67,7 @@ class DeviceReport:
     wall_s: float = 0.0
     inventory: dict[str, Any] = field(default_factory=dict)
     not_on_device: list[str] = field(default_factory=list)  # optional jobs dropped here
+    node: Optional[str] = None  # --cluster: the Ray node that served it last (edgebench.cluster)
 
 
 Sink = Callable[[JobRecord], None]
@@ -177,6 +178,24 @@ class DeviceWorker:
 
     def run(self) -> DeviceReport:
         start = time.perf_counter()
+        target, down = self.open()
+        try:
+            for job in self.jobs:
+                if self.stop.is_set():
+                    break
+                rec, down = self.step(target, job, down)
+                if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
+                    break
+                self._emit(rec)
+        finally:
+            if target is not None:
+                target.close()
+            self.report.wall_s = time.perf_counter() - start
+        return self.report
+
+    def open(self) -> tuple[Optional[Target], Optional[str]]:
+        """Connect, take the inventory: (target or None, why it is down or None); a cluster's
+        LabHost (:mod:`edgebench.cluster`) drives a device with open/step too."""
         down: Optional[str] = None
         try:
             target = self.make_target(self.device)
@@ -185,32 +204,24 @@ class DeviceWorker:
         except Exception as exc:  # noqa: BLE001 - e.g. a setting the OS rejects: fail this device only
             target, down = None, f"internal error: {type(exc).__name__}: {exc}"
         self.current_target = target  # from here on a stop can kill what the target starts
-        try:
-            if target is not None:
-                down = self._inventory(target)
-            if not down:
-                self._drop_absent()
-            self.report.error = down
-            for job in self.jobs:
-                if self.stop.is_set():
-                    break
-                if down:
-                    self._emit(_record(job, self.run_id, "failed", error=f"device unreachable: {down}",
-                                       error_kind="unreachable"))
-                    continue
-                assert target is not None  # no target: down says why, and the loop skips
-                rec, lost = self._run_one(target, job)
-                if rec is None:  # interrupted: not finished, so not recorded (--resume redoes it)
-                    break
-                if lost:
-                    down = lost
-                    self.report.error = lost
-                self._emit(rec)
-        finally:
-            if target is not None:
-                target.close()
-            self.report.wall_s = time.perf_counter() - start
-        return self.report
+        if target is not None:
+            down = self._inventory(target)
+        if not down:  # optional jobs on runtimes this device lacks: dropped, not run
+            self._drop_absent()
+        self.report.error = down
+        return target, down
+
+    def step(self, target: Optional[Target], job: Job,
+             down: Optional[str]) -> tuple[Optional[JobRecord], Optional[str]]:
+        """One job: its record (None if a stop killed it) and why the device is now down."""
+        if down:
+            return _record(job, self.run_id, "failed", error=f"device unreachable: {down}",
+                           error_kind="unreachable"), down
+        assert target is not None  # no target: down says why
+        rec, lost = self._run_one(target, job)
+        if lost:
+            down = self.report.error = lost
+        return rec, down
 
     def _inventory(self, target: Target) -> Optional[str]:
         """Inventory with the device's retries: a transient failure (a command that timed out

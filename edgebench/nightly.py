@@ -52,31 +52,35 @@ def default_runner() -> Runner:
 
 
 def _run(runner: Runner | None, suite_path: Path, devices_path: Path | None, out_dir: Path,
-         on_record: Any, *, capture: bool) -> Any:
+         on_record: Any, *, capture: bool, cluster: str | None = None) -> Any:
     """The night's run; with the default runner, third-party fd 1/2 output goes to the
     run's toolchain.log (a custom runner -- tests, an embedding app -- runs as given)."""
+    on_cluster = {"cluster": cluster} if cluster else {}  # a custom runner need not know it
     if runner is not None:
-        return runner(suite_path, devices_path=devices_path, out_dir=out_dir, on_record=on_record)
+        return runner(suite_path, devices_path=devices_path, out_dir=out_dir, on_record=on_record,
+                      **on_cluster)
     from edgebench.progress import ConsoleProgress
     from edgebench.toolchain_log import ToolchainCapture
 
     with ToolchainCapture(out_dir, enabled=capture) as log:
         progress = ConsoleProgress(log.terminal, quiet=True, on_run_dir=log.place)
         return default_runner()(suite_path, devices_path=devices_path, out_dir=out_dir,
-                                on_record=on_record, progress=progress)
+                                on_record=on_record, progress=progress, **on_cluster)
 
 
 def run_nightly(suite_path: Path, *, baseline: str | None = None,
                 devices_path: Path | None = None, out_dir: Path = Path("results"),
                 store: "Store | str | Path | None" = None, site_dir: Path | None = None,
                 runner: Runner | None = None, metric: str = "p50", factor: float = LATENCY_FACTOR,
-                force: bool = False, capture_toolchain: bool = True) -> NightlyOutcome:
+                force: bool = False, capture_toolchain: bool = True,
+                cluster: str | None = None) -> NightlyOutcome:
     """Run -> ingest -> compare -> regressions.json -> publish.  Raises EdgebenchError on
     errors; the command turns that into exit 2.
 
     ``capture_toolchain``: the toolchains' own output (TensorFlow, the TFLite converter,
     ONNX Runtime) goes to ``RUN_DIR/toolchain.log``, as in ``edgebench run``, so the cron
-    mail holds the night's verdict and not hundreds of converter lines."""
+    mail holds the night's verdict and not hundreds of converter lines.  ``cluster``: run
+    the jobs on that Ray cluster (``run_suite``'s ``cluster``; docs/scaling.md)."""
     from edgebench.report.compare import compare_runs
     from edgebench.results.journal import read_run_json, write_atomic
     from edgebench.results.sink import LiveSink
@@ -90,7 +94,7 @@ def run_nightly(suite_path: Path, *, baseline: str | None = None,
     # ingest below retries it all)
     on_record = LiveSink(st, out_dir, notes.append)
     outcome = _run(runner, Path(suite_path), devices_path, out_dir, on_record,
-                   capture=capture_toolchain)
+                   capture=capture_toolchain, cluster=cluster)
     run_dir = Path(outcome.run_dir)
     counts = st.ingest_dir(run_dir)
     if counts.bad_lines:

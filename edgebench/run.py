@@ -11,6 +11,7 @@ what is already ``ok``.  Ctrl-C stops a run at any stage within about a second (
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import platform
 import secrets
@@ -31,6 +32,7 @@ from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devi
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
 from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
+from .resume import resumed_devices
 
 DEFAULT_OUT = Path("results")
 DEFAULT_CACHE = Path(os.environ.get("EDGEBENCH_CACHE", "~/.cache/edgebench")).expanduser()
@@ -184,29 +186,6 @@ def make_target(device: DeviceSpec) -> Any:
     return SSHTarget(device)
 
 
-def _resumed_devices(run_id: str, meta: dict[str, Any], suite: SuiteSpec,
-                     registry: dict[str, DeviceSpec], device_names: Optional[list[str]]
-                     ) -> list[DeviceSpec]:
-    """A resumed run runs on the devices it started with: the suite's default (say
-    ``local``) would run the missing jobs somewhere else and drop the run's own devices
-    from summary.csv and the report."""
-    started = meta.get("devices")
-    if not isinstance(started, list) or not started:  # a run.json from before devices were kept
-        return select_devices(suite, registry, device_names)
-    if device_names is not None:
-        asked = sorted(d.name for d in select_devices(suite, registry, device_names))
-        if asked != sorted(started):
-            raise UsageError(f"run {run_id!r} was started on device(s) {' '.join(started)}, "
-                             f"not {' '.join(asked)}",
-                             hint="resume without --device, or start a new run")
-    missing = [name for name in started if name not in registry]
-    if missing:
-        raise UsageError(f"run {run_id!r} ran on device(s) {', '.join(missing)}, which the device "
-                         "registry no longer has",
-                         hint="resume with the --devices FILE the run started with")
-    return [registry[name] for name in started]
-
-
 def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
               device_names: Optional[list[str]] = None, out_dir: Path = DEFAULT_OUT,
               resume: Optional[str] = None, no_cache: bool = False,
@@ -214,7 +193,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
               on_record: Optional[Callable[[dict[str, Any], JobRecord], None]] = None,
               progress: Optional[Any] = None, stop: Optional[threading.Event] = None,
               models: Optional[list[str]] = None,
-              benchmark_overrides: Optional[dict[str, Any]] = None) -> RunOutcome:
+              benchmark_overrides: Optional[dict[str, Any]] = None,
+              cluster: Optional[str] = None) -> RunOutcome:
     """Run a suite end to end; the Python API behind ``edgebench run``.
 
     ``benchmark_overrides``: benchmark settings that replace the suite's (``edgebench
@@ -222,6 +202,9 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
 
     ``models``: only these models of the suite (``--model``); a resumed run keeps the
     selection it started with unless given a new one.
+
+    ``cluster``: a Ray address (``ray://HEAD:10001``, ``auto``): jobs run on the nodes of
+    their devices' labs (docs/scaling.md); None runs them here, without Ray.
 
     ``stop``: set it (any thread) to stop the run: jobs in flight are killed, finished ones
     stay journaled, run.json says ``interrupted`` and :class:`RunInterrupted` (a
@@ -256,11 +239,16 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
                              f"{' '.join(started_with) if started_with else '(all models)'}",
                              hint="resume without --model, or start a new run")
         models = started_with
-        devices = _resumed_devices(resume, meta, suite, registry, device_names)
+        devices = resumed_devices(resume, meta, suite, registry, device_names)
     else:
         run_id = new_run_id(suite.name)
         run_dir = RunDir.create(out_dir, run_id)
         meta = {"schema_version": 1, "run_id": run_id, "started_at": utc_now()}
+    if cluster:
+        from .cluster.connect import check_labs, resolve_address
+
+        check_labs(devices)  # both before run.json says it started
+        resolve_address(cluster)
     meta.update({
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256},
         "devices": [d.name for d in devices], "models": models, "controller": controller_info(),
@@ -274,14 +262,15 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     return _run_stages(suite, devices, models, run_dir, meta, previous, resume_warnings,
                        resumed=bool(resume), cache_dir=cache_dir or DEFAULT_CACHE,
                        no_cache=no_cache, on_record=on_record, progress=progress,
-                       stop=stop if stop is not None else threading.Event())
+                       stop=stop if stop is not None else threading.Event(), cluster=cluster)
 
 
 def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[list[str]],
                 run_dir: RunDir, meta: dict[str, Any], previous: dict[str, JobRecord],
                 resume_warnings: list[str], *, resumed: bool, cache_dir: Path, no_cache: bool,
                 on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
-                progress: Optional[Any], stop: threading.Event) -> RunOutcome:
+                progress: Optional[Any], stop: threading.Event,
+                cluster: Optional[str] = None) -> RunOutcome:
     """Build, run the fleet, write the bookkeeping and reports -- stoppable at every step.
 
     ``stop`` is checked between the stages; the long ones run under :func:`run_stage`, so
@@ -313,7 +302,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
             if jobs is not None:
                 reports = _run_jobs(jobs, previous, resume_warnings, resumed=resumed,
                                     run_dir=run_dir, meta=meta, on_record=on_record,
-                                    progress=progress, stop=stop)
+                                    progress=progress, stop=stop, cluster=cluster)
                 jobs = _without_absent(jobs, reports, meta, say)
         except KeyboardInterrupt:  # Python's own handler was kept (e.g. not the main thread)
             request_stop(stop)
@@ -367,7 +356,8 @@ def _without_absent(jobs: list[Job], reports: list[DeviceReport], meta: dict[str
 def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: list[str], *,
               resumed: bool, run_dir: RunDir, meta: dict[str, Any],
               on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
-              progress: Optional[Any], stop: threading.Event) -> list[DeviceReport]:
+              progress: Optional[Any], stop: threading.Event,
+              cluster: Optional[str] = None) -> list[DeviceReport]:
     """The jobs not already ``ok``, on the fleet; each record journaled as it lands."""
     say = progress.message if progress else (lambda _m: None)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
@@ -384,8 +374,16 @@ def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: 
 
     if progress:
         progress.start(todo)
-    return run_fleet(todo, make_target=make_target, run_id=meta["run_id"], sink=sink,
-                     progress=progress.job_done if progress else None, stop=stop)
+    fleet: Callable[..., list[DeviceReport]] = run_fleet
+    if cluster:  # Ray is imported only here
+        from .cluster import run_fleet_on_cluster
+
+        fleet = functools.partial(run_fleet_on_cluster, address=cluster)
+    reports = fleet(todo, make_target=make_target, run_id=meta["run_id"], sink=sink,
+                    progress=progress.job_done if progress else None, stop=stop)
+    if cluster:  # what ran where (run.json): each device's last Ray node
+        meta["cluster"] = {"address": cluster, "nodes": {r.name: r.node for r in reports}}
+    return reports
 
 
 def mark_interrupted(run_dir: Path) -> None:

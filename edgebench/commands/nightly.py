@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
                    help="results root (default: results; --results is the same)")
     p.add_argument("--store", metavar="URL", help="results database (default OUT/edgebench.db)")
     p.add_argument("--site", metavar="DIR", help="publish the static site here")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the jobs on this Ray cluster "
+                   "(ray://HEAD:10001, or auto for $RAY_ADDRESS; docs/scaling.md)")
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")
     p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR)
     p.add_argument("-v", "--verbose", action="store_true",
@@ -49,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
             devices_path=Path(args.devices) if args.devices else None, out_dir=Path(args.out),
             store=args.store, site_dir=Path(args.site) if args.site else None,
             runner=args.runner, metric=args.metric, factor=args.factor,
-            capture_toolchain=not args.verbose)
+            capture_toolchain=not args.verbose, cluster=args.cluster)
     except EdgebenchError as exc:
         print(f"edgebench nightly: error: {printable(exc.one_line())}", file=sys.stderr)
         return EXIT_ERROR

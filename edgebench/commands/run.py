@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
                    help="results root (default: results; --results is the same)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
     p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run the jobs on this Ray cluster, each "
+                   "device from a node of its lab (ray://HEAD:10001, or auto for $RAY_ADDRESS; "
+                   "docs/scaling.md)")
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
                    "OUT/edgebench.db; any SQLAlchemy URL)")
     p.add_argument("--no-store", action="store_true", help="do not ingest into the database")
@@ -76,7 +79,8 @@ def handle(args: argparse.Namespace) -> int:
                 outcome = run_suite(args.suite, devices_path=args.devices,
                                     device_names=args.device_names, out_dir=Path(args.out),
                                     resume=args.resume, no_cache=args.no_cache, models=args.models,
-                                    on_record=sink, progress=progress, stop=stop)
+                                    on_record=sink, progress=progress, stop=stop,
+                                    cluster=args.cluster)
                 if sink is not None and not stop.is_set():
                     # the journal is the source of truth: a Ctrl-C need not wait for the store
                     ingested = run_stage("store", lambda: sink.finish(outcome.run_dir), stop).done
@@ -114,6 +118,8 @@ def resume_command(args: argparse.Namespace, run_id: str) -> str:
         cmd += ["--devices", args.devices]
     for name in args.device_names or []:
         cmd += ["--device", name]
+    if getattr(args, "cluster", None):
+        cmd += ["--cluster", args.cluster]
     if args.no_store:
         cmd.append("--no-store")
     elif args.store:
@@ -167,7 +173,12 @@ def open_store_sink(args: argparse.Namespace, warn: Any) -> "LiveSink | None":
         validate_run_id(args.resume)  # a run id is a folder name under --out, never a path
     suite = load_suite(args.suite)
     check_model_names(suite, args.models)
-    select_devices(suite, load_devices(args.devices), args.device_names)
+    devices = select_devices(suite, load_devices(args.devices), args.device_names)
+    if getattr(args, "cluster", None) and args.resume is None:  # a resumed run's devices: run_suite
+        from ..cluster.connect import check_labs, resolve_address
+
+        check_labs(devices)
+        resolve_address(args.cluster)
     if args.resume is not None:
         RunDir.open(Path(args.out), args.resume)
     sink = None if args.no_store else LiveSink(args.store, Path(args.out), warn).open()

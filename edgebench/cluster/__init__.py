@@ -1,0 +1,19 @@
+"""The fleet on a Ray cluster: ``edgebench run SUITE --cluster ADDRESS`` (docs/scaling.md).
+
+One controller drives every device from one machine; a lab whose boards sit in several
+rooms, each reachable only from its own lab host, needs the work to run *there*.  Ray
+places it: every lab host runs a Ray node advertising the resource ``lab:NAME``, every
+device names its lab (``lab: NAME`` in devices.yaml), and a :class:`~.host.LabHost` actor on
+a node of that lab holds the device's SSH connection and runs its jobs one at a time.
+Records come back to the driver, which alone writes the journal and the store, in the
+order jobs finish -- so ``--resume``, ``nightly`` and the reports are unchanged.
+
+Nothing here imports Ray at module level: without ``--cluster`` Ray is never loaded.
+"""
+
+from __future__ import annotations
+
+from .connect import check_labs, resolve_address
+from .driver import run_fleet_on_cluster
+
+__all__ = ["check_labs", "resolve_address", "run_fleet_on_cluster"]
