@@ -27,6 +27,7 @@ from edgebench.results.rows import fingerprint, summary_row
 from .agent.backends import CLASSIC_RUNTIME
 from .agent.schema import validate_result
 from .errors import DeviceError, EdgebenchError, HostKeyError, PushError
+from .handoff import deliver
 from .interrupt import POLL_S, note_stranded, request_stop
 from .targets.base import JobOutcome, Target
 
@@ -88,6 +89,7 @@ def _record(job: Job, run_id: str, status: str, *, error: Optional[str] = None,
     rec.fingerprint = fingerprint(result if status == "ok" else None, job.device.name)
     rec.summary = summary_row(rec)
     return rec
+
 
 
 def outcome_to_record(job: Job, run_id: str, outcome: JobOutcome, started_at: str,
@@ -157,24 +159,8 @@ class DeviceWorker:
         failure is logged once per device (a journal that cannot be written shows up as a
         missing job in run.json's counts, ``complete: false`` and exit 1).
         """
-        import logging
-
-        log = logging.getLogger(__name__)
-        try:
-            self.sink(rec)
-        except Exception as exc:  # noqa: BLE001 - a follower's failure must never cost jobs
-            if not getattr(self, "_sink_failed", False):
-                self._sink_failed = True
-                text = " ".join((exc.one_line() if isinstance(exc, EdgebenchError)
-                                 else f"{type(exc).__name__}: {exc}").split())[:500]
-                log.error("edgebench: device %r: recording job %s failed: %s (further "
-                          "failures of this device not shown)", self.device.name, rec.job_id, text)
-        setattr(self.report, rec.status, getattr(self.report, rec.status) + 1)
-        if self.progress:
-            try:
-                self.progress(self.device.name, rec, self.report)
-            except Exception:  # noqa: BLE001 - a display problem must not stop measuring
-                log.debug("progress callback failed", exc_info=True)
+        self._sink_failed = deliver(rec, self.sink, self.progress, self.report, self.device.name,
+                                    getattr(self, "_sink_failed", False))
 
     def run(self) -> DeviceReport:
         start = time.perf_counter()

@@ -21,8 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ..errors import EdgebenchError
 from ..fleet import STOP_DEADLINE_S, DeviceReport, Job, Progress, Sink, _record
+from ..handoff import deliver
 from ..interrupt import POLL_S
 from ..results.record import JobRecord
 from ..targets.base import Target
@@ -212,20 +212,8 @@ class _Driver:
 
     def _emit(self, lane: _Lane, rec: JobRecord) -> None:
         """Journal (and store) on this thread, count, report progress: as DeviceWorker._emit."""
-        try:
-            self.sink(rec)
-        except Exception as exc:  # noqa: BLE001 - a follower's failure must never cost jobs
-            if not lane.sink_failed:
-                lane.sink_failed = True
-                text = exc.one_line() if isinstance(exc, EdgebenchError) else f"{type(exc).__name__}: {exc}"
-                log.error("edgebench: device %r: recording job %s failed: %s (further failures "
-                          "of this device not shown)", lane.device.name, rec.job_id, text[:500])
-        setattr(lane.report, rec.status, getattr(lane.report, rec.status) + 1)
-        if self.progress:
-            try:
-                self.progress(lane.device.name, rec, lane.report)
-            except Exception:  # noqa: BLE001 - a display problem must not stop measuring
-                log.debug("progress callback failed", exc_info=True)
+        lane.sink_failed = deliver(rec, self.sink, self.progress, lane.report, lane.device.name,
+                                   lane.sink_failed)
 
     # ------------------------------------------------------------------ stopping
     def _stop_hosts(self) -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,34 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.lab.sshd import _children, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 OBJECT_STORE_BYTES = 80 * 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 @dataclass
@@ -63,7 +39,7 @@ class RayNode:
     def kill(self) -> None:
         """SIGKILL the node and everything under it (collected before, since the orphans of a
         dead raylet are re-parented)."""
-        self.pids |= {self.proc.pid, *_descendants(self.proc.pid)}
+        self.pids |= {self.proc.pid, *_children(self.proc.pid)}
         for pid in sorted(self.pids):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -119,7 +95,7 @@ class RayCluster:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ray node {name} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
-        node.pids |= set(_descendants(proc.pid))
+        node.pids |= set(_children(proc.pid))
         return node
 
     def start_head(self) -> RayNode:
@@ -137,7 +113,7 @@ class RayCluster:
     def close(self) -> None:
         """Workers first, then the head: SIGTERM, a moment, then SIGKILL of whatever is left."""
         for node in reversed(self.nodes):
-            node.pids |= {node.proc.pid, *_descendants(node.proc.pid)}
+            node.pids |= {node.proc.pid, *_children(node.proc.pid)}
             try:
                 os.killpg(node.proc.pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
