@@ -21,7 +21,8 @@ def deliver(rec: JobRecord, sink: Any, progress: Any, report: Any, device_name: 
     import logging
 
     try:
-        sink(rec)
+        if sink is not None:  # None: the caller journaled it already (a group commit)
+            sink(rec)
     except Exception as exc:  # noqa: BLE001 - a follower's failure must never cost jobs
         if not sink_failed:
             sink_failed = True

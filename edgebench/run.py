@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 from edgebench.results.journal import RunDir, write_atomic
 from edgebench.results.record import JobRecord, utc_now
 from edgebench.results.rows import summary_csv
+from edgebench.results.sink import JournalSink
 
 from . import __version__
 from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devices
@@ -367,11 +368,7 @@ def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: 
         say(f"resuming {meta['run_id']}: {len(jobs) - len(todo)} job(s) already ok, "
             f"{len(todo)} to run")
 
-    def sink(rec: JobRecord) -> None:
-        run_dir.append(rec)  # on disk before the device's next job starts
-        if on_record:
-            on_record(meta, rec)
-
+    sink = JournalSink(run_dir, meta, on_record)
     if progress:
         progress.start(todo)
     fleet: Callable[..., list[DeviceReport]] = run_fleet

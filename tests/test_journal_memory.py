@@ -71,3 +71,25 @@ def test_ingest_stores_every_sample_of_the_last_attempt_exactly(tmp_path: Path) 
             assert samples[rec["job_id"]].tolist() == lat  # bit-exact
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 16
+
+
+def test_a_record_as_json_is_asdict_without_the_deep_copy(tmp_path: Path) -> None:
+    """``JobRecord.to_dict`` shares the nested values (the journal, the live sink and the
+    store only read them) and equals ``dataclasses.asdict`` field for field."""
+    import dataclasses
+
+    from edgebench.results.record import JobRecord
+
+    latencies = [float(i) * 1e-6 for i in range(13_000)]
+    rec = JobRecord(run_id="r", job_id="j", model="m", variant="fp32", format="onnx", device="d",
+                    status="ok", artifact={"sha256": "ab", "manifest": {"params": 3}},
+                    result={"timing": {"latencies_s": latencies}}, summary={"p50_s": 1e-6},
+                    fingerprint={"cpu": "x"})
+    as_json = rec.to_dict()
+    assert as_json == dataclasses.asdict(rec)
+    assert list(as_json) == [f.name for f in dataclasses.fields(JobRecord)]
+    assert as_json["result"]["timing"]["latencies_s"] is latencies  # not copied
+    assert JobRecord.from_dict(json.loads(json.dumps(as_json))) == rec
+    run_dir = RunDir.create(tmp_path, "20261130T000000Z-x-0000")
+    run_dir.append(rec)
+    assert json.loads(_lines(run_dir.path)[0]) == dataclasses.asdict(rec)

@@ -319,12 +319,20 @@ class RunDir:
 
     def append(self, record: JobRecord) -> None:
         """Journal one record (fsync'd); a failure is a :class:`StoreError` naming the file."""
-        line = json.dumps(record.to_dict(), allow_nan=False, default=str) + "\n"
+        self.append_many([record])
+
+    def append_many(self, records: list[JobRecord]) -> None:
+        """Journal several records with one write and one fsync (group commit): the Ray
+        driver journals every record that came back at once before it sends those devices
+        their next jobs, and one fsync per job was a tenth of its time (py-spy)."""
+        if not records:
+            return
+        text = "".join(json.dumps(r.to_dict(), allow_nan=False, default=str) + "\n" for r in records)
         with self._lock:
             try:
                 with open(self.journal_path, "a", encoding="utf-8") as fh:
                     self._repair_tail(fh)
-                    fh.write(line)
+                    fh.write(text)
                     fh.flush()
                     os.fsync(fh.fileno())
             except OSError as exc:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
+    from edgebench.results.journal import RunDir
+    from edgebench.results.record import JobRecord
     from edgebench.store import Store
 
 
@@ -57,19 +59,24 @@ class LiveSink:
         return self.store
 
     def __call__(self, run_meta: dict[str, Any], record: Any) -> None:
+        self.many(run_meta, [record])
+
+    def many(self, run_meta: dict[str, Any], records: list[Any]) -> None:
+        """Several records in one store transaction (the Ray driver's group commit); the
+        same promise as one: nothing it raises escapes."""
         with self._lock:
-            if self.failed:
+            if self.failed or not records:
                 return
-            rec = record.to_dict() if hasattr(record, "to_dict") else dict(record)
             try:
-                self._open().ingest_record(run_meta, rec)
+                self._open().ingest_records(run_meta, records)
             except Exception as exc:  # noqa: BLE001 - a follower must never cost a job
                 self.failed = True
+                first = getattr(records[0], "job_id", None) or dict(records[0]).get("job_id")
                 where = self.results_dir / str(run_meta.get("run_id", "RUN_ID"))
                 self._warn_once(f"warning: results store stopped taking results (live ingest "
-                                f"stopped at {rec.get('job_id')!r}), the run goes on "
-                                f"journal-only: {one_line(exc)} (its journal is ingested at "
-                                f"the end; if that fails too: 'edgebench ingest {where}')")
+                                f"stopped at {first!r}), the run goes on journal-only: "
+                                f"{one_line(exc)} (its journal is ingested at the end; if that "
+                                f"fails too: 'edgebench ingest {where}')")
 
     def _warn_once(self, text: str) -> None:
         if not self.warned:
@@ -107,3 +114,27 @@ def one_line(exc: BaseException) -> str:
         return exc.one_line()
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+class JournalSink:
+    """A run's sink: the journal first (on disk before the device's next job starts), then
+    ``on_record`` (the live store).  ``many`` is the group commit the Ray driver uses for
+    every record that came back at once: one write and fsync, one store transaction."""
+
+    def __init__(self, run_dir: "RunDir", meta: dict[str, Any],
+                 on_record: Optional[Callable[[dict[str, Any], "JobRecord"], None]]) -> None:
+        self.run_dir, self.meta, self.on_record = run_dir, meta, on_record
+
+    def __call__(self, rec: "JobRecord") -> None:
+        self.many([rec])
+
+    def many(self, records: "list[JobRecord]") -> None:
+        self.run_dir.append_many(records)
+        if self.on_record is None:
+            return
+        batch = getattr(self.on_record, "many", None)
+        if batch is not None:
+            batch(self.meta, records)
+            return
+        for rec in records:
+            self.on_record(self.meta, rec)

@@ -223,7 +223,7 @@ def test_any_exception_from_the_store_is_one_warning(tmp_path: Path) -> None:
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    sink.store.ingest_record = broken
+    sink.store.ingest_records = broken
     sink.store.ingest_dir = broken
     meta = {"schema_version": 1, "run_id": "r1", "started_at": "2026-01-01T00:00:00+00:00"}
     for i in range(3):
@@ -264,9 +264,43 @@ def test_nightly_live_ingest_failure_is_noted_once(tmp_path: Path, monkeypatch: 
     def broken(*_: Any, **__: Any) -> None:
         raise ValueError("driver hiccup")
 
-    monkeypatch.setattr(Store, "ingest_record", broken)
+    monkeypatch.setattr(Store, "ingest_records", broken)
     outcome = run_nightly(Path("suites/nightly.yaml"), out_dir=tmp_path / "results",
                           runner=FakeRunner(RunSpec("n1")))
     live = [n for n in outcome.notes if "live ingest" in n]
     assert len(live) == 1 and "ValueError: driver hiccup" in live[0], outcome.notes
     assert outcome.exit_code == 0  # the journal was ingested from the directory afterwards
+
+
+def test_a_group_commit_journals_and_stores_every_record_in_order(tmp_path: Path) -> None:
+    """``JournalSink.many`` (the Ray driver's group commit): one journal write, one store
+    transaction, every record kept in the order given; an ``on_record`` without ``many``
+    is still called once per record."""
+    import sqlite3
+
+    from edgebench.results.journal import RunDir
+    from edgebench.results.sink import JournalSink
+
+    meta = {"schema_version": 1, "run_id": "20261130T000000Z-g-0000",
+            "started_at": "2026-11-30T00:00:00+00:00"}
+    recs = [JobRecord(run_id=meta["run_id"], job_id=f"j{i}", model="m", variant="v", format="onnx",
+                      device=f"d{i % 2}", status="ok",
+                      result={"timing": {"latencies_s": [1e-3 * (i + 1)] * 5}})
+            for i in range(3)]
+    live = LiveSink(None, tmp_path, lambda _w: None).open()
+    run_dir = RunDir.create(tmp_path, meta["run_id"])
+    JournalSink(run_dir, meta, live).many(recs)
+    lines = (run_dir.path / "results.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["job_id"] for ln in lines] == ["j0", "j1", "j2"]
+    live.close()
+    con = sqlite3.connect(str(tmp_path / "edgebench.db"))
+    assert con.execute("SELECT job_id FROM jobs ORDER BY job_id").fetchall() == [("j0",), ("j1",), ("j2",)]
+    assert con.execute("SELECT job_id, count FROM samples ORDER BY job_id").fetchall() == [
+        ("j0", 5), ("j1", 5), ("j2", 5)]
+    con.close()
+
+    seen: list[str] = []
+    other = RunDir.create(tmp_path / "b", meta["run_id"])
+    JournalSink(other, meta, lambda _m, rec: seen.append(rec.job_id)).many(recs)
+    assert seen == ["j0", "j1", "j2"]
+    assert len((other.path / "results.jsonl").read_text().splitlines()) == 3
