@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_edgebench_run_imports_no_ray() -> None:
     code = ("import sys, edgebench.run, edgebench.fleet, edgebench.cli, edgebench.commands.run, "
-            "edgebench.cluster, edgebench.tuning.tuner, edgebench.commands.tune; print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+            "edgebench.cluster, edgebench.tuning.tuner, edgebench.commands.tune; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
