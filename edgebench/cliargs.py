@@ -1,4 +1,6 @@
-"""argparse types for numeric options: finite and in range, or argparse's usage error (exit 2).
+"""Options shared by several commands: argparse types for numeric options (finite and in
+range, or argparse's usage error, exit 2) and ``--cluster``, declared once for run, nightly
+and tune.
 
 ``type=float`` accepts ``nan``, ``inf`` and any sign: ``compare --factor nan`` then called a
 3.46x slowdown "unchanged" (every comparison with NaN is false) and exited 0, and
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 
 def finite_float(minimum: Optional[float] = None, maximum: Optional[float] = None, *,
@@ -57,3 +59,11 @@ def int_range(minimum: int, maximum: int) -> Callable[[str], int]:
 latency_factor = finite_float(1.0, 1000.0)
 #: Accuracy budgets / thresholds in percentage points: 0 to 100.
 accuracy_points = finite_float(0.0, 100.0)
+
+
+def add_cluster_option(parser: Any, what: str = "jobs") -> None:
+    """``--cluster ADDRESS``: the same option, help and address forms on every command that
+    runs jobs (``edgebench.cluster.connect.resolve_address`` reads it)."""
+    parser.add_argument("--cluster", metavar="ADDRESS", help=f"run the {what} on this Ray cluster, "
+                        "each device from a node of its lab (ray://HEAD:10001, HOST:6379, or auto "
+                        "for $RAY_ADDRESS; docs/scaling.md)")

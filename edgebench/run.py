@@ -246,10 +246,9 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
         run_dir = RunDir.create(out_dir, run_id)
         meta = {"schema_version": 1, "run_id": run_id, "started_at": utc_now()}
     if cluster:
-        from .cluster.connect import check_labs, resolve_address
+        from .cluster.connect import check_cluster
 
-        check_labs(devices)  # both before run.json says it started
-        resolve_address(cluster)
+        check_cluster(cluster, devices)  # before run.json says it started
     meta.update({
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256},
         "devices": [d.name for d in devices], "models": models, "controller": controller_info(),

@@ -1,4 +1,4 @@
-"""The fleet on a Ray cluster: ``edgebench run SUITE --cluster ADDRESS`` (docs/scaling.md).
+"""The fleet on a Ray cluster: ``edgebench run|nightly|tune SUITE --cluster ADDRESS`` (docs/scaling.md).
 
 One controller drives every device from one machine; a lab whose boards sit in several
 rooms, each reachable only from its own lab host, needs the work to run *there*.  Ray
@@ -13,7 +13,7 @@ Nothing here imports Ray at module level: without ``--cluster`` Ray is never loa
 
 from __future__ import annotations
 
-from .connect import check_labs, resolve_address
+from .connect import check_cluster, check_labs, resolve_address
 from .driver import run_fleet_on_cluster
 
-__all__ = ["check_labs", "resolve_address", "run_fleet_on_cluster"]
+__all__ = ["check_cluster", "check_labs", "resolve_address", "run_fleet_on_cluster"]

@@ -41,6 +41,13 @@ def check_labs(devices: Iterable[Any]) -> None:
                               "advertises the resource lab:NAME; docs/scaling.md)")
 
 
+def check_cluster(address: str, devices: Iterable[Any]) -> str:
+    """What run, nightly and tune check before anything starts with ``--cluster``: every
+    device has a lab and the address is one; the resolved address (no Ray imported)."""
+    check_labs(devices)
+    return resolve_address(address)
+
+
 def import_ray() -> Any:
     try:
         import ray

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from edgebench.cliargs import latency_factor
+from edgebench.cliargs import add_cluster_option, latency_factor
 from edgebench.quality import LATENCY_FACTOR
 from edgebench.report.cli import console
 from edgebench.textsafe import printable
@@ -31,8 +31,7 @@ def add_parser(sub: Any) -> None:
                    help="results root (default: results; --results is the same)")
     p.add_argument("--store", metavar="URL", help="results database (default OUT/edgebench.db)")
     p.add_argument("--site", metavar="DIR", help="publish the static site here")
-    p.add_argument("--cluster", metavar="ADDRESS", help="run the jobs on this Ray cluster "
-                   "(ray://HEAD:10001, or auto for $RAY_ADDRESS; docs/scaling.md)")
+    add_cluster_option(p)
     p.add_argument("--metric", choices=("p50", "mean", "p90"), default="p50")
     p.add_argument("--factor", type=latency_factor, default=LATENCY_FACTOR)
     p.add_argument("-v", "--verbose", action="store_true",

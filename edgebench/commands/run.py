@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..cliargs import add_cluster_option
+
 if TYPE_CHECKING:
     from ..results.sink import LiveSink
 
@@ -35,9 +37,7 @@ def add_parser(sub: Any) -> None:
                    help="results root (default: results; --results is the same)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a run: redo only jobs not 'ok'")
     p.add_argument("--no-cache", action="store_true", help="rebuild every variant")
-    p.add_argument("--cluster", metavar="ADDRESS", help="run the jobs on this Ray cluster, each "
-                   "device from a node of its lab (ray://HEAD:10001, or auto for $RAY_ADDRESS; "
-                   "docs/scaling.md)")
+    add_cluster_option(p)
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
                    "OUT/edgebench.db; any SQLAlchemy URL)")
     p.add_argument("--no-store", action="store_true", help="do not ingest into the database")
@@ -175,10 +175,9 @@ def open_store_sink(args: argparse.Namespace, warn: Any) -> "LiveSink | None":
     check_model_names(suite, args.models)
     devices = select_devices(suite, load_devices(args.devices), args.device_names)
     if getattr(args, "cluster", None) and args.resume is None:  # a resumed run's devices: run_suite
-        from ..cluster.connect import check_labs, resolve_address
+        from ..cluster.connect import check_cluster
 
-        check_labs(devices)
-        resolve_address(args.cluster)
+        check_cluster(args.cluster, devices)
     if args.resume is not None:
         RunDir.open(Path(args.out), args.resume)
     sink = None if args.no_store else LiveSink(args.store, Path(args.out), warn).open()

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edgebench.cliargs import finite_float
+from edgebench.cliargs import add_cluster_option, finite_float
 
 HELP = """\
 Build the suite's search space (its `search:` section, or the default for the model's
@@ -44,6 +44,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", "--results", metavar="DIR", dest="out", default="results",
                    help="results root (default: results; --results is the same)")
     p.add_argument("--no-cache", action="store_true", help="rebuild every candidate")
+    add_cluster_option(p, "measurements")
     p.add_argument("--store", metavar="URL", help="results database (default: sqlite at "
                    "OUT/edgebench.db)")
     p.add_argument("--no-store", action="store_true", help="do not ingest into the database")
@@ -74,7 +75,7 @@ def handle(args: argparse.Namespace) -> int:
                                max_device_s=args.max_device_s, out_dir=Path(args.out),
                                no_cache=args.no_cache, tuned_suite=args.tuned_suite,
                                on_record=sink, say=progress.message, stop=stop,
-                               on_run_dir=capture.place)
+                               on_run_dir=capture.place, cluster=args.cluster)
             if sink is not None:
                 sink.finish(outcome.run_dir)
         except RunInterrupted as exc:

@@ -13,8 +13,8 @@ the store); the rungs' short ones go to ``RUN_DIR/rungs/results.jsonl``.
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -26,6 +26,7 @@ from edgebench.errors import UsageError
 from edgebench.fleet import Job, run_fleet
 from edgebench.results.journal import RunDir
 from edgebench.results.record import JobRecord
+from edgebench.tuning.devicetime import KeptTarget, inventory_seconds, job_seconds, timed_target
 from edgebench.tuning.space import OBJECTIVES, Budget, candidate_variants, default_budget, within_budget
 from edgebench.tuning.strategy import FINAL, Group, GroupResult, Measurement
 from edgebench.units import as_number
@@ -49,14 +50,16 @@ class Candidate:
 
 @dataclass
 class Ledger:
-    """Device-seconds per stage and device: what the tuning cost."""
+    """Device-seconds per stage and device: what the tuning cost (:mod:`.devicetime`)."""
 
     by_stage: dict[str, float] = field(default_factory=dict)
     by_device: dict[str, float] = field(default_factory=dict)
     jobs_by_stage: dict[str, int] = field(default_factory=dict)
-    inventory_s: dict[str, float] = field(default_factory=dict)  # device -> its one inventory
-    # device -> inventory seconds not yet taken out of the job that waited for it
-    unbilled_inventory_s: dict[str, float] = field(default_factory=dict)
+    inventory_s: dict[str, float] = field(default_factory=dict)  # device -> its first inventory
+
+    def bill(self, stage: str, device: str, seconds: float) -> None:
+        self.by_stage[stage] = self.by_stage.get(stage, 0.0) + seconds
+        self.by_device[device] = self.by_device.get(device, 0.0) + seconds
 
     @property
     def total_s(self) -> float:
@@ -170,7 +173,8 @@ def measurement(rec: JobRecord, objective: str, device_s: float) -> Measurement:
 
 @dataclass
 class FleetMeasure:
-    """The strategy's ``measure``: one fleet pass per stage over the groups' candidates."""
+    """The strategy's ``measure``: one fleet pass per stage over the groups' candidates --
+    on this controller's threads, or with ``cluster`` (a Ray address) from the lab nodes."""
 
     suite: SuiteSpec
     jobs: dict[Group, dict[str, Job]]  # group -> key -> the job with the suite's full rule
@@ -184,7 +188,11 @@ class FleetMeasure:
     on_record: Optional[Callable[[JobRecord], None]] = None
     say: Say = lambda _m: None
     records: dict[str, list[JobRecord]] = field(default_factory=dict)  # stage -> records
-    targets: dict[str, "KeptTarget"] = field(default_factory=dict)
+    targets: dict[str, KeptTarget] = field(default_factory=dict)
+    cluster: Optional[str] = None
+    # --cluster: run.json's "cluster" (address; nodes: device -> its last Ray node;
+    # nodes_by_stage: stage -> device -> node), filled in as each stage ends
+    placement: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, stage: str, todo: dict[Group, list[str]]) -> dict[Group, dict[str, Measurement]]:
         planned: list[Job] = []
@@ -196,14 +204,12 @@ class FleetMeasure:
                                 f", {rung_benchmark(self.suite, self.rungs[stage])['min_duration_s']:g} s each"))
         got: dict[Group, dict[str, Measurement]] = {}
         by_id = {j.job_id: j for j in planned}
-        last = {j.device.name: time.monotonic() for j in planned}
         lock = threading.Lock()
 
-        def sink(rec: JobRecord) -> None:
-            with lock:  # a job's own seconds: since the device's previous job ended
-                now = time.monotonic()
-                spent, last[rec.device] = now - last[rec.device], now
-                spent -= self.ledger.unbilled_inventory_s.pop(rec.device, 0.0)
+        def sink(rec: JobRecord) -> None:  # one thread per device, or the cluster's driver
+            spent = job_seconds(rec)
+            with lock:
+                self.ledger.bill(stage, rec.device, spent)
             (self.final_dir if stage == FINAL else self.rung_dir).append(rec)
             self.records.setdefault(stage, []).append(rec)
             if stage == FINAL:
@@ -219,22 +225,35 @@ class FleetMeasure:
             said = f"p50 {fmt_seconds(p50)}" if rec.status == "ok" and p50 else str(rec.error)
             self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
 
-        reports = run_fleet(planned, make_target=self._target, run_id=self.run_id, sink=sink,
-                            progress=progress, stop=self.stop)
+        reports = self._fleet()(planned, run_id=self.run_id, sink=sink,
+                                progress=progress, stop=self.stop)
         if self.stop.is_set():
             raise KeyboardInterrupt
-        led = self.ledger
-        for rep in reports:
-            led.by_stage[stage] = led.by_stage.get(stage, 0.0) + rep.wall_s
-            led.by_device[rep.name] = led.by_device.get(rep.name, 0.0) + rep.wall_s
-        led.jobs_by_stage[stage] = len(planned)
+        for rep in reports:  # every device's inventory taken in this stage, billed to it
+            spent = inventory_seconds(rep.inventory)
+            self.ledger.bill(stage, rep.name, spent)
+            if spent:
+                self.ledger.inventory_s.setdefault(rep.name, spent)
+        self.ledger.jobs_by_stage[stage] = len(planned)
+        if self.cluster:
+            nodes = {rep.name: rep.node for rep in reports}
+            self.placement.setdefault("nodes", {}).update(nodes)
+            self.placement.setdefault("nodes_by_stage", {})[stage] = nodes
         return got
 
+    def _fleet(self) -> Callable[..., list[Any]]:
+        """``run_fleet`` with this tuning's targets; on a cluster (Ray imported only then) the
+        target is built on the lab node from a picklable function, anew for every stage."""
+        if not self.cluster:
+            return functools.partial(run_fleet, make_target=self._target)
+        from edgebench.cluster import run_fleet_on_cluster
+
+        return functools.partial(run_fleet_on_cluster, address=self.cluster, make_target=timed_target)
+
     def _target(self, device: DeviceSpec) -> Any:
-        """One target per device for the whole tuning: its inventory (seconds: the agent
-        imports every runtime to report it) is taken once, not once per stage."""
+        """One target per device for the whole tuning: its inventory is taken once."""
         if device.name not in self.targets:
-            self.targets[device.name] = KeptTarget(_make_target(device), self.ledger, device.name)
+            self.targets[device.name] = KeptTarget(timed_target(device))
         return self.targets[device.name]
 
     def _staged(self, job: Job, stage: str) -> Job:
@@ -243,33 +262,6 @@ class FleetMeasure:
         spec = dict(job.spec, eval=None)  # quality was judged on the controller already
         spec["benchmark"] = {**job.spec["benchmark"], **rung_benchmark(self.suite, self.rungs[stage])}
         return replace(job, spec=spec)
-
-
-class KeptTarget:
-    """A device's target across stages; the fleet closes it after each stage, and the
-    next stage's first job reconnects, as after any closed connection."""
-
-    def __init__(self, target: Any, ledger: Ledger, name: str) -> None:
-        self.target, self.ledger, self.name = target, ledger, name
-        self.info: Optional[dict[str, Any]] = None
-
-    def inventory(self) -> dict[str, Any]:
-        if self.info is None:
-            start = time.monotonic()
-            self.info = self.target.inventory()
-            spent = time.monotonic() - start
-            self.ledger.inventory_s[self.name] = spent
-            self.ledger.unbilled_inventory_s[self.name] = spent
-        return self.info
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.target, name)
-
-
-def _make_target(device: DeviceSpec) -> Any:
-    from edgebench.run import make_target
-
-    return make_target(device)
 
 
 def plan_groups(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]

@@ -3,9 +3,9 @@
 Stages: select the suite's models and devices -> write and build the candidates (child
 process, variant cache) -> drop those over the quality budget -> successive halving on
 every device -> the run's bookkeeping (summary.csv, run.json, report.md) -> the tuning
-outputs (tune.md, tune.json, pareto-*.svg, the tuned suite).  ``--cluster`` (a scale-out
-of the fleet pass) plugs in at :class:`~edgebench.tuning.session.FleetMeasure`, the one
-place that runs jobs.
+outputs (tune.md, tune.json, pareto-*.svg, the tuned suite).  ``--cluster`` changes only
+where the jobs run: :class:`~edgebench.tuning.session.FleetMeasure`, the one place that
+runs them, hands each stage to the Ray cluster instead of this controller's threads.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
          on_record: Optional[Callable[[dict[str, Any], JobRecord], None]] = None,
          say: Optional[Callable[[str], None]] = None,
          stop: Optional[threading.Event] = None,
-         on_run_dir: Optional[Callable[[Path], None]] = None) -> TuneOutcome:
+         on_run_dir: Optional[Callable[[Path], None]] = None,
+         cluster: Optional[str] = None) -> TuneOutcome:
     """Find the best recipe per device under a quality budget (docs/tune.md).
 
     ``budget``: ``accuracy:POINTS`` or ``fidelity:COSINE`` (default: accuracy:1 where the
@@ -47,7 +48,9 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
     spent; ``tuned_suite``: where the tuned suite goes (default: next to the suite,
     ``<suite>-tuned.yaml``).  ``on_record(run_meta, record)`` follows the final records
     (the store).  ``stop``: set it to stop; :class:`RunInterrupted` is raised.
-    ``on_run_dir(path)``: called once the run directory exists.
+    ``on_run_dir(path)``: called once the run directory exists.  ``cluster``: a Ray address
+    (``ray://HEAD:10001``, ``HOST:6379``, ``auto``): every stage's jobs run on the nodes of
+    their devices' labs (docs/scaling.md); None runs them here, without Ray.
     """
     from edgebench.run import DEFAULT_CACHE, controller_info, new_run_id
 
@@ -58,6 +61,10 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
 
         raise UsageError(f"--max-device-s {max_device_s:g}: give a positive number of seconds")
     suite, devices, models = select(suite_path, devices_path, device_names, models)
+    if cluster:
+        from edgebench.cluster.connect import check_cluster
+
+        check_cluster(cluster, devices)  # before the run directory exists
     say = say or (lambda _m: None)
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id(f"{suite.name}-tune")
@@ -67,6 +74,8 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
         "suite": {"name": suite.name, "path": suite.path, "sha256": suite.sha256},
         "devices": [d.name for d in devices], "models": models, "controller": controller_info(),
         "finished_at": None, "complete": False}
+    if cluster:  # what ran where: FleetMeasure fills in the nodes as each stage ends
+        meta["cluster"] = {"address": cluster, "nodes": {}}
     run_dir.write_run_json(meta)
     if on_run_dir is not None:
         on_run_dir(run_dir.path)  # e.g. the CLI's toolchain.log moves there
@@ -74,7 +83,8 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
     with StopOnSigint(stop, only_replacing_default=True):
         try:
             return _tune(suite, devices, models, parsed, objective, max_device_s, run_dir, meta,
-                         cache_dir or DEFAULT_CACHE, no_cache, tuned_suite, on_record, say, stop)
+                         cache_dir or DEFAULT_CACHE, no_cache, tuned_suite, on_record, say, stop,
+                         cluster)
         except (KeyboardInterrupt, StageStopped):
             meta.update(interrupted=True, finished_at=utc_now())
             run_dir.write_run_json(meta)
@@ -85,7 +95,8 @@ def _tune(suite: Any, devices: list[Any], models: Optional[list[str]], budget: A
           objective: str, max_device_s: Optional[float], run_dir: RunDir, meta: dict[str, Any],
           cache_dir: Path, no_cache: bool, tuned_suite: "str | Path | None",
           on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
-          say: Callable[[str], None], stop: threading.Event) -> TuneOutcome:
+          say: Callable[[str], None], stop: threading.Event,
+          cluster: Optional[str] = None) -> TuneOutcome:
     from edgebench.child import build_variants
     from edgebench.config import SearchSpec
 
@@ -106,7 +117,8 @@ def _tune(suite: Any, devices: list[Any], models: Optional[list[str]], budget: A
     stages = {f"rung{i + 1}": f for i, f in enumerate(search.rungs)}
     measure = FleetMeasure(cand_suite, groups, objective, meta["run_id"], run_dir, rung_dir,
                            stages, stop, say=say,
-                           on_record=(lambda rec: on_record(meta, rec)) if on_record else None)
+                           on_record=(lambda rec: on_record(meta, rec)) if on_record else None,
+                           cluster=cluster, placement=meta.get("cluster", {}))
     keys = {k for jobs in groups.values() for k in jobs}
 
     def baseline_of(key: str) -> Optional[str]:

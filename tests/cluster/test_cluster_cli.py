@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_edgebench_run_imports_no_ray() -> None:
     code = ("import sys, edgebench.run, edgebench.fleet, edgebench.cli, edgebench.commands.run, "
-            "edgebench.cluster; print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+            "edgebench.cluster, edgebench.tuning.tuner, edgebench.commands.tune; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -61,6 +62,31 @@ def test_cli_refuses_devices_without_lab_before_any_work(tmp_path: Path) -> None
     assert out.returncode == 2, out.stderr
     assert "--cluster: device(s) pi have no lab" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_tune_refuses_devices_without_lab_before_any_work(tmp_path: Path, mlp_onnx: Path) -> None:
+    """``tune --cluster``: the same check as ``run``, before the run directory or any build;
+    the API refuses alike, and a bad address is one line too."""
+    import edgebench
+
+    devices = tmp_path / "devices.yaml"
+    devices.write_text("devices:\n  pi: {host: 127.0.0.1, port: 9}\n  jet: {host: 127.0.0.1, port: 9, lab: a}\n")
+    (tmp_path / "m.onnx").write_bytes(mlp_onnx.read_bytes())
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ndevices: [pi, jet]\nmodels: [{name: m, path: m.onnx}]\n")
+    for address, text in (("127.0.0.1:1", "--cluster: device(s) pi have no lab"),
+                          ("head", "--cluster 'head' is not a Ray address")):
+        picked = ["--device", "jet"] if address == "head" else []
+        out = subprocess.run([sys.executable, "-m", "edgebench", "tune", str(suite), "--devices", str(devices),
+                              "--out", str(tmp_path / "results"), "--cluster", address, *picked],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert text in out.stderr and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    with pytest.raises(UsageError, match=r"device\(s\) pi have no lab"):
+        edgebench.tune(suite, devices_path=devices, out_dir=tmp_path / "api", cluster="127.0.0.1:1")
+    assert not (tmp_path / "api").exists()
 
 
 def test_nightly_passes_cluster_to_the_run(tmp_path: Path) -> None:
