@@ -10,6 +10,7 @@ what is already ``ok``.  Ctrl-C stops a run at any stage within about a second (
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import os
@@ -33,6 +34,7 @@ from .config import DeviceSpec, SuiteSpec, load_devices, load_suite, select_devi
 from .errors import UsageError
 from .fleet import DeviceReport, Job, run_fleet
 from .interrupt import RunInterrupted, StopOnSigint, checkpoint, request_stop, run_stage
+from .plan import plan_jobs
 from .resume import resumed_devices
 
 DEFAULT_OUT = Path("results")
@@ -78,103 +80,6 @@ def controller_info() -> dict[str, Any]:
     return {"hostname": socket.gethostname(), "python": platform.python_version(),
             "edgebench_version": __version__, "git_commit": _git_commit(),
             "platform": platform.platform(), "argv": sys.argv}
-
-
-def job_spec(suite: SuiteSpec, device: DeviceSpec, artifact: Any, job_id: str,
-             runtime: str = "") -> dict[str, Any]:
-    """The agent's JobSpec as a dict; file paths are local until the fleet pushes them.
-    ``runtime``: a registry name ('' = the format's classic runtime)."""
-    from .agent.backends import CLASSIC_RUNTIME
-
-    b = suite.benchmark
-    runtime = runtime or CLASSIC_RUNTIME[artifact.format]
-    rt = suite.runtime_settings(runtime, artifact.model)  # the model's options over the suite's
-    ort, tfl = suite.runtime_settings("onnxruntime", artifact.model), suite.runtime_settings(
-        "tflite", artifact.model)
-    probes = device.probe_settings()
-    probes.update(min_samples=b.energy_min_samples, min_window_s=b.energy_min_window_s)
-    spec: dict[str, Any] = {
-        "job_id": job_id, "model_path": str(artifact.path), "format": artifact.format,
-        "runtime": runtime,
-        "runtime_options": rt.agent_options() if hasattr(rt, "agent_options") else {},
-        "threads": rt.threads or b.threads, "providers": list(ort.providers),
-        "graph_optimization_level": ort.graph_optimization_level,
-        "tflite_runtime": tfl.runtime, "delegate_path": tfl.delegate_path,
-        "delegate_options": dict(tfl.delegate_options), "use_xnnpack": tfl.use_xnnpack,
-        "inputs": {"seed": b.seed, "npz_path": suite.input_npz or _real_inputs(artifact),
-                   "shapes": {**dict(b.input_shapes), **_resolved_shapes(artifact)},
-                   "default_dim": b.default_dim},
-        "benchmark": {"warmup_runs": b.warmup_runs, "warmup_min_s": b.warmup_min_s,
-                      "min_runs": b.min_runs, "min_duration_s": b.min_duration_s,
-                      "max_duration_s": b.max_duration_s,
-                      "memory_sample_interval_s": b.memory_sample_interval_s,
-                      "target_precision": b.target_precision, "processes": b.processes,
-                      "mode": b.mode, "duration_s": b.duration_s, "bin_s": b.bin_s,
-                      "profile": b.profile, "profile_runs": b.profile_runs},
-        "eval": None, "probes": probes,
-    }
-    if b.evaluate_on_device and getattr(artifact, "eval_npz", None):
-        manifest = getattr(artifact, "manifest", None) or {}
-        spec["eval"] = {"npz_path": str(artifact.eval_npz), "max_samples": b.eval_samples,
-                        "output": manifest.get("judged_output") or "",
-                        "task": "presence" if manifest.get("task") == "presence" else ""}
-    return spec
-
-
-def _resolved_shapes(artifact: Any) -> dict[str, list[int]]:
-    """The input shapes the variant was calibrated and judged at (suite, data, model:
-    ``manifest['inputs']``), so the device times the very same shapes."""
-    manifest = getattr(artifact, "manifest", None) or {}
-    return {i["name"]: list(i["shape"]) for i in manifest.get("inputs") or []
-            if i.get("name") and isinstance(i.get("shape"), list)}
-
-
-def _real_inputs(artifact: Any) -> Optional[str]:
-    """Real samples the variant builder saved in this format's layout and dtype, if any:
-    token-id models need real ids, and a quantized model should see realistic codes."""
-    path = getattr(artifact, "input_npz", None)
-    return str(path) if path else None
-
-
-def job_timeout_s(suite: SuiteSpec, device: DeviceSpec) -> float:
-    """The configured per-job budget is for one process and a bounded timed loop: a job of
-    ``processes: N`` gets it N times, and a sustained run gets its duration on top."""
-    b = suite.benchmark
-    timeout = b.job_timeout_s or device.job_timeout_s
-    if b.mode == "sustained":
-        return timeout + b.duration_s
-    return timeout * b.processes
-
-
-def job_id_for(model: str, variant: str, fmt: str, runtime: str, device: str) -> str:
-    """``model/variant/format@device`` on the format's classic runtime -- the id every job
-    had before runtimes were chosen, so old runs resume and compare as they did -- and
-    ``model/variant/format:runtime@device`` on any other runtime."""
-    from .agent.backends import CLASSIC_RUNTIME
-
-    on = "" if runtime in ("", CLASSIC_RUNTIME.get(fmt)) else f":{runtime}"
-    return f"{model}/{variant}/{fmt}{on}@{device}"
-
-
-def plan_jobs(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]) -> list[Job]:
-    """Devices x artifacts x the runtimes the suite picks for each (model, format)."""
-    by_name = {m.name: m for m in suite.models}
-    jobs = []
-    for device in devices:
-        timeout = job_timeout_s(suite, device)
-        for art in artifacts:
-            model = by_name.get(art.model)
-            runtimes = (suite.model_runtimes(model, art.format) if model is not None
-                        else [""])
-            selection = (model.runtimes if model is not None and model.runtimes is not None
-                         else suite.runtimes)
-            for runtime in runtimes:
-                job_id = job_id_for(art.model, art.variant, art.format, runtime, device.name)
-                jobs.append(Job(job_id=job_id, model=art.model, variant=art.variant,
-                                format=art.format, runtime=runtime, device=device, artifact=art,
-                                spec=job_spec(suite, device, art, job_id, runtime),
-                                timeout_s=timeout, optional=selection == "all"))
-    return jobs
 
 
 def make_target(device: DeviceSpec) -> Any:
@@ -274,18 +179,18 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
     """Build, run the fleet, write the bookkeeping and reports -- stoppable at every step.
 
     ``stop`` is checked between the stages; the long ones run under :func:`run_stage`, so
-    a Ctrl-C is seen within a fraction of a second whatever they are doing.  Once stopped,
-    whatever happened, run.json gets ``interrupted``, ``counts`` and ``finished_at`` --
-    written by this thread, which no further SIGINT interrupts -- and then
-    :class:`RunInterrupted` is raised.
-    """
+    a Ctrl-C is seen within a fraction of a second.  Once stopped, run.json gets
+    ``interrupted``, ``counts`` and ``finished_at`` -- written by this thread, which no
+    further SIGINT interrupts -- and :class:`RunInterrupted` is raised."""
     # the build and the report run in child processes: the toolchains (torch, TensorFlow)
     # and pandas never load into the controller, which holds one thread per device
     from .child import build_variants, write_run_report
 
     run_id = meta["run_id"]
     say = progress.message if progress else (lambda _m: None)
-    with StopOnSigint(stop, only_replacing_default=True):
+    # on a cluster, the lab nodes connect to their devices while the variants build
+    with StopOnSigint(stop, only_replacing_default=True), \
+            _cluster_session(cluster, run_id, devices) as session:
         say(f"run {run_id}: {run_dir.path}")
         jobs: Optional[list[Job]] = None
         reports: list[DeviceReport] = []
@@ -302,7 +207,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
             if jobs is not None:
                 reports = _run_jobs(jobs, previous, resume_warnings, resumed=resumed,
                                     run_dir=run_dir, meta=meta, on_record=on_record,
-                                    progress=progress, stop=stop, cluster=cluster)
+                                    progress=progress, stop=stop, cluster=session)
                 jobs = _without_absent(jobs, reports, meta, say)
         except KeyboardInterrupt:  # Python's own handler was kept (e.g. not the main thread)
             request_stop(stop)
@@ -357,8 +262,9 @@ def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: 
               resumed: bool, run_dir: RunDir, meta: dict[str, Any],
               on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
               progress: Optional[Any], stop: threading.Event,
-              cluster: Optional[str] = None) -> list[DeviceReport]:
-    """The jobs not already ``ok``, on the fleet; each record journaled as it lands."""
+              cluster: Optional[Any] = None) -> list[DeviceReport]:
+    """The jobs not already ``ok``, on the fleet (``cluster``: its session); each record
+    journaled as it lands."""
     say = progress.message if progress else (lambda _m: None)
     todo = [j for j in jobs if previous.get(j.job_id) is None or previous[j.job_id].status != "ok"]
     if resumed:
@@ -370,16 +276,23 @@ def _run_jobs(jobs: list[Job], previous: dict[str, JobRecord], resume_warnings: 
     sink = JournalSink(run_dir, meta, on_record)
     if progress:
         progress.start(todo)
-    fleet: Callable[..., list[DeviceReport]] = run_fleet
-    if cluster:  # Ray is imported only here
-        from .cluster import run_fleet_on_cluster
-
-        fleet = functools.partial(run_fleet_on_cluster, address=cluster)
-    reports = fleet(todo, make_target=make_target, run_id=meta["run_id"], sink=sink,
-                    progress=progress.job_done if progress else None, stop=stop)
-    if cluster:  # what ran where (run.json): each device's last Ray node
-        meta["cluster"] = {"address": cluster, "nodes": {r.name: r.node for r in reports}}
+    fleet: Callable[..., list[DeviceReport]] = functools.partial(
+        run_fleet, make_target=make_target, run_id=meta["run_id"])
+    if cluster is not None:  # a ClusterSession (edgebench.cluster): the lab nodes run them
+        fleet = cluster.run_fleet
+    reports = fleet(todo, sink=sink, progress=progress.job_done if progress else None, stop=stop)
+    if cluster is not None:  # what ran where (run.json): each device's last Ray node
+        meta["cluster"] = {"address": cluster.address, "nodes": {r.name: r.node for r in reports}}
     return reports
+
+
+def _cluster_session(address: Optional[str], run_id: str, devices: list[DeviceSpec]) -> Any:
+    """The run's Ray session (none without ``--cluster``: Ray is imported only here)."""
+    if not address:
+        return contextlib.nullcontext()
+    from .cluster import warmed_session
+
+    return warmed_session(address, run_id=run_id, make_target=make_target, devices=devices)
 
 
 def mark_interrupted(run_dir: Path) -> None:

@@ -150,7 +150,7 @@ def test_runtimes_per_suite_and_model_plan_jobs_with_stable_ids(tmp_path: Path, 
     'all' adds jobs whose id names the runtime, with that runtime's options."""
     from types import SimpleNamespace
 
-    from edgebench.run import plan_jobs
+    from edgebench.plan import plan_jobs
 
     def jobs(text: str) -> dict:
         suite = load_suite(write(tmp_path, "s.yaml", "name: s\n" + text))

@@ -11,7 +11,7 @@ import yaml
 
 from edgebench.config import LOCAL_DEVICE, load_suite
 from edgebench.errors import ConfigError
-from edgebench.run import job_spec
+from edgebench.plan import job_spec
 
 SUITE = {
     "name": "opts", "runtimes": ["onnxruntime", "openvino", "tflite"],

@@ -41,7 +41,7 @@ def test_bad_trust_settings_name_their_key(tmp_path: Path, mlp_onnx: Path, bench
 
 def test_settings_reach_the_agent_and_scale_the_timeout(tmp_path: Path, mlp_onnx: Path) -> None:
     from edgebench.agent.schema import JobSpec
-    from edgebench.run import job_spec, job_timeout_s
+    from edgebench.plan import job_spec, job_timeout_s
 
     suite = load_suite(_suite(tmp_path, mlp_onnx, "{target_precision: 0.01, processes: 5}"))
     art = type("A", (), {"path": tmp_path / "mlp.onnx", "format": "onnx", "model": "mlp"})()

@@ -14,6 +14,7 @@ Nothing here imports Ray at module level: without ``--cluster`` Ray is never loa
 from __future__ import annotations
 
 from .connect import check_cluster, check_labs, resolve_address
-from .driver import run_fleet_on_cluster
+from .session import ClusterSession, run_fleet_on_cluster, warmed_session
 
-__all__ = ["check_cluster", "check_labs", "resolve_address", "run_fleet_on_cluster"]
+__all__ = ["ClusterSession", "check_cluster", "check_labs", "resolve_address", "run_fleet_on_cluster",
+           "warmed_session"]

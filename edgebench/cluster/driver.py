@@ -22,14 +22,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ..fleet import STOP_DEADLINE_S, DeviceReport, Job, Progress, Sink, _record
 from ..handoff import deliver
 from ..interrupt import POLL_S
 from ..results.record import JobRecord
-from ..targets.base import Target
-from .connect import RAY_START_HINT, check_labs, connected, first_line, lab_nodes
+from .connect import RAY_START_HINT, check_labs, first_line, lab_nodes
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +52,9 @@ class _Lane:
     sink_failed: bool = False
 
 
-def run_fleet_on_cluster(jobs: list[Job], *, address: str, make_target: Callable[[Any], Target],
-                         run_id: str, sink: Sink, progress: Optional[Progress] = None,
-                         stop: Optional[threading.Event] = None,
-                         retry_backoff_s: float = 1.0) -> list[DeviceReport]:
-    """:func:`edgebench.fleet.run_fleet` on the Ray cluster at ``address``; same contract:
-    one report per device, every job ends in one record handed to ``sink`` on this thread."""
-    stop = stop or threading.Event()
+def run_pass(session: Any, jobs: list[Job], *, sink: Sink,
+             progress: Optional[Progress], stop: threading.Event) -> list[DeviceReport]:
+    """One fleet pass in ``session``, a :class:`~.session.ClusterSession` (its ``run_fleet``)."""
     lanes: dict[str, _Lane] = {}
     for job in jobs:
         lane = lanes.get(job.device.name)
@@ -69,34 +64,24 @@ def run_fleet_on_cluster(jobs: list[Job], *, address: str, make_target: Callable
         lane.report.jobs += 1
     check_labs(lane.device for lane in lanes.values())
     started = time.perf_counter()
-    with connected(address) as ray:
-        driver = _Driver(ray, make_target=make_target, run_id=run_id, sink=sink,
-                         progress=progress, stop=stop, retry_backoff_s=retry_backoff_s,
-                         lab_size=len(lanes))
-        try:
-            driver.run([lanes[name] for name in sorted(lanes)])
-        except Exception as exc:  # noqa: BLE001 - the head, or the link to it, is gone: end the run
-            why = f"lost the Ray cluster at {address}: {first_line(exc)}"
-            for lane in lanes.values():
-                driver.fail_rest(lane, why)
-            driver.flush(send_next=False)
-        finally:
-            driver.close()
+    driver = _Driver(session, sink=sink, progress=progress, stop=stop)
+    try:
+        driver.run([lanes[name] for name in sorted(lanes)])
+    except Exception as exc:  # noqa: BLE001 - the head, or the link to it, is gone: end the run
+        why = f"lost the Ray cluster at {session.address}: {first_line(exc)}"
+        for lane in lanes.values():
+            driver.fail_rest(lane, why)
+        driver.flush(send_next=False)
     for lane in lanes.values():
         lane.report.wall_s = time.perf_counter() - started
     return [lane.report for lane in lanes.values()]
 
 
 class _Driver:
-    def __init__(self, ray: Any, *, make_target: Callable[[Any], Target], run_id: str, sink: Sink,
-                 progress: Optional[Progress], stop: threading.Event, retry_backoff_s: float,
-                 lab_size: int) -> None:
-        self.ray, self.make_target, self.run_id = ray, make_target, run_id
+    def __init__(self, session: Any, *, sink: Sink, progress: Optional[Progress],
+                 stop: threading.Event) -> None:
+        self.session, self.ray, self.run_id = session, session.ray, session.run_id
         self.sink, self.progress, self.stop = sink, progress, stop
-        self.retry_backoff_s, self.lab_size = retry_backoff_s, lab_size
-        self.hosts: dict[str, Any] = {}  # node id -> LabHost actor handle
-        self.dead: set[str] = set()
-        self.turn: dict[str, int] = {}  # lab -> round-robin counter
         self.inflight: dict[Any, _Lane] = {}
         self.pending: list[tuple[_Lane, JobRecord]] = []  # back, not yet journaled
         self.next_up: list[_Lane] = []  # their next job goes out once those are on disk
@@ -104,40 +89,27 @@ class _Driver:
     # ------------------------------------------------------------------ placement
     def _place(self, lane: _Lane) -> bool:
         """Put the device on a live node of its lab; False (and the lane failed) if none."""
-        lab = lane.device.lab
-        nodes = lab_nodes(self.ray, lab, self.dead)
-        if not nodes:
-            why = (f"no live Ray node serves lab {lab!r} ({RAY_START_HINT.format(lab=lab)})")
-            self.fail_rest(lane, why)
+        node = self.session.node_for(lane.device)
+        if node is None:
+            lab = lane.device.lab
+            self.fail_rest(lane, f"no live Ray node serves lab {lab!r} "
+                                 f"({RAY_START_HINT.format(lab=lab)})")
             return False
-        turn = self.turn.get(lab, 0)
-        self.turn[lab] = turn + 1
-        lane.node = lane.report.node = nodes[turn % len(nodes)]
+        lane.node = lane.report.node = node
         return True
-
-    def _host(self, node: str) -> Any:
-        if node not in self.hosts:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-            from .host import LabHost
-
-            remote = self.ray.remote(LabHost).options(
-                num_cpus=0, max_concurrency=self.lab_size + 2,  # every device could land here
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-            self.hosts[node] = remote.remote(self.run_id, self.make_target, self.retry_backoff_s)
-        return self.hosts[node]
 
     def _submit(self, lane: _Lane) -> None:
         if self.stop.is_set() or not lane.todo:
             lane.current = None
-            if not lane.todo and lane.node in self.hosts:  # done: its connection closes now
-                self.hosts[lane.node].release.remote(lane.device.name)
+            hosts = self.session.hosts
+            if not lane.todo and lane.node in hosts and not self.session.keep_devices:
+                hosts[lane.node].release.remote(lane.device.name)  # done: closes it now
             return
         if lane.node is None and not self._place(lane):
             return
         assert lane.node is not None
         lane.current = lane.todo[0]
-        host = self._host(lane.node)
+        host = self.session.host(lane.node)
         call = host.run_job.remote(lane.current) if lane.opened else host.open.remote(lane.device, list(lane.todo))
         self.inflight[call] = lane
 
@@ -204,14 +176,13 @@ class _Driver:
 
     def _lost(self, lane: _Lane, job: Job, exc: BaseException) -> None:
         node = lane.node or "?"
-        self.dead.add(node)
-        self.hosts.pop(node, None)
+        self.session.lost(node)
         lane.node, lane.opened = None, False
         if self.stop.is_set():
             lane.todo.clear()
             return
         why = f"lab node {node[:12]} lost mid-job: {first_line(exc)}"
-        if job.job_id not in lane.retried and lab_nodes(self.ray, lane.device.lab, self.dead):
+        if job.job_id not in lane.retried and lab_nodes(self.ray, lane.device.lab, self.session.dead):
             lane.retried.add(job.job_id)  # once: a job that kills its node must not kill them all
             log.warning("edgebench: %s: %s; retrying on another node of lab %s",
                         lane.device.name, why, lane.device.lab)
@@ -257,24 +228,10 @@ class _Driver:
     # ------------------------------------------------------------------ stopping
     def _stop_hosts(self) -> None:
         """Kill the agents in flight; a job that finished before the kill is still kept."""
-        for host in self.hosts.values():
+        for host in self.session.hosts.values():
             host.interrupt.remote()
         deadline = time.monotonic() + STOP_DEADLINE_S
         while self.inflight and time.monotonic() < deadline:
             for ref in self._ready():
                 self._finish(ref)
             self.flush(send_next=False)
-
-    def close(self) -> None:
-        """Close every host's connections, then end the actors (a dead node's are gone)."""
-        closing = [host.close.remote() for host in self.hosts.values()]
-        try:
-            self.ray.wait(closing, num_returns=len(closing), timeout=5.0)
-        except Exception:  # noqa: BLE001 - the actors are killed below all the same
-            pass
-        for host in self.hosts.values():
-            try:
-                self.ray.kill(host)
-            except Exception:  # noqa: BLE001
-                pass
-        self.hosts.clear()

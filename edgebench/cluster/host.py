@@ -32,6 +32,7 @@ class _Served:
         self.target: Optional[Target] = None
         self.down: Optional[str] = None
         self.opened = False
+        self.inventory_sent = False  # the driver has had it (once per session)
         self.lock = threading.Lock()  # one job at a time, whatever the driver sends
 
 
@@ -59,15 +60,34 @@ class LabHost:
                 self.served[device.name] = _Served(worker)
             return self.served[device.name]
 
-    def open(self, device: Any, jobs: list[Job]) -> tuple[dict[str, Any], Optional[str], list[str]]:
-        """Connect to the device and take its inventory before its first job: (inventory,
-        why it is down or None, the ids of ``runtimes: all`` jobs it lacks the runtime for,
-        which the driver drops as the single controller does)."""
+    def connect(self, device: Any) -> None:
+        """Connect to the device and take its inventory now, while the driver is still
+        building variants (:meth:`~.session.ClusterSession.warm`); ``open`` finds it done."""
         served = self._serve(device)
         with served.lock:
-            served.worker.jobs, served.opened = list(jobs), True
-            served.target, served.down = served.worker.open()
-            return served.worker.report.inventory, served.down, served.worker.report.not_on_device
+            if not served.opened:
+                self._connect(served)
+
+    def _connect(self, served: _Served) -> None:
+        served.opened = True
+        served.target, served.down = served.worker.open()
+
+    def open(self, device: Any, jobs: list[Job]) -> tuple[dict[str, Any], Optional[str], list[str]]:
+        """The device's jobs of this fleet pass, before the first: (inventory, why it is
+        down or None, the ids of ``runtimes: all`` jobs it lacks the runtime for, which the
+        driver drops as the single controller does).  Connects unless :meth:`connect` (or
+        an earlier pass of the session) already did: one inventory per device per session."""
+        served = self._serve(device)
+        with served.lock:
+            worker = served.worker
+            worker.jobs, worker.report.not_on_device = list(jobs), []
+            if not served.opened:
+                self._connect(served)
+            elif served.down is None:
+                worker._drop_absent()
+            inventory = {} if served.inventory_sent else worker.report.inventory
+            served.inventory_sent = True  # taken once, so reported (and billed: tune) once
+            return inventory, served.down, worker.report.not_on_device
 
     def run_job(self, job: Job) -> JobAnswer:
         """Run one job of ``job.device``, connecting (and taking the inventory) first."""
@@ -75,9 +95,8 @@ class LabHost:
         with served.lock:
             inventory: dict[str, Any] = {}
             if not served.opened:
-                served.opened = True
-                served.target, served.down = served.worker.open()
-                inventory = served.worker.report.inventory
+                self._connect(served)
+                inventory, served.inventory_sent = served.worker.report.inventory, True
             before = served.worker.report.bytes_pushed
             if self.stop.is_set():
                 return None, 0, inventory, served.down

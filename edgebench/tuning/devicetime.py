@@ -72,7 +72,8 @@ class KeptTarget:
     stage; later stages get it without :data:`INVENTORY_S`, as nothing was taken then.
     The fleet closes the target after each stage, and the next stage's first job
     reconnects, as after any closed connection.  (A cluster's targets live on the lab
-    nodes, one set per stage: there each stage takes its own inventory, and pays for it.)"""
+    nodes for the whole tuning, in its ClusterSession: the LabHost takes the inventory
+    once and hands it back once, so it is billed once there too.)"""
 
     def __init__(self, target: Any) -> None:
         self.target = target

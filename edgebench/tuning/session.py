@@ -174,7 +174,7 @@ def measurement(rec: JobRecord, objective: str, device_s: float) -> Measurement:
 @dataclass
 class FleetMeasure:
     """The strategy's ``measure``: one fleet pass per stage over the groups' candidates --
-    on this controller's threads, or with ``cluster`` (a Ray address) from the lab nodes."""
+    on this controller's threads, or with ``cluster`` (its ClusterSession) from the lab nodes."""
 
     suite: SuiteSpec
     jobs: dict[Group, dict[str, Job]]  # group -> key -> the job with the suite's full rule
@@ -189,7 +189,7 @@ class FleetMeasure:
     say: Say = lambda _m: None
     records: dict[str, list[JobRecord]] = field(default_factory=dict)  # stage -> records
     targets: dict[str, KeptTarget] = field(default_factory=dict)
-    cluster: Optional[str] = None
+    cluster: Optional[Any] = None  # --cluster: the tuning's ClusterSession (edgebench.cluster)
     # --cluster: run.json's "cluster" (address; nodes: device -> its last Ray node;
     # nodes_by_stage: stage -> device -> node), filled in as each stage ends
     placement: dict[str, Any] = field(default_factory=dict)
@@ -225,8 +225,7 @@ class FleetMeasure:
             said = f"p50 {fmt_seconds(p50)}" if rec.status == "ok" and p50 else str(rec.error)
             self.say(f"  [{stage}] {rec.job_id}: {rec.status} {said}"[:300])
 
-        reports = self._fleet()(planned, run_id=self.run_id, sink=sink,
-                                progress=progress, stop=self.stop)
+        reports = self._fleet()(planned, sink=sink, progress=progress, stop=self.stop)
         if self.stop.is_set():
             raise KeyboardInterrupt
         for rep in reports:  # every device's inventory taken in this stage, billed to it
@@ -242,13 +241,11 @@ class FleetMeasure:
         return got
 
     def _fleet(self) -> Callable[..., list[Any]]:
-        """``run_fleet`` with this tuning's targets; on a cluster (Ray imported only then) the
-        target is built on the lab node from a picklable function, anew for every stage."""
-        if not self.cluster:
-            return functools.partial(run_fleet, make_target=self._target)
-        from edgebench.cluster import run_fleet_on_cluster
-
-        return functools.partial(run_fleet_on_cluster, address=self.cluster, make_target=timed_target)
+        """``run_fleet`` with this tuning's targets; on a cluster, its session's (the targets
+        live on the lab nodes, built there by :func:`timed_target`, kept for every stage)."""
+        if self.cluster is None:
+            return functools.partial(run_fleet, make_target=self._target, run_id=self.run_id)
+        return self.cluster.run_fleet
 
     def _target(self, device: DeviceSpec) -> Any:
         """One target per device for the whole tuning: its inventory is taken once."""
@@ -266,7 +263,7 @@ class FleetMeasure:
 
 def plan_groups(suite: SuiteSpec, devices: list[DeviceSpec], artifacts: list[Any]
                 ) -> dict[Group, dict[str, Job]]:
-    from edgebench.run import plan_jobs
+    from edgebench.plan import plan_jobs
 
     groups: dict[Group, dict[str, Job]] = {}
     for job in plan_jobs(suite, devices, artifacts):

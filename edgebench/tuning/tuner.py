@@ -10,6 +10,7 @@ runs them, hands each stage to the Ray cluster instead of this controller's thre
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -82,13 +83,27 @@ def tune(suite_path: "str | Path", *, devices_path: "str | Path | None" = None,
     say(f"tune {run_id}: {run_dir.path}")
     with StopOnSigint(stop, only_replacing_default=True):
         try:
-            return _tune(suite, devices, models, parsed, objective, max_device_s, run_dir, meta,
-                         cache_dir or DEFAULT_CACHE, no_cache, tuned_suite, on_record, say, stop,
-                         cluster)
+            with _cluster_session(cluster, run_id, devices) as session:
+                return _tune(suite, devices, models, parsed, objective, max_device_s, run_dir,
+                             meta, cache_dir or DEFAULT_CACHE, no_cache, tuned_suite, on_record,
+                             say, stop, session)
         except (KeyboardInterrupt, StageStopped):
             meta.update(interrupted=True, finished_at=utc_now())
             run_dir.write_run_json(meta)
             raise RunInterrupted(run_id, run_dir.path) from None
+
+
+def _cluster_session(address: Optional[str], run_id: str, devices: list[Any]) -> Any:
+    """One Ray session for the whole tuning (none without ``--cluster``): the devices
+    connect while the candidates build, and every stage finds them connected and
+    inventoried once (``keep_devices``), each on the same lab node."""
+    if not address:
+        return contextlib.nullcontext()
+    from edgebench.cluster import warmed_session
+    from edgebench.tuning.devicetime import timed_target
+
+    return warmed_session(address, run_id=run_id, make_target=timed_target, devices=devices,
+                          keep_devices=True)
 
 
 def _tune(suite: Any, devices: list[Any], models: Optional[list[str]], budget: Any,
@@ -96,7 +111,7 @@ def _tune(suite: Any, devices: list[Any], models: Optional[list[str]], budget: A
           cache_dir: Path, no_cache: bool, tuned_suite: "str | Path | None",
           on_record: Optional[Callable[[dict[str, Any], JobRecord], None]],
           say: Callable[[str], None], stop: threading.Event,
-          cluster: Optional[str] = None) -> TuneOutcome:
+          cluster: Optional[Any] = None) -> TuneOutcome:
     from edgebench.child import build_variants
     from edgebench.config import SearchSpec
 

@@ -166,7 +166,7 @@ def test_detector_with_dynamic_h_w_judged_at_the_suites_shape(eb_cache: Path, tm
     assert ok(arts[("int8-static", "onnx")])["quantized_op_count"] >= 2
     with np.load(arts[("fp32", "onnx")].eval_npz) as ev:
         assert ev["ref:y"].shape[1:] == (1, 4, 40, 56)
-    from edgebench.run import _resolved_shapes
+    from edgebench.plan import _resolved_shapes
 
     assert _resolved_shapes(arts[("int8-static", "onnx")]) == {"x": [1, 3, 40, 56]}
     # a one-model suite: a name the model lacks is a misspelling
