@@ -1,0 +1,109 @@
+"""Variant builds as Ray tasks (``run --cluster``) on a real cluster: a head without CPUs and
+two one-CPU worker nodes sharing this machine's disk (the cache is "shared storage").
+
+Two ONNX models, each one (model, format) group: both groups build at once, one on each
+worker node (each has one CPU and a task takes one), into the same content-addressed files
+a local build writes; a second run finds everything cached and starts no build task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cluster.raycluster import RayCluster
+from tests.conftest import make_mlp_onnx
+
+pytestmark = [pytest.mark.cluster]
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 5, "min_duration_s": 0.01,
+        "max_duration_s": 2.0, "evaluate_on_device": False}
+
+
+def write_suite(tmp_path: Path) -> Path:
+    models = []
+    for name, n in (("mlp-a", 64), ("mlp-b", 32)):
+        make_mlp_onnx(tmp_path / f"{name}.onnx", n=n)
+        models.append({"name": name, "path": f"{name}.onnx"})
+    suite = {"name": "fanout", "devices": ["bench"], "models": models,
+             "variants": [{"name": "fp32", "steps": []},
+                          {"name": "int8-dynamic", "steps": [{"quantize": {"mode": "dynamic"}}]}],
+             "benchmark": FAST}
+    (tmp_path / "devices.yaml").write_text(yaml.safe_dump(
+        {"devices": {"bench": {"kind": "local", "lab": "room-a"}}}))
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def edgebench(*args: str, cache: Path) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "-m", "edgebench", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "EDGEBENCH_CACHE": str(cache)})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def cached_manifests(cache: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """(model, variant) -> (cache key, file's sha256, file name) of every built variant."""
+    out = {}
+    for path in (cache / "variants").rglob("*.manifest.json"):
+        m = json.loads(path.read_text())
+        out[(m["model"], m["variant"])] = (m["cache_key"], m["sha256"], path.name)
+    return out
+
+
+def records(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    return json.loads((run_dir / "run.json").read_text()), [json.loads(x) for x in lines if x.strip()]
+
+
+def worker_node_ids(cluster: RayCluster) -> dict[str, float]:
+    """Node id -> its CPUs, as Ray reports them (the head has none)."""
+    code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', log_to_driver=False); "
+            "print(json.dumps({n['NodeID']: n['Resources'].get('CPU', 0) for n in ray.nodes() if n['Alive']}))"
+            % cluster.gcs_address)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True, env=cluster.env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_builds_fan_out_as_ray_tasks_and_match_a_local_build(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    devices = str(tmp_path / "devices.yaml")
+    code, log = edgebench("compress", str(suite), cache=tmp_path / "local-cache")
+    assert code == 0, log
+    local = cached_manifests(tmp_path / "local-cache")
+    assert len(local) == 4, local
+
+    shared = tmp_path / "shared-cache"  # every node sees this path: one disk
+    run = ["run", str(suite), "--devices", devices, "--cluster", ray_cluster.gcs_address]
+    code, log = edgebench(*run, "--out", str(tmp_path / "first"), cache=shared)
+    assert code == 0, log
+    for model in ("mlp-a", "mlp-b"):  # progress: the task's lines come back when it ends
+        assert f"{model} [onnx]: 2 variant(s) to build, as a Ray task" in log, log
+        assert f"{model}/int8-dynamic [onnx]: building" in log, log
+    assert cached_manifests(shared) == local, "same cache keys, same bytes, same file names"
+    meta, first = records(tmp_path / "first")
+    assert meta["complete"] is True and len(first) == 4
+    assert {r["status"] for r in first} == {"ok"}, first
+    built_on = {(r["model"], r["variant"]): r["artifact"]["manifest"]["built_on"] for r in first}
+    cpus = worker_node_ids(ray_cluster)
+    assert all(cpus[node] == 1 for node in built_on.values()), (built_on, cpus)  # never the head
+    assert built_on[("mlp-a", "fp32")] == built_on[("mlp-a", "int8-dynamic")], "one task per group"
+    assert built_on[("mlp-a", "fp32")] != built_on[("mlp-b", "fp32")], "both groups at once: both workers"
+
+    code, log = edgebench(*run, "--out", str(tmp_path / "second"), cache=shared)
+    assert code == 0, log
+    assert "as a Ray task" not in log and "mlp-b/int8-dynamic [onnx]: cached" in log, log
+    _, second = records(tmp_path / "second")
+    assert {r["status"] for r in second} == {"ok"} and len(second) == 4
+    assert not [r for r in second if "built_on" in r["artifact"]["manifest"]], "nothing rebuilt"
+    assert cached_manifests(shared) == local
+    assert {r["artifact"]["path"] for r in second} == {r["artifact"]["path"] for r in first}
