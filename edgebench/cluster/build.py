@@ -72,7 +72,7 @@ def _collect(ray: Any, ref: Any, task: GroupTask, say: Callable[[str], None]) ->
     try:
         built, said, node = ray.get(ref)
     except Exception as exc:  # noqa: BLE001 - RayTaskError, WorkerCrashedError, NodeDiedError, ...
-        why = f"build task failed on the Ray cluster: {first_line(exc)}"
+        why = f"build task failed on the Ray cluster: {_reason(exc)}"
         say(f"{task.model} [{task.fmt}]: {why}")
         return {name: _failed(task.model, name, task.fmt, why) for name, _ in task.todo}
     for line in said:
@@ -80,6 +80,16 @@ def _collect(ray: Any, ref: Any, task: GroupTask, say: Callable[[str], None]) ->
     for art in built.values():
         art.manifest = dict(art.manifest, built_on=node)  # not in the cached file: any run reads it
     return built
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in one line without terminal colours: for an exception raised in
+    the task, that exception (Ray's own first line only names the task and its pid)."""
+    import re
+
+    cause = getattr(exc, "cause", None)
+    text = first_line(cause if isinstance(cause, BaseException) else exc)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def _build_remote(task: GroupTask) -> tuple[dict[str, Artifact], list[str], str]:

@@ -3,7 +3,8 @@ two one-CPU worker nodes sharing this machine's disk (the cache is "shared stora
 
 Two ONNX models, each one (model, format) group: both groups build at once, one on each
 worker node (each has one CPU and a task takes one), into the same content-addressed files
-a local build writes; a second run finds everything cached and starts no build task.
+a local build writes; a second run finds everything cached and starts no build task.  A
+task whose worker dies is run once more, then fails its own variants and no others.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -107,3 +109,43 @@ def test_builds_fan_out_as_ray_tasks_and_match_a_local_build(ray_cluster: RayClu
     assert not [r for r in second if "built_on" in r["artifact"]["manifest"]], "nothing rebuilt"
     assert cached_manifests(shared) == local
     assert {r["artifact"]["path"] for r in second} == {r["artifact"]["path"] for r in first}
+
+
+def crash_doomed(task: Any) -> Any:
+    """The build task, except that the worker running group ``doomed`` dies (each attempt
+    leaves a line in ``attempts``): a node lost mid-build, as far as Ray can tell."""
+    from edgebench.cluster.build import _build_remote
+
+    if task.model == "doomed":
+        task.cache_dir.mkdir(parents=True, exist_ok=True)
+        with (task.cache_dir / "attempts").open("a") as fh:
+            fh.write("attempt\n")
+        os._exit(3)
+    return _build_remote(task)
+
+
+def test_a_build_task_whose_worker_dies_is_retried_once_then_fails_only_its_variants(
+        ray_cluster: RayCluster, tmp_path: Path) -> None:
+    from edgebench.cluster.build import build_on_cluster
+    from edgebench.cluster.connect import connected
+    from edgebench.recipes import ModelSpec, VariantSpec
+    from edgebench.variants import build_variants
+
+    models = [ModelSpec(name=name, path=str(make_mlp_onnx(tmp_path / f"{name}.onnx", n=n)))
+              for name, n in (("doomed", 16), ("fine", 24))]
+    suite = SimpleNamespace(name="t", models=models, variants=[VariantSpec(name="fp32")])
+    said: list[str] = []
+    with connected(ray_cluster.gcs_address) as ray:
+        remote = ray.remote(num_cpus=1, max_retries=1)(crash_doomed)
+        arts = build_variants(suite, cache_dir=tmp_path / "cache", progress=said.append,
+                              build_groups=lambda tasks, say: build_on_cluster(ray, remote, tasks, say))
+    by_model = {a.model: a for a in arts}
+    assert (tmp_path / "cache" / "attempts").read_text().count("attempt") == 2, "run again once"
+    doomed = by_model["doomed"]
+    assert doomed.path is None and doomed.error is not None
+    assert doomed.error.startswith("build task failed on the Ray cluster: WorkerCrashedError: "), doomed.error
+    assert "\n" not in doomed.error and f"doomed [onnx]: {doomed.error}" in said
+    fine = by_model["fine"]
+    assert fine.error is None and fine.path is not None and fine.path.exists()
+    assert fine.manifest["built_on"] and "built_on" not in json.loads(
+        Path(f"{fine.path}.manifest.json").read_text()), "not in the cached file"
