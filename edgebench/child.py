@@ -134,8 +134,6 @@ def _rebuild(error: dict[str, Any]) -> BaseException:
 def _call_build_variants(*, suite_path: str, suite_sha256: str, cache_dir: str, no_cache: bool,
                          only_models: Optional[list[str]], progress: Callable[[str], None],
                          cluster: Optional[str] = None) -> Any:
-    from contextlib import nullcontext
-
     from .config import load_suite
     from .variants import build_variants as build
 
@@ -143,15 +141,13 @@ def _call_build_variants(*, suite_path: str, suite_sha256: str, cache_dir: str, 
     if suite.sha256 != suite_sha256:
         raise errors.ConfigError("changed while the run was starting; start the run again",
                                  file=suite_path)
-    if cluster:  # Ray is imported only here
+    build_groups = None
+    if cluster:  # uncached variants build as Ray tasks; Ray is imported only then
         from .cluster.build import cluster_builder
 
-        builder: Any = cluster_builder(cluster)
-    else:
-        builder = nullcontext(None)
-    with builder as build_groups:
-        built = build(suite, cache_dir=Path(cache_dir), no_cache=no_cache, only_models=only_models,
-                      progress=progress, build_groups=build_groups)
+        build_groups = cluster_builder(cluster)
+    built = build(suite, cache_dir=Path(cache_dir), no_cache=no_cache, only_models=only_models,
+                  progress=progress, build_groups=build_groups)
     return [{"model": a.model, "variant": a.variant, "format": a.format,
              "path": None if a.path is None else str(a.path), "manifest": a.manifest,
              "error": a.error, "eval_npz": None if a.eval_npz is None else str(a.eval_npz),

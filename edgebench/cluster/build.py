@@ -18,8 +18,6 @@ Nothing here imports Ray at module level: it is loaded only with ``--cluster``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Callable
 
 from ..variants import Artifact, GroupBuilder, GroupTask, _failed
@@ -30,18 +28,17 @@ from .connect import connected, first_line
 WAIT_S = 1.0
 
 
-@contextmanager
-def cluster_builder(address: str) -> Iterator[GroupBuilder]:
-    """A ``build_groups`` for :func:`edgebench.variants.build_variants`, connected to the
-    cluster at ``address`` for the duration (its own connection: the build runs in the
-    run's build child process, the fleet in the controller)."""
-    with connected(address) as ray:
-        remote = ray.remote(num_cpus=1, max_retries=1)(_build_remote)
-
-        def build(tasks: list[GroupTask], say: Callable[[str], None]) -> list[dict[str, Artifact]]:
+def cluster_builder(address: str) -> GroupBuilder:
+    """A ``build_groups`` for :func:`edgebench.variants.build_variants` that connects to the
+    cluster at ``address`` while it builds -- only when some group is not cached, and with
+    its own connection: the build runs in the run's build child process, the fleet in the
+    controller."""
+    def build(tasks: list[GroupTask], say: Callable[[str], None]) -> list[dict[str, Artifact]]:
+        with connected(address) as ray:
+            remote = ray.remote(num_cpus=1, max_retries=1)(_build_remote)
             return build_on_cluster(ray, remote, tasks, say)
 
-        yield build
+    return build
 
 
 def build_on_cluster(ray: Any, remote: Any, tasks: list[GroupTask],
