@@ -4,7 +4,9 @@ two one-CPU worker nodes sharing this machine's disk (the cache is "shared stora
 Two ONNX models, each one (model, format) group: both groups build at once, one on each
 worker node (each has one CPU and a task takes one), into the same content-addressed files
 a local build writes; a second run finds everything cached and starts no build task.  A
-task whose worker dies is run once more, then fails its own variants and no others.
+task whose worker dies is run once more, then fails its own variants and no others; a step
+that segfaults on a node fails its variant only; Ctrl-C during a cluster build ends the run
+and, with it, the builds on the nodes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster.conftest import require_ray
 from tests.cluster.raycluster import RayCluster
 from tests.conftest import make_mlp_onnx
 
@@ -27,6 +31,22 @@ pytestmark = [pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"warmup_runs": 1, "warmup_min_s": 0.0, "min_runs": 5, "min_duration_s": 0.01,
         "max_duration_s": 2.0, "evaluate_on_device": False}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    """conftest's cluster (head without CPUs, w0 and w1 with one each, both of lab room-a),
+    its nodes with the crash-on-purpose recipe steps (compressors/test_steps.py)."""
+    require_ray()
+    cluster = RayCluster()
+    cluster.env["EDGEBENCH_TEST_STEPS"] = "1"
+    try:
+        cluster.start_head()
+        cluster.add_worker("w0", ["room-a"])
+        cluster.add_worker("w1", ["room-a"])
+        yield cluster
+    finally:
+        cluster.close()
 
 
 def write_suite(tmp_path: Path) -> Path:
@@ -149,3 +169,69 @@ def test_a_build_task_whose_worker_dies_is_retried_once_then_fails_only_its_vari
     assert fine.error is None and fine.path is not None and fine.path.exists()
     assert fine.manifest["built_on"] and "built_on" not in json.loads(
         Path(f"{fine.path}.manifest.json").read_text()), "not in the cached file"
+
+
+def test_a_segfaulting_step_on_a_node_fails_only_its_variant(ray_cluster: RayCluster, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgebench.cluster.build import cluster_builder
+    from edgebench.recipes import ModelSpec, VariantSpec
+    from edgebench.variants import build_variants
+
+    monkeypatch.setenv("EDGEBENCH_TEST_STEPS", "1")
+    model = ModelSpec(name="mlp", path=str(make_mlp_onnx(tmp_path / "mlp.onnx", n=16)))
+    variants = [VariantSpec(name="fp32"), VariantSpec(name="boom", steps=[{"test-crash": {}}]),
+                VariantSpec(name="int8-dynamic", steps=[{"quantize": {"mode": "dynamic"}}])]
+    said: list[str] = []
+    arts = {a.variant: a for a in build_variants(
+        SimpleNamespace(name="t", models=[model], variants=variants), cache_dir=tmp_path / "cache",
+        progress=said.append, build_groups=cluster_builder(ray_cluster.gcs_address))}
+    assert arts["boom"].path is None and "killed by signal 11 (SIGSEGV)" in (arts["boom"].error or "")
+    assert "mlp/boom [onnx]: building" in said, said
+    assert arts["fp32"].error is None and arts["int8-dynamic"].error is None, arts
+    assert len({arts[v].manifest["built_on"] for v in arts}) == 1, "one group, one task, one node"
+
+
+def build_workers(cluster: RayCluster) -> list[int]:
+    """Build child processes under the cluster's nodes (the raylets' workers' children)."""
+    from tests.lab.sshd import _children
+
+    out = []
+    for node in cluster.nodes:
+        for pid in _children(node.proc.pid):
+            try:
+                if b"edgebench.compressors.build_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    out.append(pid)
+            except OSError:
+                pass
+    return out
+
+
+def test_ctrl_c_during_a_cluster_build_ends_the_run_and_the_build(ray_cluster: RayCluster,
+                                                                  tmp_path: Path) -> None:
+    import signal
+    import time
+
+    suite = write_suite(tmp_path)
+    doc = yaml.safe_load(suite.read_text())
+    doc["variants"].append({"name": "stuck", "steps": [{"test-hang": {"seconds": 600}}]})
+    suite.write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = subprocess.Popen([sys.executable, "-m", "edgebench", "run", str(suite), "--devices",
+                             str(tmp_path / "devices.yaml"), "--out", str(tmp_path / "out"), "--cluster",
+                             ray_cluster.gcs_address], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "EDGEBENCH_CACHE": str(tmp_path / "cache"),
+                                            "EDGEBENCH_TEST_STEPS": "1"})
+    deadline = time.monotonic() + 120
+    while not build_workers(ray_cluster):  # both groups' build children hang in 'stuck'
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "as a Ray task" in out, out
+    (run_dir,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["interrupted"] is True and meta["jobs_planned"] is None, meta
+    deadline = time.monotonic() + 60
+    while build_workers(ray_cluster):  # the driver gone, Ray ends its tasks, their children die
+        assert time.monotonic() < deadline, "a build child outlived the stopped run"
+        time.sleep(0.5)
