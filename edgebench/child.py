@@ -36,17 +36,20 @@ Progress = Optional[Callable[[str], None]]
 
 
 def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
-                   only_models: Optional[list[str]] = None, progress: Progress = None) -> list[Any]:
+                   only_models: Optional[list[str]] = None, progress: Progress = None,
+                   cluster: Optional[str] = None) -> list[Any]:
     """:func:`edgebench.variants.build_variants` of the suite file ``suite.path``, in a child.
 
     The child loads the suite again from its file and refuses to build if the file
     changed since the controller read it (``suite.sha256``): the run records that hash.
+    ``cluster``: a Ray address; the child connects there and builds the uncached variants
+    as Ray tasks (:mod:`edgebench.cluster.build`).
     """
     from .variants import Artifact
 
     answer = call("build_variants", {"suite_path": suite.path, "suite_sha256": suite.sha256,
                                      "cache_dir": str(cache_dir), "no_cache": no_cache,
-                                     "only_models": only_models}, progress=progress)
+                                     "only_models": only_models, "cluster": cluster}, progress=progress)
     out = []
     for a in answer:
         out.append(Artifact(a["model"], a["variant"], a["format"], _path(a["path"]), a["manifest"],
@@ -129,7 +132,8 @@ def _rebuild(error: dict[str, Any]) -> BaseException:
 # -- the child's side ---------------------------------------------------------------
 
 def _call_build_variants(*, suite_path: str, suite_sha256: str, cache_dir: str, no_cache: bool,
-                         only_models: Optional[list[str]], progress: Callable[[str], None]) -> Any:
+                         only_models: Optional[list[str]], progress: Callable[[str], None],
+                         cluster: Optional[str] = None) -> Any:
     from .config import load_suite
     from .variants import build_variants as build
 
@@ -137,12 +141,18 @@ def _call_build_variants(*, suite_path: str, suite_sha256: str, cache_dir: str, 
     if suite.sha256 != suite_sha256:
         raise errors.ConfigError("changed while the run was starting; start the run again",
                                  file=suite_path)
+    build_groups = None
+    if cluster:  # uncached variants build as Ray tasks; Ray is imported only then
+        from .cluster.build import cluster_builder
+
+        build_groups = cluster_builder(cluster)
+    built = build(suite, cache_dir=Path(cache_dir), no_cache=no_cache, only_models=only_models,
+                  progress=progress, build_groups=build_groups)
     return [{"model": a.model, "variant": a.variant, "format": a.format,
              "path": None if a.path is None else str(a.path), "manifest": a.manifest,
              "error": a.error, "eval_npz": None if a.eval_npz is None else str(a.eval_npz),
              "input_npz": None if a.input_npz is None else str(a.input_npz)}
-            for a in build(suite, cache_dir=Path(cache_dir), no_cache=no_cache,
-                           only_models=only_models, progress=progress)]
+            for a in built]
 
 
 def _call_write_run_report(*, run_dir: str, progress: Callable[[str], None]) -> Any:

@@ -109,8 +109,8 @@ def run_suite(suite_path: "str | Path", *, devices_path: "str | Path | None" = N
     ``models``: only these models of the suite (``--model``); a resumed run keeps the
     selection it started with unless given a new one.
 
-    ``cluster``: a Ray address (``ray://HEAD:10001``, ``auto``): jobs run on the nodes of
-    their devices' labs (docs/scaling.md); None runs them here, without Ray.
+    ``cluster``: a Ray address (``ray://HEAD:10001``, ``auto``): uncached variants build as
+    Ray tasks, jobs run on their devices' labs' nodes (docs/scaling.md); None: here, no Ray.
 
     ``stop``: set it (any thread) to stop the run: jobs in flight are killed, finished ones
     stay journaled, run.json says ``interrupted`` and :class:`RunInterrupted` (a
@@ -201,7 +201,7 @@ def _run_stages(suite: SuiteSpec, devices: list[DeviceSpec], models: Optional[li
                     f"{len(suite.variants)} variant(s))")
                 built = run_stage("build", lambda: build_variants(
                     suite, cache_dir=cache_dir, no_cache=no_cache, progress=checkpoint(stop, say),
-                    only_models=models), stop)
+                    only_models=models, cluster=cluster), stop)
                 if built.done and not stop.is_set():
                     jobs = plan_jobs(suite, devices, built.result or [])
             if jobs is not None:

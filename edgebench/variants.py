@@ -13,6 +13,8 @@ toolchain is imported once:
 a quantizer that segfaults, hangs past ``EDGEBENCH_BUILD_TIMEOUT_S`` or is killed for
 memory fails the variant it was building, named with its signal and step, and a fresh
 child builds the rest.  ``EDGEBENCH_BUILD_ISOLATION=0`` builds in this process instead.
+``build_groups`` hands those per-(model, format) builds (:class:`GroupTask`) to someone
+else: ``--cluster`` runs them as Ray tasks (:mod:`edgebench.cluster.build`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 from edgebench.compressors.build_process import death, start_worker
 from edgebench.compressors.cachekey import cache_key, tool_versions
 from edgebench.errors import EdgebenchError, ModelError
+from edgebench.variant_notes import annotate, mark_identical
 
 #: Longest one variant may build in its child process before it is killed.
 BUILD_TIMEOUT_S = float(os.environ.get("EDGEBENCH_BUILD_TIMEOUT_S", "3600"))
@@ -51,10 +54,33 @@ class Artifact:
     input_npz: Optional[Path] = None
 
 
+@dataclass
+class GroupTask:
+    """The uncached variants of one (model, format), built in order by one build process
+    (:func:`build_group`); small and picklable, so a Ray task on another node can take it."""
+
+    spec: Any  # the suite's ModelSpec
+    fmt: str
+    model: str  # the source's name
+    suite_shapes: dict
+    todo: list[tuple[str, list[dict]]]  # (variant, recipe steps); fp32 first when it is due
+    baseline: Optional[Artifact]  # the cached fp32, when fp32 is not in todo
+    cache_dir: Path
+    versions: dict[str, str]
+
+
+#: Builds the groups (their variants by name, in the groups' order), saying progress.
+GroupBuilder = Callable[[list[GroupTask], Callable[[str], None]], list[dict[str, Artifact]]]
+
+
 def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
                    only_models: Optional[list[str]] = None,
-                   progress: Optional[Callable[[str], None]] = None) -> list[Artifact]:
-    """Every variant of every model in every format it applies to; fp32 baselines first."""
+                   progress: Optional[Callable[[str], None]] = None,
+                   build_groups: Optional[GroupBuilder] = None) -> list[Artifact]:
+    """Every variant of every model in every format it applies to; fp32 baselines first.
+
+    ``build_groups``: None builds each (model, format) as soon as its cache is checked;
+    given, it gets every group with uncached variants at once (e.g. to run them in parallel)."""
     from edgebench.recipes import DEFAULT_VARIANTS
 
     cache_dir = Path(cache_dir)
@@ -67,7 +93,7 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
     variants += auto
     bench = getattr(suite, "benchmark", None)
     suite_shapes = dict(getattr(bench, "input_shapes", None) or {})
-    artifacts: list[Artifact] = []
+    groups: list[tuple[list[Any], dict[str, Artifact], Optional[GroupTask]]] = []
     for spec in suite.models:
         if only_models and spec.name not in only_models:
             continue
@@ -75,44 +101,22 @@ def build_variants(suite: Any, *, cache_dir: Path, no_cache: bool = False,
             chosen = [v for v in variants if not v.formats or fmt in v.formats]
             if not chosen:
                 continue
-            built = _build_model_format(spec, fmt, chosen, cache_dir, versions, no_cache, say,
-                                        suite_shapes, strict=len(suite.models) == 1)
-            artifacts.extend(_mark_identical(built))
-    _annotate(artifacts, suite, {v.name for v in auto})
+            built, task = _plan_model_format(spec, fmt, chosen, cache_dir, versions, no_cache, say,
+                                             suite_shapes, strict=len(suite.models) == 1)
+            if task is not None and build_groups is None:  # here and now, one group at a time
+                built.update(build_group(task, say))
+                task = None
+            groups.append((chosen, built, task))
+    waiting = [(built, task) for _, built, task in groups if task is not None]
+    if waiting and build_groups is not None:
+        for (built, _), result in zip(waiting, build_groups([t for _, t in waiting], say), strict=True):
+            built.update(result)
+    artifacts: list[Artifact] = []
+    for chosen, built, _ in groups:
+        artifacts.extend(mark_identical([built["fp32"] if not v.steps and v.name == "fp32"
+                                          else built[v.name] for v in chosen]))
+    annotate(artifacts, suite, {v.name for v in auto})
     return artifacts
-
-
-def _mark_identical(artifacts: list[Artifact]) -> list[Artifact]:
-    """A variant whose file is byte-identical to another's says so: ``per_channel: true``
-    once wrote the very bytes of per-tensor, silently."""
-    first: dict[str, str] = {}
-    for art in artifacts:
-        sha = None if art.error else art.manifest.get("sha256")
-        if not sha:
-            continue
-        if sha in first:
-            art.manifest = dict(art.manifest, identical_to=first[sha])
-            art.manifest["warnings"] = list(art.manifest.get("warnings") or []) + [
-                f"byte-identical to variant {first[sha]!r}: this recipe built the same file"]
-        else:
-            first[sha] = art.variant
-    return artifacts
-
-
-def _annotate(artifacts: list[Artifact], suite: Any, auto: set[str]) -> None:
-    """Suite-dependent facts, kept out of the cached manifest file (the same file serves
-    any suite): which variants were added for synergy, and the MCU budget verdicts."""
-    from edgebench.compressors.mcu import DEFAULT_BUDGETS, fits
-
-    budgets = {name: (b.model_dump() if hasattr(b, "model_dump") else dict(b)) for name, b in
-               (getattr(suite, "mcu_budgets", None) or DEFAULT_BUDGETS).items()}
-    for art in artifacts:
-        if art.variant in auto:
-            art.manifest["auto_added"] = ("single step of a combination the suite lacked; "
-                                          "built to measure the combination's synergy")
-        footprint = art.manifest.get("mcu")
-        if isinstance(footprint, dict) and "arena_bytes" in footprint:
-            footprint["fits"] = fits(footprint, budgets)
 
 
 def check_model_names(suite: Any, names: Optional[list[str]]) -> Optional[list[str]]:
@@ -128,10 +132,12 @@ def check_model_names(suite: Any, names: Optional[list[str]]) -> Optional[list[s
     return list(names)
 
 
-def _build_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Path,
-                        versions: dict[str, str], no_cache: bool,
-                        say: Callable[[str], None], suite_shapes: Optional[dict] = None,
-                        strict: bool = False) -> list[Artifact]:
+def _plan_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Path,
+                       versions: dict[str, str], no_cache: bool,
+                       say: Callable[[str], None], suite_shapes: Optional[dict] = None,
+                       strict: bool = False) -> tuple[dict[str, Artifact], Optional[GroupTask]]:
+    """The variants already built (cached, failed, or built here without isolation) by
+    name, and the task that builds the others (None when there are none)."""
     from edgebench.compressors.sources import load_source
 
     say(f"{spec.name} [{fmt}]: loading source")
@@ -139,9 +145,9 @@ def _build_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Pat
         source = load_source(spec, fmt, cache_dir, versions, no_cache=no_cache)
         _apply_suite_shapes(source, suite_shapes or {}, strict)
     except EdgebenchError as exc:
-        return [_failed(spec.name, v.name, fmt, exc.one_line()) for v in variants]
+        return {v.name: _failed(spec.name, v.name, fmt, exc.one_line()) for v in variants}, None
     except Exception as exc:  # noqa: BLE001 - never crash the whole suite on one model
-        return [_failed(spec.name, v.name, fmt, f"{type(exc).__name__}: {exc}") for v in variants]
+        return {v.name: _failed(spec.name, v.name, fmt, f"{type(exc).__name__}: {exc}") for v in variants}, None
     tasks = [("fp32", [])] + [(v.name, list(v.steps)) for v in variants
                               if v.steps or v.name != "fp32"]
     built: dict[str, Artifact] = {}
@@ -153,21 +159,17 @@ def _build_model_format(spec: Any, fmt: str, variants: list[Any], cache_dir: Pat
             built[name] = cached
         else:
             todo.append((name, steps))
-    if todo:
-        if os.environ.get("EDGEBENCH_BUILD_ISOLATION", "1") == "0":
-            baseline = built.get("fp32")
-            for name, steps in todo:
-                built[name] = _build_one(source, name, steps, cache_dir, versions, True,
-                                         None if name == "fp32" else baseline, say)
-                if name == "fp32":
-                    baseline = built[name]
-        else:
-            built.update(_build_isolated(spec, fmt, source, todo, built.get("fp32"), cache_dir,
-                                         versions, say))
-    out = []
-    for v in variants:
-        out.append(built["fp32"] if not v.steps and v.name == "fp32" else built[v.name])
-    return out
+    if todo and os.environ.get("EDGEBENCH_BUILD_ISOLATION", "1") == "0":
+        baseline = built.get("fp32")
+        for name, steps in todo:
+            built[name] = _build_one(source, name, steps, cache_dir, versions, True,
+                                     None if name == "fp32" else baseline, say)
+            if name == "fp32":
+                baseline = built[name]
+        todo = []
+    task = GroupTask(spec, fmt, source.name, dict(source.suite_shapes or {}), todo, built.get("fp32"),
+                     cache_dir, versions) if todo else None
+    return built, task
 
 
 def _apply_suite_shapes(source: Any, suite_shapes: dict[str, list[int]], strict: bool) -> None:
@@ -197,15 +199,14 @@ def _cached(source: Any, variant: str, steps: list[dict], cache_dir: Path,
     return _artifact(source, variant, out_path, manifest) if manifest.get("cache_key") == key else None
 
 
-def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list[dict]]],
-                    baseline: Optional[Artifact], cache_dir: Path, versions: dict[str, str],
-                    say: Callable[[str], None]) -> dict[str, Artifact]:
-    """Build ``todo`` in a child process; when it dies, fail the variant it was on (with
-    the signal and the step) and go on with a fresh child for the rest."""
+def build_group(task: GroupTask, say: Callable[[str], None]) -> dict[str, Artifact]:
+    """Build ``task.todo`` in a child process; when it dies, fail the variant it was on
+    (with the signal and the step) and go on with a fresh child for the rest."""
+    fmt, baseline = task.fmt, task.baseline
     results: dict[str, Artifact] = {}
-    pending = list(todo)
+    pending = list(task.todo)
     while pending:
-        proc, messages = start_worker((spec, fmt, cache_dir, versions, source.suite_shapes,
+        proc, messages = start_worker((task.spec, fmt, task.cache_dir, task.versions, task.suite_shapes,
                                         pending, baseline))
         current, step, started = None, "load source", time.monotonic()
         timed_out = False
@@ -247,10 +248,10 @@ def _build_isolated(spec: Any, fmt: str, source: Any, todo: list[tuple[str, list
                else death(proc.returncode))
         if current is None:  # died loading the source or between variants: nothing to blame
             for name, _ in pending:
-                results[name] = _failed(source.name, name, fmt, f"step {step}: build process {how}")
+                results[name] = _failed(task.model, name, fmt, f"step {step}: build process {how}")
             break
-        say(f"{source.name}/{current} [{fmt}]: build process {how} in step {step}")
-        results[current] = _failed(source.name, current, fmt, f"step {step} {how}")
+        say(f"{task.model}/{current} [{fmt}]: build process {how} in step {step}")
+        results[current] = _failed(task.model, current, fmt, f"step {step} {how}")
         pending = [t for t in pending if t[0] != current]
     return results
 

@@ -14,7 +14,8 @@ from edgebench.config import load_suite
 from edgebench.errors import ConfigError
 from edgebench.results.record import JobRecord
 from edgebench.results.rows import summary_row
-from edgebench.variants import Artifact, _annotate
+from edgebench.variant_notes import annotate as _annotate
+from edgebench.variants import Artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 INT8 = {"quantize": {"mode": "static"}}

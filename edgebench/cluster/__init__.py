@@ -8,6 +8,9 @@ a node of that lab holds the device's SSH connection and runs its jobs one at a 
 Records come back to the driver, which alone writes the journal and the store, in the
 order jobs finish -- so ``--resume``, ``nightly`` and the reports are unchanged.
 
+The variants not yet cached are built as Ray tasks on any node with a free CPU
+(:mod:`.build`), into the cache every node sees.
+
 Nothing here imports Ray at module level: without ``--cluster`` Ray is never loaded.
 """
 

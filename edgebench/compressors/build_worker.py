@@ -1,6 +1,6 @@
 """``python -m edgebench.compressors.build_worker``: builds variants in a child process.
 
-The controller (:func:`edgebench.variants._build_isolated`) writes one pickled task to
+The controller (:func:`edgebench.variants.build_group`) writes one pickled task to
 stdin and reads pickled progress messages from stdout.  A subprocess, not
 ``multiprocessing``: spawn re-imports the caller's main script, which breaks any
 unguarded script using the Python API, and fork is unsafe once torch / TensorFlow have
