@@ -103,6 +103,10 @@ class LabHost:
             rec, served.down = served.worker.step(served.target, job, served.down)
             return rec, served.worker.report.bytes_pushed - before, inventory, served.down
 
+    def devices(self) -> dict[str, Optional[str]]:
+        """The devices this host has connected to so far: name -> why it is down (None: up)."""
+        return {name: served.down for name, served in list(self.served.items()) if served.opened}
+
     def interrupt(self) -> None:
         """A stop: refuse new jobs and kill the agents in flight (finished ones came back)."""
         self.stop.set()

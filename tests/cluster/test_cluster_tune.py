@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,53 @@ def test_tune_on_two_lab_nodes(ray_cluster: RayCluster, ssh_lab: Any, scratch_de
     assert secs["by_stage"]["rung1"] > sum(seconds(r) for r in rungs)  # + the inventories
     assert secs["exhaustive_estimate"] > 0
     assert "device time:" in out.stdout and f"m on {names[0]}: " in out.stdout
+
+
+def test_a_session_connects_its_devices_before_their_jobs_and_keeps_them(
+        ray_cluster: RayCluster, ssh_lab: Any, scratch_device: str, mlp_onnx: Path, tmp_path: Path) -> None:
+    """The Python API under run and tune: ``ClusterSession.warm`` places the devices round robin
+    on their lab's nodes and has those connect and take the inventories with no job sent
+    yet; two fleet passes (``keep_devices``: tune's stages) run on the same nodes, and only
+    the first hands the inventory back (it was taken once)."""
+    import ray
+
+    from edgebench.cluster import ClusterSession
+    from edgebench.config import load_devices, load_suite, select_devices
+    from edgebench.plan import plan_jobs
+    from edgebench.run import make_target
+    from edgebench.variants import build_variants
+
+    names = ["onnx-only", scratch_device]
+    devices_path = devices_yaml(ssh_lab, {n: "room-a" for n in names}, tmp_path / "devices.yaml")
+    (tmp_path / "m.onnx").write_bytes(mlp_onnx.read_bytes())
+    (tmp_path / "s.yaml").write_text(SUITE.format(devices=", ".join(names)).replace(
+        "search:", "variants: [{name: fp32, steps: []}]\n# search:"))
+    suite = load_suite(tmp_path / "s.yaml")
+    devices = select_devices(suite, load_devices(devices_path), None)
+    jobs = plan_jobs(suite, devices, build_variants(suite, cache_dir=tmp_path / "cache"))
+    assert len(jobs) == 2
+    passes: list[tuple[list[Any], list[Any]]] = []
+    with ClusterSession(ray_cluster.gcs_address, run_id="20261130T000000Z-sess-0000",
+                        make_target=make_target, keep_devices=True) as cluster:
+        cluster.warm(devices)
+        nodes = {n: cluster.placed[n] for n in names}
+        assert len(set(nodes.values())) == 2, nodes  # one device on each node of room-a
+        deadline = time.monotonic() + 120
+        connected: dict[str, Any] = {}
+        while set(connected) != set(names) and time.monotonic() < deadline:
+            for node in set(nodes.values()):
+                connected.update(ray.get(cluster.host(node).devices.remote()))
+            time.sleep(0.2)
+        assert connected == {n: None for n in names}  # up, before any job was sent
+        for _ in range(2):
+            records: list[Any] = []
+            reports = cluster.run_fleet(jobs, sink=records.append)
+            passes.append((records, reports))
+    assert not ray.is_initialized()  # the session connected, so it disconnected
+    for records, reports in passes:
+        assert sorted(r.device for r in records) == sorted(names)
+        assert all(r.status == "ok" for r in records), [r.error for r in records]
+        assert {rep.name: rep.node for rep in reports} == nodes
+    first, second = (reports for _records, reports in passes)
+    assert all(rep.inventory.get("runtimes") for rep in first)
+    assert all(rep.inventory == {} for rep in second)
