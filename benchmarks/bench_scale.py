@@ -34,6 +34,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -69,6 +70,31 @@ elif sys.argv[1:2] == ["run"] and len(sys.argv) == 5 and sys.argv[3] == "--out":
 else:
     sys.exit(2)
 '''
+
+#: The devices' "python" in replay mode (the default): a POSIX shell script that answers
+#: ``-m edgebench_agent info|run`` like REPLAY_MAIN, and hands anything else (the kill
+#: helper's ``-c``) to the real interpreter.  A Python start-up per job (~20 ms of CPU) on
+#: the simulated devices was simulation cost on the same two cores as the controller.
+REPLAY_SH = r"""
+if [ "$1" = -m ] && [ "$2" = edgebench_agent ]; then
+  here="$PWD/edgebench_agent"
+  if [ "$3" = info ]; then exec cat "$here/info.json"; fi
+  if [ "$3" = run ] && [ "$5" = --out ]; then
+    spec="$4"; out="$6"
+    id=$(sed -n 's/^ "job_id": "\(.*\)",\{0,1\}$/\1/p' "$spec")
+    model=$(sed -n 's/^ "model_path": "\(.*\)",\{0,1\}$/\1/p' "$spec")
+    secs=$(sed -n 's/^  "min_duration_s": \([0-9.e+-]*\),\{0,1\}$/\1/p' "$spec" | head -n 1)
+    [ -n "$id" ] && [ -e "$model" ] || exit 3  # the pushed model must be there
+    sleep "$secs"
+    esc=$(printf '%s' "$id" | sed 's/[&|\\]/\\&/g')
+    sed "s|\"job_id\": \"template\"|\"job_id\": \"$esc\"|" "$here/result.json" > "$out.tmp" &&
+      mv "$out.tmp" "$out"
+    exit
+  fi
+  exit 2
+fi
+exec "${EDGEBENCH_REPLAY_PYTHON:-python3}" "$@"
+"""
 
 REPLAY_CLI = """
 import json, sys
@@ -188,6 +214,8 @@ def _record_real_agent(root: Path, model: Path) -> list[tuple[str, str]]:
     (rdir / "edgebench_agent" / "info.json").write_text(info)
     (rdir / "edgebench_agent" / "__main__.py").write_text(REPLAY_MAIN)
     (rdir / "edgebench_agent" / "__init__.py").write_text("# replay agent\n")
+    (rdir / "replay.sh").write_text(REPLAY_SH.replace('"${EDGEBENCH_REPLAY_PYTHON:-python3}"',
+                                                      shlex.quote(sys.executable)))
     return [(f"edgebench_agent/{n}", str(rdir / "edgebench_agent" / n))
             for n in ("__init__.py", "__main__.py", "info.json", "result.json")]
 
@@ -221,6 +249,23 @@ def _env(root: Path, cache: Optional[Path]) -> dict[str, str]:
     return env
 
 
+def _device_entries(lab: Any, names: list[str], root: Path, *, real_agent: bool,
+                    on_cluster: bool) -> dict[str, dict[str, Any]]:
+    """devices.yaml's entries for the sshd lab's devices ``names``."""
+    entries: dict[str, dict[str, Any]] = {}
+    for name in names:
+        spec = lab.spec(name, connect_timeout_s=30.0)
+        entries[name] = {k: v for k, v in vars(spec).items() if k != "name" and v not in (None, [], {})}
+        # no energy probe and no idle baseline: simulated devices have neither, and the
+        # 2 s idle measurement per job would only stretch the run
+        entries[name].update(energy="none", idle_s=0.0)
+        if not real_agent:  # answered by REPLAY_SH, not a Python start-up per job
+            entries[name]["python"] = f"/bin/sh {shlex.quote(str(root / 'replay' / 'replay.sh'))}"
+        if on_cluster:  # half the devices in each worker node's lab
+            entries[name]["lab"] = "room-a" if len(entries) <= len(names) // 2 else "room-b"
+    return entries
+
+
 def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
               python: Optional[str] = None, lab: Any = None, real_agent: bool = False,
               on_cluster: bool = False, driver_on_head: bool = False,
@@ -240,15 +285,7 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
             if name not in lab.devices:
                 lab.add(name, python=python or sys.executable)
         up_s = time.perf_counter() - t0
-        entries = {}
-        for name in names:
-            spec = lab.spec(name, connect_timeout_s=30.0)
-            entries[name] = {k: v for k, v in vars(spec).items() if k != "name" and v not in (None, [], {})}
-            # no energy probe and no idle baseline: simulated devices have neither, and the
-            # 2 s idle measurement per job would only stretch the run
-            entries[name].update(energy="none", idle_s=0.0)
-            if on_cluster:  # half the devices in each worker node's lab
-                entries[name]["lab"] = "room-a" if len(entries) <= devices // 2 else "room-b"
+        entries = _device_entries(lab, names, root, real_agent=real_agent, on_cluster=on_cluster)
         (root / "devices.yaml").write_text(yaml.safe_dump({"devices": entries}))
         make_mlp_onnx(root / "mlp.onnx")
         (root / "suite.yaml").write_text(yaml.safe_dump({
@@ -320,6 +357,9 @@ def run_scale(root: Path, *, devices: int, models: int, min_duration_s: float,
         "tree_peak_rss_mb": round(watch.tree_kb / 1024, 1),
         **({"lab_nodes_peak_rss_mb": [round(n.tree_kb / 1024, 1) for n in node_watches]} if on_cluster else {}),
         "jobs_per_s": round(len(records) / wall_s, 2),
+        # CPU of the controller / driver process and its build and report children (rusage)
+        "controller_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "controller_cpu_ms_per_job": round(1000 * (usage.ru_utime + usage.ru_stime) / max(len(records), 1), 1),
         "wall_s": round(wall_s, 2), "sshd_up_s": round(up_s, 2), "agent": "real" if real_agent else "replay",
         "replay_latencies_per_job": replay_latencies,
         "slowest_device": slowest, "slowest_device_job_s": round(per_device.get(slowest, 0.0), 2),
@@ -372,7 +412,7 @@ def compare_cluster(root: Path, driver_on_head: bool = False, **kwargs: Any) -> 
                         cache=root / "cache", **kwargs)
     finally:
         lab.close()
-    keys = ("controller_peak_rss_mb", "ratio_wall_to_ideal", "jobs_per_s", "wall_s")
+    keys = ("controller_peak_rss_mb", "ratio_wall_to_ideal", "jobs_per_s", "wall_s", "controller_cpu_s")
     print(json.dumps({"single_controller": one, "cluster": ray,
                       "side_by_side": {k: {"single": one[k], "cluster": ray[k]} for k in keys}}, indent=1))
     ok = all(f["distinct_jobs"] == f["jobs_planned"] == f["store_distinct"] and f["exit_code"] == 0

@@ -56,7 +56,8 @@ class RayCluster:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="ebray", dir="/tmp"))  # unix sockets: short paths
-        self.gcs_port, self.client_port = free_port(), free_port()
+        self.ports: set[int] = set()  # handed out: the kernel may offer one port twice
+        self.gcs_port, self.client_port = self.port(), self.port()
         self.nodes: list[RayNode] = []
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                     "RAY_USAGE_STATS_ENABLED": "0",
@@ -84,7 +85,7 @@ class RayCluster:
         cmd = [RAY, "start", "--block", "--node-ip-address", "127.0.0.1", "--temp-dir", str(temp_dir),
                "--object-store-memory", str(OBJECT_STORE_BYTES), "--disable-usage-stats", *args]
         for opt in ports:
-            cmd += [opt, str(free_port())]
+            cmd += [opt, str(self.port())]
         with log.open("w") as fh:
             proc = subprocess.Popen(cmd, env=self.env, stdout=fh, stderr=subprocess.STDOUT,
                                     start_new_session=True, cwd=ROOT)
@@ -97,6 +98,15 @@ class RayCluster:
             time.sleep(0.2)
         node.pids |= set(_children(proc.pid))
         return node
+
+    def port(self) -> int:
+        """A free port not handed out before: two independent ``free_port()`` calls once
+        gave metrics_export and runtime_env_agent the same one, and ``ray start`` refused."""
+        while True:
+            port = free_port()
+            if port not in self.ports:
+                self.ports.add(port)
+                return port
 
     def start_head(self) -> RayNode:
         return self._start("head", ["--head", "--port", str(self.gcs_port), "--ray-client-server-port",
