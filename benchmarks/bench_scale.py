@@ -413,8 +413,15 @@ def compare_cluster(root: Path, driver_on_head: bool = False, **kwargs: Any) -> 
     finally:
         lab.close()
     keys = ("controller_peak_rss_mb", "ratio_wall_to_ideal", "jobs_per_s", "wall_s", "controller_cpu_s")
-    print(json.dumps({"single_controller": one, "cluster": ray,
-                      "side_by_side": {k: {"single": one[k], "cluster": ray[k]} for k in keys}}, indent=1))
+    side = {k: {"single": one[k], "cluster": ray[k]} for k in keys}
+    # Each arm's ideal is its own slowest device's job time, and the lab nodes drive a
+    # device's jobs faster than one controller's threads do: the same wall then gives the
+    # cluster the larger ratio.  Against one ideal -- the shorter of the two, what these
+    # devices showed they need for these jobs -- the ratios compare the orchestration alone.
+    common = min(one["slowest_device_job_s"], ray["slowest_device_job_s"])
+    side["ratio_wall_to_common_ideal"] = {"ideal_s": common, "single": round(one["wall_s"] / common, 2),
+                                          "cluster": round(ray["wall_s"] / common, 2)}
+    print(json.dumps({"single_controller": one, "cluster": ray, "side_by_side": side}, indent=1))
     ok = all(f["distinct_jobs"] == f["jobs_planned"] == f["store_distinct"] and f["exit_code"] == 0
              for f in (one, ray))
     return 0 if ok else 1
